@@ -1,0 +1,16 @@
+"""Export Keras 3 models and SavedModels to TFLite (and Core ML), verified against the source.
+
+Needs ``pip install "edgekit[convert]"`` (TensorFlow CPU, coremltools). The runtime never imports
+this package.
+"""
+
+from .recipes import Recipe, RecipeConfig, Tolerance
+
+__all__ = ["Recipe", "RecipeConfig", "Tolerance", "export_tflite"]
+
+
+def export_tflite(*args, **kwargs):
+    """See :func:`converters.tflite.export_tflite` (imported lazily: it needs TensorFlow)."""
+    from .tflite import export_tflite as _export
+
+    return _export(*args, **kwargs)

@@ -1,0 +1,181 @@
+"""The model being exported: a Keras 3 model (object or .keras/.h5 file) or a SavedModel folder."""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.errors import InvalidModelError, ModelNotFoundError, UnsupportedModelError, require
+from edgekit.metadata import ImageSpec, ModelCard, Task
+
+from ._quiet import quiet_tensorflow
+
+
+def import_tensorflow():
+    with quiet_tensorflow():
+        tf = require("tensorflow", "convert", "converting models")
+        require("keras", "convert", "converting Keras models")
+    return tf
+
+
+@dataclass(frozen=True)
+class SourceInput:
+    key: str
+    shape: tuple[int | None, ...]
+    dtype: str
+
+
+class SourceModel:
+    """Uniform access to the source: its inputs, a reference ``predict`` and a TFLite converter."""
+
+    def __init__(self, kind: str, description: str, keras_model: Any = None, saved_model_dir: Path | None = None):
+        self.kind = kind
+        self.description = description
+        self.keras_model = keras_model
+        self.saved_model_dir = saved_model_dir
+        tf = import_tensorflow()
+        if keras_model is not None:
+            self.inputs = [SourceInput(t.name, tuple(t.shape), _dtype_name(t.dtype)) for t in keras_model.inputs]
+            self.output_keys = [f"output_{i}" for i in range(len(keras_model.outputs))]
+            self._signature = None
+        else:
+            with quiet_tensorflow():
+                loaded = tf.saved_model.load(str(saved_model_dir))
+            if "serving_default" not in loaded.signatures:
+                raise UnsupportedModelError(
+                    f"{saved_model_dir} has no 'serving_default' signature",
+                    hint="export it with a serving signature (Keras 3: model.export(path))",
+                )
+            self._loaded = loaded
+            self._signature = loaded.signatures["serving_default"]
+            specs = self._signature.structured_input_signature[1]
+            self.inputs = [SourceInput(k, tuple(s.shape), s.dtype.name) for k, s in sorted(specs.items())]
+            self.output_keys = sorted(self._signature.structured_outputs)
+
+    # ------------------------------------------------------------------ reference outputs
+    def predict(self, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the source on a batch; ``inputs`` in ``self.inputs`` order. Returns outputs by key."""
+        if self.keras_model is not None:
+            with quiet_tensorflow():
+                outputs = self.keras_model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0,
+                                                   batch_size=32)
+            outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+            return {key: np.asarray(value) for key, value in zip(self.output_keys, outputs)}
+        tf = import_tensorflow()
+        results: dict[str, list[np.ndarray]] = {k: [] for k in self.output_keys}
+        count = len(inputs[0])
+        for start in range(0, count, 32):
+            feed = {spec.key: tf.constant(array[start : start + 32], dtype=spec.dtype)
+                    for spec, array in zip(self.inputs, inputs)}
+            out = self._signature(**feed)
+            for key in self.output_keys:
+                results[key].append(out[key].numpy())
+        return {key: np.concatenate(parts) for key, parts in results.items()}
+
+    # ------------------------------------------------------------------ conversion
+    def tflite_converter(self):
+        """A TFLiteConverter that keeps the weights (never from_concrete_functions on Keras 3)."""
+        tf = import_tensorflow()
+        if self.keras_model is not None:
+            return tf.lite.TFLiteConverter.from_keras_model(self.keras_model)
+        return tf.lite.TFLiteConverter.from_saved_model(str(self.saved_model_dir))
+
+    # ------------------------------------------------------------------ inference of the card
+    def guess_card(self) -> tuple[ModelCard, list[str]]:
+        """A starting card from the model's shape and layers, and notes on what was assumed."""
+        notes: list[str] = []
+        first = self.inputs[0]
+        out_shape = self._output_shapes()[0] if self._output_shapes() else ()
+        classes = out_shape[-1] if out_shape and out_shape[-1] else 0
+        if len(first.shape) == 4 and first.shape[-1] in (1, 3) and first.dtype.startswith("float"):
+            height, width, channels = first.shape[1], first.shape[2], first.shape[3]
+            if not height or not width:
+                height = width = 224
+                notes.append("the model takes any image size; assumed 224x224 (override with --size)")
+            in_graph = self._layer_preprocessing()
+            if in_graph:
+                mean, std = (0.0,), (1.0,)
+                notes.append(f"found {in_graph} in the model: it takes raw 0..255 pixels (mean 0, std 1)")
+            else:
+                mean, std = (0.0,), (255.0,)
+                notes.append("no Rescaling/Normalization layer found: assumed pixels scaled to 0..1 "
+                             "(mean 0, std 255); pass --mean/--std if the model expects otherwise")
+            image = ImageSpec(width=width, height=height, channels=channels,
+                              color_order="RGB" if channels == 3 else "GRAY", mean=mean, std=std)
+            task = Task.IMAGE_CLASSIFIER if len(out_shape) == 2 and classes > 1 else Task.CUSTOM
+            return ModelCard(task=task, image=image), notes
+        if len(first.shape) == 2 and first.dtype.startswith(("int", "uint")):
+            notes.append("integer input: a text model (give --vocab to embed the tokenizer)")
+            return ModelCard(task=Task.TEXT_CLASSIFIER if classes > 1 else Task.CUSTOM), notes
+        if len(first.shape) == 2 and first.dtype.startswith("float") and (first.shape[1] or 0) >= 1000:
+            notes.append("1-D float input: treated as audio (give --sample-rate; default 16000 Hz)")
+            return ModelCard(task=Task.AUDIO_CLASSIFIER if classes > 1 else Task.CUSTOM), notes
+        return ModelCard(task=Task.CUSTOM), notes
+
+    def _output_shapes(self) -> list[tuple]:
+        if self.keras_model is not None:
+            return [tuple(t.shape) for t in self.keras_model.outputs]
+        return [tuple(self._signature.structured_outputs[k].shape) for k in self.output_keys]
+
+    def _layer_preprocessing(self) -> str:
+        if self.keras_model is None:
+            return ""
+        for layer in self.keras_model.layers[:4]:
+            name = type(layer).__name__
+            if name in ("Rescaling", "Normalization"):
+                return f"a {name} layer ({layer.name})"
+        return ""
+
+
+def _dtype_name(dtype: Any) -> str:
+    return getattr(dtype, "name", str(dtype))
+
+
+def load_source(model: Any) -> SourceModel:
+    """Open the source model.
+
+    Args:
+        model: a Keras model object, a ``.keras``/``.h5`` file, or a SavedModel folder.
+
+    Raises:
+        ModelNotFoundError, InvalidModelError, UnsupportedModelError: with what was found and what
+            is accepted.
+    """
+    if not isinstance(model, (str, Path)):
+        if hasattr(model, "layers") and hasattr(model, "inputs"):
+            return SourceModel("keras", f"Keras model {getattr(model, 'name', '')}", keras_model=model)
+        raise UnsupportedModelError(f"cannot export a {type(model).__name__}",
+                                    hint="give a Keras model, a .keras file or a SavedModel folder")
+    path = Path(model)
+    if not path.exists():
+        raise ModelNotFoundError(f"model not found: {path}", hint="check the path")
+    if path.is_dir():
+        if not (path / "saved_model.pb").exists():
+            raise InvalidModelError(f"{path} is a folder without saved_model.pb, so not a SavedModel",
+                                    hint="give a .keras file or a SavedModel folder")
+        return SourceModel("saved_model", f"SavedModel {path}", saved_model_dir=path)
+    suffix = path.suffix.lower()
+    if suffix == ".tflite":
+        raise UnsupportedModelError(f"{path} is already a TFLite model",
+                                    hint="convert the original Keras model or SavedModel instead")
+    if suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise InvalidModelError(f"{path} is not a Keras archive (a .keras file is a zip; this one is not)",
+                                hint="save the model with model.save('name.keras')")
+    if suffix not in (".keras", ".h5", ".hdf5"):
+        raise UnsupportedModelError(f"{path}: unknown model format {suffix or '(no extension)'!r}",
+                                    hint="give a .keras file, a .h5 file or a SavedModel folder")
+    import_tensorflow()
+    import keras
+
+    try:
+        with quiet_tensorflow():
+            keras_model = keras.saving.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises many types for a bad file; report its first line
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise InvalidModelError(f"{path} cannot be loaded as a Keras model: {first}",
+                                hint="check that the file is complete and saved by Keras 3") from exc
+    return SourceModel("keras", f"Keras model {path.name}", keras_model=keras_model)

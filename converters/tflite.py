@@ -1,0 +1,298 @@
+"""Keras 3 / SavedModel → .tflite in a recipe, with the model card embedded, verified, written atomically."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import edgekit
+from edgekit._files import atomic_path, check_output_path
+from edgekit.errors import CalibrationError, InvalidModelError, MetadataError, VerificationError
+from edgekit.metadata import AudioSpec, ImageSpec, ModelCard, Task, TextSpec, embed_card
+
+from . import calibration
+from ._quiet import quiet_tensorflow
+from .progress import Progress
+from .recipes import Recipe, RecipeConfig
+from .source import SourceModel, import_tensorflow, load_source
+from .verify import Comparison, ReportRow, compare, latency_ms
+
+
+@dataclass
+class CardOptions:
+    """What the user says about the model (CLI flags); None means 'infer it'."""
+
+    task: str | None = None
+    labels: list[str] | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    color_order: str | None = None
+    resize_mode: str | None = None
+    image_size: tuple[int, int] | None = None
+    sample_rate_hz: int | None = None
+    hop_samples: int | None = None
+    vocabulary: list[str] | None = None
+    max_length: int | None = None
+    name: str | None = None
+    description: str = ""
+    author: str = ""
+    license: str = ""
+    version: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def read_labels(path: str | Path) -> list[str]:
+    """One label per line; blank lines ignored."""
+    path = Path(path)
+    if not path.is_file():
+        raise MetadataError(f"labels file not found: {path}")
+    labels = [line.strip() for line in path.read_text("utf-8").splitlines() if line.strip()]
+    if not labels:
+        raise MetadataError(f"labels file {path} is empty")
+    return labels
+
+
+def build_card(source: SourceModel, options: CardOptions, notes: list[str]) -> ModelCard:
+    """The card: inferred from the model, then overridden by the user's options."""
+    card, guessed = source.guess_card()
+    notes.extend(guessed)
+    task = Task.parse(options.task) if options.task else card.task
+    image = card.image
+    first = source.inputs[0]
+    if image is not None or (task is Task.IMAGE_CLASSIFIER and len(first.shape) == 4):
+        base = image or ImageSpec(width=first.shape[2] or 224, height=first.shape[1] or 224,
+                                  channels=first.shape[3] or 3)
+        width, height = options.image_size or (base.width, base.height)
+        image = ImageSpec(width=width, height=height, channels=base.channels,
+                          color_order=options.color_order or base.color_order,
+                          resize_mode=options.resize_mode or base.resize_mode,
+                          mean=options.mean if options.mean is not None else base.mean,
+                          std=options.std if options.std is not None else base.std)
+    audio = text = None
+    if task is Task.AUDIO_CLASSIFIER:
+        window = int(first.shape[1] or 16000)
+        rate = options.sample_rate_hz or 16000
+        if not options.sample_rate_hz:
+            notes.append(f"sample rate not given: assumed {rate} Hz (--sample-rate)")
+        audio = AudioSpec(sample_rate_hz=rate, window_samples=window, hop_samples=options.hop_samples or window // 2)
+    if task is Task.TEXT_CLASSIFIER or options.vocabulary:
+        if not options.vocabulary:
+            raise MetadataError("a text model needs its vocabulary to embed the tokenizer",
+                                hint="pass --vocab FILE (one token per line, line number = id)")
+        text = TextSpec(vocabulary=tuple(options.vocabulary), max_length=options.max_length or int(first.shape[1]))
+    labels = tuple(options.labels or ())
+    outputs = source._output_shapes()
+    classes = outputs[0][-1] if outputs and outputs[0] else None
+    if labels and classes and len(labels) != classes:
+        raise MetadataError(f"the labels file has {len(labels)} labels but the model's first output has "
+                            f"{classes} classes", hint="give one label per output class, in order")
+    if task in (Task.IMAGE_CLASSIFIER, Task.AUDIO_CLASSIFIER, Task.TEXT_CLASSIFIER) and not labels:
+        notes.append("no --labels given: results will show class numbers")
+    return ModelCard(task=task, name=options.name or "model", labels=labels, image=image, audio=audio,
+                     text=text, description=options.description, author=options.author,
+                     license=options.license, version=options.version, extra=options.extra)
+
+
+@dataclass
+class ExportResult:
+    row: ReportRow
+    path: Path | None
+    comparison: Comparison | None
+    notes: list[str]
+
+
+class Exporter:
+    """Holds one source model, its card and its data; exports it in as many recipes as asked."""
+
+    def __init__(self, model: Any, card_options: CardOptions | None = None, calibration_path: str | None = None,
+                 verification_path: str | None = None, calibration_samples: int = 300,
+                 verification_samples: int = 100, show_progress: bool = True):
+        """Load the source and build its card; data is read later, by :meth:`prepare_data`."""
+        self.notes: list[str] = []
+        self.show_progress = show_progress
+        self.source = load_source(model)
+        self.card = build_card(self.source, card_options or CardOptions(), self.notes)
+        self.calibration_path = calibration_path
+        self.verification_path = verification_path
+        self.calibration_samples = calibration_samples
+        self.verification_samples = verification_samples
+        self.calibration_set: calibration.Dataset | None = None
+        self.verification_set: calibration.Dataset | None = None
+        self.reference: dict[str, np.ndarray] | None = None
+
+    def check(self, config: RecipeConfig) -> None:
+        """Refuse a recipe that cannot work for this model, before any data is read or converted."""
+        config.check_model([i.dtype for i in self.source.inputs], bool(self.calibration_path))
+
+    def prepare_data(self) -> None:
+        """Read calibration and verification data once, and the source's reference outputs."""
+        if self.reference is not None:
+            return
+        if self.calibration_path:
+            limit = self.calibration_samples + self.verification_samples
+            with Progress("reading calibration data", limit, self.show_progress) as progress:
+                data = calibration.load_dataset(self.calibration_path, self.card, self.source.inputs, limit, progress)
+                progress.total = progress.done = len(data)
+            self.calibration_set, self.verification_set = calibration.split(data, self.verification_samples)
+            if len(self.calibration_set) == 0:
+                self.calibration_set = data
+            warning = calibration.warn_if_few(self.calibration_set)
+            if warning:
+                self.notes.append("warning: " + warning)
+        if self.verification_path:
+            self.verification_set = calibration.load_dataset(
+                self.verification_path, self.card, self.source.inputs, self.verification_samples)
+        if self.verification_set is None or len(self.verification_set) == 0:
+            self.verification_set = calibration.random_inputs(self.card, self.source.inputs, 16)
+            self.notes.append("verifying on random inputs: give --calibration or --verify-data for real ones")
+        self.reference = self.source.predict(self.verification_set.arrays)
+        for key, value in self.reference.items():
+            if not np.isfinite(value).all():
+                raise VerificationError(f"the source model itself outputs NaN or Inf (output {key!r}) on the "
+                                        "verification inputs", hint="check the model and its preprocessing")
+
+    # ------------------------------------------------------------------ conversion
+    def convert(self, config: RecipeConfig) -> bytes:
+        """Run the TFLite converter for ``config``; returns the flatbuffer bytes (no metadata yet)."""
+        tf = import_tensorflow()
+        self.check(config)
+        self.prepare_data()
+        converter = self.source.tflite_converter()
+        recipe = config.recipe
+        if recipe is not Recipe.FLOAT32:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if recipe is Recipe.FLOAT16:
+            converter.target_spec.supported_types = [tf.float16]
+        progress = None
+        if recipe.needs_calibration:
+            dataset = self.calibration_set
+            progress = Progress(f"calibrating {recipe.value}", min(len(dataset), config.calibration_samples),
+                                self.show_progress)
+            converter.representative_dataset = self._representative(dataset, config.calibration_samples, progress)
+        if recipe is Recipe.INT8:
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            io_type = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}[config.io_dtype]
+            converter.inference_input_type = io_type
+            converter.inference_output_type = io_type
+        if recipe is Recipe.INT16X8:
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+        try:
+            with quiet_tensorflow() as log:
+                if progress is not None:
+                    with progress:
+                        return bytes(converter.convert())
+                return bytes(converter.convert())
+        except Exception as exc:
+            detail = _converter_error(exc, log)
+            raise InvalidModelError(f"the TFLite converter failed for recipe {recipe.value}: {detail}",
+                                    hint="see the message above; --debug shows the converter's full log") from exc
+
+    @staticmethod
+    def _representative(dataset: calibration.Dataset, limit: int, progress: Progress):
+        def generate() -> Iterable[list[np.ndarray]]:
+            for index in range(min(len(dataset), limit)):
+                yield [array[index : index + 1] for array in dataset.arrays]
+                progress.update()
+        return generate
+
+    # ------------------------------------------------------------------ verification
+    def verify(self, path: Path) -> tuple[Comparison, float]:
+        """Run the exported file on the held-out inputs; compare with the source; time it at 1 thread."""
+        model = edgekit.load(path, num_threads=1)
+        arrays = self._match_inputs(model)
+        outputs: dict[str, list[np.ndarray]] = {spec.key: [] for spec in model.outputs}
+        with Progress("verifying", len(arrays[0]), self.show_progress) as progress:
+            for index in range(len(arrays[0])):
+                results = model.run(*[a[index : index + 1] for a in arrays])
+                for spec, value in zip(model.outputs, results):
+                    outputs[spec.key].append(value)
+                progress.update()
+        exported = {key: np.concatenate(parts) for key, parts in outputs.items()}
+        if set(exported) != set(self.reference):
+            exported = dict(zip(self.reference, exported.values()))  # positional when keys differ
+        comparison = compare(self.reference, exported)
+        sample = [a[:1] for a in arrays]
+        return comparison, latency_ms(lambda: model.run(*sample))
+
+    def _match_inputs(self, model: edgekit.Model) -> list[np.ndarray]:
+        by_key = {spec.key: array for spec, array in zip(self.source.inputs, self.verification_set.arrays)}
+        if set(by_key) == {spec.key for spec in model.inputs}:
+            return [by_key[spec.key] for spec in model.inputs]
+        return list(self.verification_set.arrays)
+
+    # ------------------------------------------------------------------ the whole job
+    def export(self, config: RecipeConfig, output: str | os.PathLike, force: bool = False,
+               overwrite: bool = True) -> ExportResult:
+        """Convert, embed the card, verify, and write ``output`` atomically.
+
+        Raises:
+            VerificationError: the export misses the recipe's tolerance (nothing is written unless
+                ``force``).
+        """
+        output = check_output_path(output, overwrite=overwrite)
+        self.check(config)
+        self.prepare_data()
+        card = self.card.replace(extra={
+            **self.card.extra, "recipe": config.recipe.value, "io_dtype": config.io_dtype,
+            "source": self.source.description, "converter": f"tensorflow {import_tensorflow().__version__}",
+            "exported_by": f"edgekit {edgekit.__version__}"})
+        data = embed_card(self.convert(config), card)
+        with atomic_path(output) as temporary:
+            temporary.write_bytes(data)
+            comparison, latency = self.verify(temporary)
+            reasons = comparison.failures(config.tolerance)
+            verdict = "ok"
+            if reasons and not force:
+                row = ReportRow(config.recipe.value, str(output), len(data), comparison, latency,
+                                "REFUSED: " + "; ".join(reasons), self.verification_set.origin)
+                raise VerificationError(
+                    f"{config.recipe.value} export not written: " + "; ".join(reasons)
+                    + f" (on {self.verification_set.origin})",
+                    hint="try another recipe or more calibration data; --force writes it anyway",
+                ).with_row(row)
+            if reasons:
+                verdict = "FORCED: " + "; ".join(reasons)
+        row = ReportRow(config.recipe.value, str(output), len(data), comparison, latency, verdict,
+                        self.verification_set.origin)
+        return ExportResult(row, output, comparison, self.notes)
+
+
+def _converter_error(exc: Exception, log: list[str]) -> str:
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    errors = [line for line in log if "error" in line.lower()]
+    picked = (errors or lines or [type(exc).__name__])[0].strip()
+    return picked[:400]
+
+
+def export_tflite(model: Any, recipe: str | Recipe | RecipeConfig = "float32", output: str | os.PathLike = "model.tflite",
+                  *, calibration_path: str | None = None, card_options: CardOptions | None = None,
+                  force: bool = False, overwrite: bool = True, show_progress: bool = False) -> ExportResult:
+    """Export ``model`` in one recipe (the Python API behind ``edgekit convert``).
+
+    Args:
+        model: a Keras model, a .keras/.h5 file or a SavedModel folder.
+        recipe: a recipe name, :class:`Recipe` or :class:`RecipeConfig`.
+        output: where to write the .tflite.
+        calibration_path: images/WAV folder, text file or .npy (needed for int8 and int16x8).
+        card_options: labels, task and preprocessing overrides.
+        force: write even if the export misses its tolerance.
+        overwrite: replace an existing output file.
+
+    Returns:
+        An :class:`ExportResult` with the report-card row.
+    """
+    config = recipe if isinstance(recipe, RecipeConfig) else RecipeConfig(Recipe.parse(recipe))
+    check_output_path(output, overwrite=overwrite)
+    exporter = Exporter(model, card_options, calibration_path, calibration_samples=config.calibration_samples,
+                        verification_samples=config.verification_samples, show_progress=show_progress)
+    exporter.check(config)
+    return exporter.export(config, output, force=force, overwrite=overwrite)
+
+
+__all__ = ["CalibrationError", "CardOptions", "ExportResult", "Exporter", "export_tflite", "read_labels"]

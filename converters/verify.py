@@ -1,0 +1,110 @@
+"""Compare an exported model with its source on held-out inputs; the report card."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .recipes import Tolerance
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """How the exported outputs differ from the source's on the same inputs."""
+
+    samples: int
+    agreement: float | None      # top-1 agreement of the first classifier-like output, else None
+    max_abs_error: float
+    mean_abs_error: float
+    relative_error: float        # max_abs_error / peak |source output|
+    non_finite: bool             # NaN or Inf in the exported outputs
+
+    def failures(self, tolerance: Tolerance) -> list[str]:
+        """Why this comparison misses ``tolerance`` (empty list: it passes)."""
+        reasons = []
+        if self.non_finite:
+            reasons.append("the exported model outputs NaN or Inf")
+        if self.agreement is not None and self.agreement < tolerance.min_agreement:
+            reasons.append(f"top-1 agreement {self.agreement:.1%} is below the recipe's {tolerance.min_agreement:.0%}")
+        if self.relative_error > tolerance.max_relative_error:
+            reasons.append(f"relative error {self.relative_error:.3g} is above the recipe's "
+                           f"{tolerance.max_relative_error:.3g}")
+        return reasons
+
+
+def compare(reference: dict[str, np.ndarray], exported: dict[str, np.ndarray]) -> Comparison:
+    """Compare outputs by key (both dicts have the same keys, arrays of equal shape)."""
+    max_abs = mean_abs = peak = 0.0
+    non_finite = False
+    agreement = None
+    samples = 0
+    for key, ref in reference.items():
+        ref = np.asarray(ref, np.float64)
+        got = np.asarray(exported[key], np.float64).reshape(ref.shape)
+        samples = len(ref)
+        if not np.isfinite(got).all():
+            non_finite = True
+            continue
+        diff = np.abs(got - ref)
+        max_abs = max(max_abs, float(diff.max(initial=0.0)))
+        mean_abs = max(mean_abs, float(diff.mean()) if diff.size else 0.0)
+        peak = max(peak, float(np.abs(ref).max(initial=0.0)))
+        if agreement is None and ref.ndim == 2 and ref.shape[1] > 1:
+            agreement = float(np.mean(ref.argmax(axis=1) == got.argmax(axis=1)))
+    relative = max_abs / peak if peak > 0 else max_abs
+    return Comparison(samples, agreement, max_abs, mean_abs, relative, non_finite)
+
+
+def latency_ms(run, repeats: int = 20, warmup: int = 3) -> float:
+    """Median wall time of ``run()`` in milliseconds."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return float(np.median(times))
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One line of the report card."""
+
+    recipe: str
+    path: str
+    size_bytes: int
+    comparison: Comparison | None
+    latency_p50_ms: float | None
+    verdict: str                  # "ok", "FORCED: ...", "REFUSED: ..."
+    data_origin: str = ""
+
+    def to_dict(self) -> dict:
+        c = self.comparison
+        return {
+            "recipe": self.recipe, "path": self.path, "size_bytes": self.size_bytes,
+            "agreement": None if c is None else c.agreement,
+            "max_abs_error": None if c is None else c.max_abs_error,
+            "mean_abs_error": None if c is None else c.mean_abs_error,
+            "relative_error": None if c is None else c.relative_error,
+            "samples": None if c is None else c.samples,
+            "latency_p50_ms": self.latency_p50_ms, "verdict": self.verdict, "data": self.data_origin,
+        }
+
+
+HEADER = f"{'recipe':<9} {'size':>10} {'agreement':>10} {'max err':>10} {'mean err':>10} {'p50 (1 thr)':>12}  verdict"
+
+
+def _size(size: int) -> str:
+    return f"{size / 1e6:.2f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB"
+
+
+def format_row(row: ReportRow) -> str:
+    c = row.comparison
+    agreement = "n/a" if c is None or c.agreement is None else f"{c.agreement:.1%}"
+    max_err = "n/a" if c is None else f"{c.max_abs_error:.3g}"
+    mean_err = "n/a" if c is None else f"{c.mean_abs_error:.3g}"
+    latency = "n/a" if row.latency_p50_ms is None else f"{row.latency_p50_ms:.3g} ms"
+    return f"{row.recipe:<9} {_size(row.size_bytes):>10} {agreement:>10} {max_err:>10} {mean_err:>10} {latency:>12}  {row.verdict}"

@@ -1,0 +1,1 @@
+"""Small models edgekit trains itself, from data that ships in packages (no downloads)."""

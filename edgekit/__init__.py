@@ -1,0 +1,32 @@
+"""edgekit: run exported TFLite models on laptops and Raspberry Pis, with their metadata inside.
+
+The runtime needs only numpy and an interpreter (ai-edge-litert, else tflite-runtime, else
+tensorflow.lite). Conversion lives in the separate ``converters`` package (``edgekit[convert]``).
+"""
+
+from .backends.litert import find_backend
+from .errors import (
+    CalibrationError,
+    EdgekitError,
+    InputError,
+    InvalidModelError,
+    MetadataError,
+    MissingDependencyError,
+    ModelNotFoundError,
+    NoInterpreterError,
+    OutputPathError,
+    RecipeError,
+    UnsupportedModelError,
+    VerificationError,
+)
+from .metadata import AudioSpec, ImageSpec, ModelCard, Task, TextSpec
+from .model import Model, TensorSpec, load
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AudioSpec", "CalibrationError", "EdgekitError", "ImageSpec", "InputError", "InvalidModelError",
+    "MetadataError", "MissingDependencyError", "Model", "ModelCard", "ModelNotFoundError",
+    "NoInterpreterError", "OutputPathError", "RecipeError", "Task", "TensorSpec", "TextSpec",
+    "UnsupportedModelError", "VerificationError", "find_backend", "load", "__version__",
+]

@@ -1,0 +1,1 @@
+"""Backends know tensors, not tasks: one module per runtime."""

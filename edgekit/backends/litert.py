@@ -1,0 +1,106 @@
+"""Find and open a TFLite interpreter: ai-edge-litert, else tflite-runtime, else tensorflow.lite.
+
+``EDGEKIT_INTERPRETER=ai-edge-litert|tflite-runtime|tensorflow`` forces one (tests use it; so can
+users comparing runtimes).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import InvalidModelError, NoInterpreterError
+from ._quiet import quiet_native_stderr
+
+# (name shown to users, module holding Interpreter, distribution for the version)
+_CANDIDATES = (
+    ("ai-edge-litert", "ai_edge_litert.interpreter", "ai-edge-litert"),
+    ("tflite-runtime", "tflite_runtime.interpreter", "tflite-runtime"),
+    ("tensorflow", "tensorflow.lite", "tensorflow-cpu"),
+)
+
+
+@dataclass(frozen=True)
+class InterpreterBackend:
+    """The interpreter package in use: its name, version and module."""
+
+    name: str
+    version: str
+    module: Any
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
+
+
+def _version(distribution: str, module: Any) -> str:
+    from importlib import metadata
+
+    for dist in (distribution, "tensorflow", "tflite-runtime", "ai-edge-litert"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return str(getattr(module, "__version__", "unknown"))
+
+
+_cached: InterpreterBackend | None = None
+
+
+def find_backend() -> InterpreterBackend:
+    """Return the best interpreter available, in the order ai-edge-litert → tflite-runtime → TF.
+
+    Raises:
+        NoInterpreterError: none of them imports (with each one's import error).
+    """
+    global _cached
+    forced = os.environ.get("EDGEKIT_INTERPRETER", "").strip()
+    if _cached is not None and (not forced or _cached.name == forced):
+        return _cached
+    candidates = [c for c in _CANDIDATES if not forced or c[0] == forced]
+    if forced and not candidates:
+        names = ", ".join(c[0] for c in _CANDIDATES)
+        raise NoInterpreterError(
+            f"EDGEKIT_INTERPRETER={forced!r} is not a known interpreter", hint=f"use one of: {names}"
+        )
+    failures = []
+    for name, module_name, distribution in candidates:
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:  # a broken install raises more than ImportError (numpy ABI, OSError)
+            failures.append(f"{name}: {type(exc).__name__}: {exc}".splitlines()[0])
+            continue
+        _cached = InterpreterBackend(name, _version(distribution, module), module)
+        return _cached
+    raise NoInterpreterError(
+        "no TFLite interpreter can be imported (" + "; ".join(failures) + ")",
+        hint='pip install ai-edge-litert (or: pip install "edgekit"); on old systems with numpy<2, '
+        "pip install tflite-runtime",
+    )
+
+
+def open_interpreter(path: str, num_threads: int | None) -> tuple[Any, InterpreterBackend]:
+    """Open ``path`` with the best interpreter, XNNPACK on, and allocate its tensors.
+
+    Raises:
+        InvalidModelError: the interpreter rejects the file (corrupt, truncated, unknown ops).
+    """
+    backend = find_backend()
+    interpreter_class = backend.module.Interpreter
+    kwargs: dict[str, Any] = {"model_path": path, "num_threads": num_threads}
+    # BUILTIN (the default) applies the XNNPACK delegate; say so explicitly where the API allows.
+    resolver = getattr(backend.module, "OpResolverType", None)
+    if resolver is not None:
+        kwargs["experimental_op_resolver_type"] = resolver.AUTO
+    try:
+        with quiet_native_stderr():
+            interpreter = interpreter_class(**kwargs)
+            interpreter.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InvalidModelError(
+            f"{path}: {backend.name} cannot load this model: {first}",
+            hint="check that the file is a complete .tflite model (re-export or re-download it)",
+        ) from exc
+    return interpreter, backend

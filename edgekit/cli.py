@@ -1,0 +1,262 @@
+"""The `edgekit` command: convert, info, run, bench.
+
+Errors print one line (``error: …`` and ``hint: …``) and exit 1; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any
+
+from .errors import EdgekitError, InputError, UnsupportedModelError
+
+EPILOG = "Docs: README.md. Exit status: 0 success, 1 error, 2 bad command line, 130 interrupted."
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+        return width, height
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 224x224, got {text!r}") from None
+
+
+def _threads(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected thread counts like 1,2,4, got {text!r}") from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError("thread counts must be positive")
+    return values
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgekit", description="Export models to TFLite and run them on the edge.",
+                                     epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"edgekit {_version()}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and converter logs")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    convert = commands.add_parser(
+        "convert", help="export a Keras model or SavedModel (verified against it)",
+        description="Export a Keras 3 model (.keras/.h5) or SavedModel folder to TFLite, with labels and "
+                    "preprocessing embedded as TFLite Metadata; verify the export against the source model "
+                    "on held-out inputs and print a report card. Nothing is written when verification fails "
+                    "(unless --force).", epilog=EPILOG)
+    convert.add_argument("model", help=".keras / .h5 file or SavedModel folder")
+    convert.add_argument("--to", default="tflite", choices=["tflite", "coreml"], help="target format (default tflite)")
+    convert.add_argument("--quantize", default="float32", metavar="RECIPE[,RECIPE…]",
+                         help="float32 (default), float16, dynamic, int8, int16x8; several separated by "
+                              "commas, or 'all'")
+    convert.add_argument("--calibration", metavar="PATH",
+                         help="folder of images or WAV files, text file of lines, or .npy array (needed for "
+                              "int8/int16x8; part is held back for verification)")
+    convert.add_argument("--verify-data", metavar="PATH", help="inputs to verify on (default: held-out calibration "
+                                                                 "data, else random inputs)")
+    convert.add_argument("--labels", metavar="FILE", help="class labels, one per line")
+    convert.add_argument("-o", "--output", metavar="OUT",
+                         help="output file (one recipe) or folder (several); default MODEL_RECIPE.tflite here")
+    convert.add_argument("--force", action="store_true", help="write the file even if verification fails")
+    convert.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    convert.add_argument("--task", choices=["image-classifier", "object-detector", "audio-classifier",
+                                            "text-classifier", "custom"], help="override the inferred task")
+    convert.add_argument("--mean", type=_floats, metavar="M[,M,M]", help="normalization mean (pixels 0..255)")
+    convert.add_argument("--std", type=_floats, metavar="S[,S,S]", help="normalization std (pixels 0..255)")
+    convert.add_argument("--color-order", choices=["RGB", "BGR", "GRAY"], help="channel order the model expects")
+    convert.add_argument("--resize-mode", choices=["stretch", "letterbox", "center_crop"], help="image resizing")
+    convert.add_argument("--size", type=_size, metavar="WxH", help="image size for models that take any size")
+    convert.add_argument("--sample-rate", type=_positive, metavar="HZ", help="audio sample rate (default 16000)")
+    convert.add_argument("--hop", type=_positive, metavar="SAMPLES", help="audio hop between windows")
+    convert.add_argument("--vocab", metavar="FILE", help="text vocabulary, one token per line (line = id)")
+    convert.add_argument("--max-length", type=_positive, help="text: tokens per input")
+    convert.add_argument("--io-dtype", choices=["uint8", "int8", "float32"],
+                         help="int8 recipe: input/output type (default uint8)")
+    convert.add_argument("--calibration-samples", type=_positive, default=300, help="at most this many (300)")
+    convert.add_argument("--verification-samples", type=_positive, default=100, help="at most this many (100)")
+    convert.add_argument("--name", help="model name in the metadata")
+    convert.add_argument("--description", default="", help="model description in the metadata")
+    convert.add_argument("--author", default="", help="author in the metadata")
+    convert.add_argument("--license", default="", help="licence in the metadata")
+    convert.add_argument("--model-version", default="", help="version in the metadata")
+    convert.add_argument("--json", action="store_true", help="print report rows as JSON lines")
+
+    info = commands.add_parser("info", help="inputs, outputs, operators, metadata, interpreter",
+                               description="Describe a model file.", epilog=EPILOG)
+    info.add_argument("model")
+    info.add_argument("--json", action="store_true", help="one JSON object")
+
+    run = commands.add_parser("run", help="run a model on input files (one result each)",
+                              description="Run a model on image or WAV files, .npy arrays, or --text strings, "
+                                          "preprocessed as its metadata says.", epilog=EPILOG)
+    run.add_argument("model")
+    run.add_argument("inputs", nargs="*", metavar="INPUT", help="image, WAV or .npy files")
+    run.add_argument("--text", action="append", default=[], help="a text input (repeatable)")
+    run.add_argument("--source", help="live source (camera index, video file, URL, mic)")
+    run.add_argument("--max-results", type=_positive, default=3, help="classes per result (3)")
+    run.add_argument("--threads", type=_positive, default=None, help="inference threads")
+    run.add_argument("--json", action="store_true", help="one JSON object per result")
+
+    bench = commands.add_parser("bench", help="latency and memory at chosen thread counts",
+                                description="Benchmark a model: init time, warm-up, latency p50/p90/p99 over N "
+                                            "runs per thread count, peak memory.", epilog=EPILOG)
+    bench.add_argument("model")
+    bench.add_argument("--runs", type=_positive, default=50, help="timed runs per thread count (50)")
+    bench.add_argument("--warmup", type=_positive, default=5, help="untimed runs first (5)")
+    bench.add_argument("--threads", type=_threads, default=[1], metavar="N[,N…]", help="thread counts (1)")
+    bench.add_argument("--json", action="store_true", help="one JSON object per thread count")
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, default=str), flush=True)
+
+
+# ----------------------------------------------------------------------------- commands
+def cmd_info(args: argparse.Namespace) -> int:
+    from .model import load
+
+    model = load(args.model)
+    data = model.info()
+    if args.json:
+        _print_json(data)
+        return 0
+    print(f"{model.path}  ({data['size_bytes'] / 1e3:.1f} kB)")
+    print(f"interpreter: {data['interpreter']}  (XNNPACK partitions: "
+          f"{data['delegation'].get('xnnpack_partitions', 'n/a')})")
+    for title, specs in (("inputs", model.inputs), ("outputs", model.outputs)):
+        print(f"{title}:")
+        for spec in specs:
+            print(f"  {spec.describe()}" + (f"  [key {spec.key}]" if spec.key != spec.name else ""))
+    print("operators: " + ", ".join(f"{name} x{count}" for name, count in sorted(data["operators"].items())))
+    card = model.card
+    if card is None:
+        print(f"metadata: none. Note: {model.metadata_note}")
+        return 0
+    print(f"metadata: task {card.task.value}, name {card.name!r}" + (f", licence {card.license}" if card.license else ""))
+    if card.labels:
+        shown = ", ".join(card.labels[:10]) + (" …" if len(card.labels) > 10 else "")
+        print(f"  labels ({len(card.labels)}): {shown}")
+    if card.image:
+        i = card.image
+        print(f"  image: {i.width}x{i.height} {i.color_order}, resize {i.resize_mode}, mean {list(i.mean)}, "
+              f"std {list(i.std)}")
+    if card.audio:
+        a = card.audio
+        print(f"  audio: {a.sample_rate_hz} Hz, window {a.window_samples}, hop {a.hop_samples}, features {a.features}")
+    if card.text:
+        t = card.text
+        print(f"  text: {len(t.vocabulary)} tokens, max length {t.max_length}, lowercase {t.lowercase}")
+    for key in ("recipe", "io_dtype", "source", "converter", "exported_by"):
+        if card.extra.get(key):
+            print(f"  {key}: {card.extra[key]}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .files import format_result, run_on_input
+    from .model import load
+
+    if args.source is not None:
+        raise UnsupportedModelError("live sources (--source) are not available in this version of edgekit",
+                                    hint="run on files: edgekit run MODEL FILE...")
+    items = list(args.inputs) + list(args.text)
+    if not items:
+        raise InputError("no inputs given", hint="edgekit run MODEL image.jpg ... (or --text \"...\")")
+    model = load(args.model, num_threads=args.threads)
+    if args.text and not (model.card and model.card.text):
+        raise InputError(f"--text needs a text model; {Path(args.model).name} is not one")
+    failures = 0
+    for item in items:
+        try:
+            result = run_on_input(model, item, args.max_results)
+        except EdgekitError as exc:
+            failures += 1
+            result = {"input": item, "error": str(exc), "hint": exc.hint}
+            if not args.json:
+                print(f"error: {item}: {exc}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
+                continue
+        if args.json:
+            _print_json(result)
+        else:
+            print(format_result(result), flush=True)
+    return 1 if failures else 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import benchmark, format_bench
+    from .model import load
+
+    load(args.model)  # fail fast with a clear message before timing anything
+    for threads in args.threads:
+        row = benchmark(args.model, threads, runs=args.runs, warmup=args.warmup)
+        _print_json(row) if args.json else print(format_bench(row), flush=True)
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from ._convert_cli import convert
+
+    return convert(args)
+
+
+COMMANDS = {"convert": cmd_convert, "info": cmd_info, "run": cmd_run, "bench": cmd_bench}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    warnings.simplefilter("ignore") if not args.debug else None
+    try:
+        return COMMANDS[args.command](args)
+    except EdgekitError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        if exc.hint:
+            print(f"hint: {exc.hint}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug in edgekit: say so plainly, one line unless --debug
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: internal error ({type(exc).__name__}: {exc}); rerun with --debug and report it",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

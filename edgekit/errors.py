@@ -1,0 +1,95 @@
+"""Errors raised by edgekit.
+
+Every error is an :class:`EdgekitError` and also the matching built-in exception, so callers can
+catch ``ValueError`` or ``FileNotFoundError`` without knowing edgekit. Each carries a ``hint``
+that says how to fix the problem; the CLI prints ``error: <message>`` and ``hint: <hint>``.
+"""
+
+from __future__ import annotations
+
+
+class EdgekitError(Exception):
+    """Base class. ``str(error)`` is the problem; ``error.hint`` is the fix (may be empty)."""
+
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ModelNotFoundError(EdgekitError, FileNotFoundError):
+    """The model path does not exist."""
+
+
+class InvalidModelError(EdgekitError, ValueError):
+    """The file exists but is not a usable model (wrong format, truncated, corrupt)."""
+
+
+class UnsupportedModelError(EdgekitError, ValueError):
+    """The model is valid but edgekit cannot handle it (a layer, a dtype, a platform)."""
+
+
+class MetadataError(EdgekitError, ValueError):
+    """Model metadata is missing what is needed, or is malformed."""
+
+
+class InputError(EdgekitError, ValueError):
+    """An input given to a model or a command has the wrong shape, dtype or content."""
+
+
+class RecipeError(EdgekitError, ValueError):
+    """A quantization recipe or its options cannot work for this model."""
+
+
+class CalibrationError(EdgekitError, ValueError):
+    """Calibration or verification data is missing, empty or does not fit the model."""
+
+
+class VerificationError(EdgekitError, ValueError):
+    """The exported model does not answer like the source model; nothing was written.
+
+    ``row`` holds the report-card row of the refused export, when there is one.
+    """
+
+    row = None
+
+    def with_row(self, row):
+        self.row = row
+        return self
+
+
+class OutputPathError(EdgekitError, OSError):
+    """The output path cannot be written (missing folder, not writable, already exists)."""
+
+
+class MissingDependencyError(EdgekitError, ImportError):
+    """An optional dependency is not installed; the hint names the extra to install."""
+
+
+class NoInterpreterError(MissingDependencyError):
+    """No TFLite interpreter (ai-edge-litert, tflite-runtime, tensorflow) can be imported."""
+
+
+def require(module: str, extra: str, purpose: str):
+    """Import an optional dependency or raise MissingDependencyError naming the extra.
+
+    Args:
+        module: the module to import, e.g. ``"tensorflow"``.
+        extra: the edgekit extra that installs it, e.g. ``"convert"``.
+        purpose: what it is needed for, e.g. ``"converting models"``.
+
+    Returns:
+        The imported module.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{purpose} needs the Python package '{module.split('.')[0]}', which is not installed ({exc})",
+            hint=f'pip install "edgekit[{extra}]"',
+        ) from exc
