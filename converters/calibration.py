@@ -42,8 +42,7 @@ def _expected(spec: SourceInput) -> str:
     return "(N, " + ", ".join("?" if d is None else str(d) for d in spec.shape[1:]) + ")"
 
 
-def load_dataset(path: str | Path, card: ModelCard, inputs: list[SourceInput], limit: int,
-                 progress=None) -> Dataset:
+def load_dataset(path: str | Path, card: ModelCard, inputs: list[SourceInput], limit: int, progress=None) -> Dataset:
     """Read calibration/verification data for a single-input model (or a .npy for any input).
 
     Raises:
@@ -57,16 +56,20 @@ def load_dataset(path: str | Path, card: ModelCard, inputs: list[SourceInput], l
         return _from_npy(path, first, limit)
     if path.is_file() and path.suffix.lower() in (".txt", ".lst", ".csv"):
         if card.text is None:
-            raise CalibrationError(f"{path} is a text file, but the model has no text tokenizer",
-                                   hint="give --vocab for a text model, or images/WAV/.npy for others")
+            raise CalibrationError(
+                f"{path} is a text file, but the model has no text tokenizer",
+                hint="give --vocab for a text model, or images/WAV/.npy for others",
+            )
         lines = [line for line in path.read_text("utf-8", "replace").splitlines() if line.strip()][:limit]
         if not lines:
             raise CalibrationError(f"{path} has no non-empty lines")
         tokenizer = Tokenizer(card.text)
         return Dataset([np.stack([tokenizer(line) for line in lines])], f"{len(lines)} lines of {path.name}")
     if not path.is_dir():
-        raise CalibrationError(f"{path}: expected a folder of images or WAV files, a .txt of lines or a .npy",
-                               hint="pass a folder, a text file or a .npy array")
+        raise CalibrationError(
+            f"{path}: expected a folder of images or WAV files, a .txt of lines or a .npy",
+            hint="pass a folder, a text file or a .npy array",
+        )
     images = _files(path, image_proc.IMAGE_SUFFIXES)
     sounds = _files(path, audio_proc.AUDIO_SUFFIXES)
     if card.image is not None and images:
@@ -79,9 +82,11 @@ def load_dataset(path: str | Path, card: ModelCard, inputs: list[SourceInput], l
         return Dataset([np.stack(rows)], f"{len(rows)} WAV files from {path}")
     found = f"{len(images)} images and {len(sounds)} WAV files"
     wanted = "images" if card.image else "WAV files" if card.audio else "a .npy array"
-    raise CalibrationError(f"calibration folder {path} has no usable data: it holds {found}; this model needs "
-                           f"{wanted} of shape {_expected(first)}",
-                           hint="point --calibration at a folder with the model's kind of data, or a .npy")
+    raise CalibrationError(
+        f"calibration folder {path} has no usable data: it holds {found}; this model needs "
+        f"{wanted} of shape {_expected(first)}",
+        hint="point --calibration at a folder with the model's kind of data, or a .npy",
+    )
 
 
 def _tick(items, progress):
@@ -147,8 +152,10 @@ def split(dataset: Dataset, verification_samples: int, seed: int = 0) -> tuple[D
 
 def warn_if_few(dataset: Dataset) -> str | None:
     if len(dataset) < MIN_RECOMMENDED_SAMPLES:
-        message = (f"only {len(dataset)} calibration samples; at least {MIN_RECOMMENDED_SAMPLES} are "
-                   "recommended for stable int8 ranges")
+        message = (
+            f"only {len(dataset)} calibration samples; at least {MIN_RECOMMENDED_SAMPLES} are "
+            "recommended for stable int8 ranges"
+        )
         warnings.warn(message, stacklevel=2)
         return message
     return None

@@ -16,19 +16,25 @@ from edgekit.errors import RecipeError
 class Recipe(str, Enum):
     """TFLite export recipes."""
 
-    FLOAT32 = "float32"      # no quantization
-    FLOAT16 = "float16"      # weights stored as float16, dequantized at load
-    DYNAMIC = "dynamic"      # int8 weights, float activations (dynamic-range quantization)
-    INT8 = "int8"            # full integer: int8 weights and activations, integer input/output
-    INT16X8 = "int16x8"      # int8 weights, int16 activations (float input/output)
+    FLOAT32 = "float32"  # no quantization
+    FLOAT16 = "float16"  # weights stored as float16, dequantized at load
+    DYNAMIC = "dynamic"  # int8 weights, float activations (dynamic-range quantization)
+    INT8 = "int8"  # full integer: int8 weights and activations, integer input/output
+    INT16X8 = "int16x8"  # int8 weights, int16 activations (float input/output)
 
     @classmethod
     def parse(cls, value: str | Recipe) -> Recipe:
         if isinstance(value, Recipe):
             return value
         text = str(value).strip().lower().replace("-", "").replace("_", "")
-        aliases = {"fp32": "float32", "fp16": "float16", "dynamicrange": "dynamic", "int16": "int16x8",
-                   "fullint8": "int8", "fullinteger": "int8"}
+        aliases = {
+            "fp32": "float32",
+            "fp16": "float16",
+            "dynamicrange": "dynamic",
+            "int16": "int16x8",
+            "fullint8": "int8",
+            "fullinteger": "int8",
+        }
         text = aliases.get(text, text)
         for recipe in cls:
             if recipe.value.replace("-", "") == text:

@@ -61,16 +61,17 @@ class SourceModel:
         """Run the source on a batch; ``inputs`` in ``self.inputs`` order. Returns outputs by key."""
         if self.keras_model is not None:
             with quiet_tensorflow():
-                outputs = self.keras_model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0,
-                                                   batch_size=32)
+                outputs = self.keras_model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0, batch_size=32)
             outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
             return {key: np.asarray(value) for key, value in zip(self.output_keys, outputs)}
         tf = import_tensorflow()
         results: dict[str, list[np.ndarray]] = {k: [] for k in self.output_keys}
         count = len(inputs[0])
         for start in range(0, count, 32):
-            feed = {spec.key: tf.constant(array[start : start + 32], dtype=spec.dtype)
-                    for spec, array in zip(self.inputs, inputs)}
+            feed = {
+                spec.key: tf.constant(array[start : start + 32], dtype=spec.dtype)
+                for spec, array in zip(self.inputs, inputs)
+            }
             out = self._signature(**feed)
             for key in self.output_keys:
                 results[key].append(out[key].numpy())
@@ -102,10 +103,18 @@ class SourceModel:
                 notes.append(f"found {in_graph} in the model: it takes raw 0..255 pixels (mean 0, std 1)")
             else:
                 mean, std = (0.0,), (255.0,)
-                notes.append("no Rescaling/Normalization layer found: assumed pixels scaled to 0..1 "
-                             "(mean 0, std 255); pass --mean/--std if the model expects otherwise")
-            image = ImageSpec(width=width, height=height, channels=channels,
-                              color_order="RGB" if channels == 3 else "GRAY", mean=mean, std=std)
+                notes.append(
+                    "no Rescaling/Normalization layer found: assumed pixels scaled to 0..1 "
+                    "(mean 0, std 255); pass --mean/--std if the model expects otherwise"
+                )
+            image = ImageSpec(
+                width=width,
+                height=height,
+                channels=channels,
+                color_order="RGB" if channels == 3 else "GRAY",
+                mean=mean,
+                std=std,
+            )
             task = Task.IMAGE_CLASSIFIER if len(out_shape) == 2 and classes > 1 else Task.CUSTOM
             return ModelCard(task=task, image=image), notes
         if len(first.shape) == 2 and first.dtype.startswith(("int", "uint")):
@@ -148,26 +157,34 @@ def load_source(model: Any) -> SourceModel:
     if not isinstance(model, (str, Path)):
         if hasattr(model, "layers") and hasattr(model, "inputs"):
             return SourceModel("keras", f"Keras model {getattr(model, 'name', '')}", keras_model=model)
-        raise UnsupportedModelError(f"cannot export a {type(model).__name__}",
-                                    hint="give a Keras model, a .keras file or a SavedModel folder")
+        raise UnsupportedModelError(
+            f"cannot export a {type(model).__name__}", hint="give a Keras model, a .keras file or a SavedModel folder"
+        )
     path = Path(model)
     if not path.exists():
         raise ModelNotFoundError(f"model not found: {path}", hint="check the path")
     if path.is_dir():
         if not (path / "saved_model.pb").exists():
-            raise InvalidModelError(f"{path} is a folder without saved_model.pb, so not a SavedModel",
-                                    hint="give a .keras file or a SavedModel folder")
+            raise InvalidModelError(
+                f"{path} is a folder without saved_model.pb, so not a SavedModel",
+                hint="give a .keras file or a SavedModel folder",
+            )
         return SourceModel("saved_model", f"SavedModel {path}", saved_model_dir=path)
     suffix = path.suffix.lower()
     if suffix == ".tflite":
-        raise UnsupportedModelError(f"{path} is already a TFLite model",
-                                    hint="convert the original Keras model or SavedModel instead")
+        raise UnsupportedModelError(
+            f"{path} is already a TFLite model", hint="convert the original Keras model or SavedModel instead"
+        )
     if suffix == ".keras" and not zipfile.is_zipfile(path):
-        raise InvalidModelError(f"{path} is not a Keras archive (a .keras file is a zip; this one is not)",
-                                hint="save the model with model.save('name.keras')")
+        raise InvalidModelError(
+            f"{path} is not a Keras archive (a .keras file is a zip; this one is not)",
+            hint="save the model with model.save('name.keras')",
+        )
     if suffix not in (".keras", ".h5", ".hdf5"):
-        raise UnsupportedModelError(f"{path}: unknown model format {suffix or '(no extension)'!r}",
-                                    hint="give a .keras file, a .h5 file or a SavedModel folder")
+        raise UnsupportedModelError(
+            f"{path}: unknown model format {suffix or '(no extension)'!r}",
+            hint="give a .keras file, a .h5 file or a SavedModel folder",
+        )
     import_tensorflow()
     import keras
 
@@ -176,6 +193,8 @@ def load_source(model: Any) -> SourceModel:
             keras_model = keras.saving.load_model(path, compile=False)
     except Exception as exc:  # Keras raises many types for a bad file; report its first line
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        raise InvalidModelError(f"{path} cannot be loaded as a Keras model: {first}",
-                                hint="check that the file is complete and saved by Keras 3") from exc
+        raise InvalidModelError(
+            f"{path} cannot be loaded as a Keras model: {first}",
+            hint="check that the file is complete and saved by Keras 3",
+        ) from exc
     return SourceModel("keras", f"Keras model {path.name}", keras_model=keras_model)

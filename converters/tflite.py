@@ -65,14 +65,19 @@ def build_card(source: SourceModel, options: CardOptions, notes: list[str]) -> M
     image = card.image
     first = source.inputs[0]
     if image is not None or (task is Task.IMAGE_CLASSIFIER and len(first.shape) == 4):
-        base = image or ImageSpec(width=first.shape[2] or 224, height=first.shape[1] or 224,
-                                  channels=first.shape[3] or 3)
+        base = image or ImageSpec(
+            width=first.shape[2] or 224, height=first.shape[1] or 224, channels=first.shape[3] or 3
+        )
         width, height = options.image_size or (base.width, base.height)
-        image = ImageSpec(width=width, height=height, channels=base.channels,
-                          color_order=options.color_order or base.color_order,
-                          resize_mode=options.resize_mode or base.resize_mode,
-                          mean=options.mean if options.mean is not None else base.mean,
-                          std=options.std if options.std is not None else base.std)
+        image = ImageSpec(
+            width=width,
+            height=height,
+            channels=base.channels,
+            color_order=options.color_order or base.color_order,
+            resize_mode=options.resize_mode or base.resize_mode,
+            mean=options.mean if options.mean is not None else base.mean,
+            std=options.std if options.std is not None else base.std,
+        )
     audio = text = None
     if task is Task.AUDIO_CLASSIFIER:
         window = int(first.shape[1] or 16000)
@@ -82,20 +87,34 @@ def build_card(source: SourceModel, options: CardOptions, notes: list[str]) -> M
         audio = AudioSpec(sample_rate_hz=rate, window_samples=window, hop_samples=options.hop_samples or window // 2)
     if task is Task.TEXT_CLASSIFIER or options.vocabulary:
         if not options.vocabulary:
-            raise MetadataError("a text model needs its vocabulary to embed the tokenizer",
-                                hint="pass --vocab FILE (one token per line, line number = id)")
+            raise MetadataError(
+                "a text model needs its vocabulary to embed the tokenizer",
+                hint="pass --vocab FILE (one token per line, line number = id)",
+            )
         text = TextSpec(vocabulary=tuple(options.vocabulary), max_length=options.max_length or int(first.shape[1]))
     labels = tuple(options.labels or ())
     outputs = source._output_shapes()
     classes = outputs[0][-1] if outputs and outputs[0] else None
     if labels and classes and len(labels) != classes:
-        raise MetadataError(f"the labels file has {len(labels)} labels but the model's first output has "
-                            f"{classes} classes", hint="give one label per output class, in order")
+        raise MetadataError(
+            f"the labels file has {len(labels)} labels but the model's first output has {classes} classes",
+            hint="give one label per output class, in order",
+        )
     if task in (Task.IMAGE_CLASSIFIER, Task.AUDIO_CLASSIFIER, Task.TEXT_CLASSIFIER) and not labels:
         notes.append("no --labels given: results will show class numbers")
-    return ModelCard(task=task, name=options.name or "model", labels=labels, image=image, audio=audio,
-                     text=text, description=options.description, author=options.author,
-                     license=options.license, version=options.version, extra=options.extra)
+    return ModelCard(
+        task=task,
+        name=options.name or "model",
+        labels=labels,
+        image=image,
+        audio=audio,
+        text=text,
+        description=options.description,
+        author=options.author,
+        license=options.license,
+        version=options.version,
+        extra=options.extra,
+    )
 
 
 @dataclass
@@ -109,9 +128,16 @@ class ExportResult:
 class Exporter:
     """Holds one source model, its card and its data; exports it in as many recipes as asked."""
 
-    def __init__(self, model: Any, card_options: CardOptions | None = None, calibration_path: str | None = None,
-                 verification_path: str | None = None, calibration_samples: int = 300,
-                 verification_samples: int = 100, show_progress: bool = True):
+    def __init__(
+        self,
+        model: Any,
+        card_options: CardOptions | None = None,
+        calibration_path: str | None = None,
+        verification_path: str | None = None,
+        calibration_samples: int = 300,
+        verification_samples: int = 100,
+        show_progress: bool = True,
+    ):
         """Load the source and build its card; data is read later, by :meth:`prepare_data`."""
         self.notes: list[str] = []
         self.show_progress = show_progress
@@ -146,15 +172,18 @@ class Exporter:
                 self.notes.append("warning: " + warning)
         if self.verification_path:
             self.verification_set = calibration.load_dataset(
-                self.verification_path, self.card, self.source.inputs, self.verification_samples)
+                self.verification_path, self.card, self.source.inputs, self.verification_samples
+            )
         if self.verification_set is None or len(self.verification_set) == 0:
             self.verification_set = calibration.random_inputs(self.card, self.source.inputs, 16)
             self.notes.append("verifying on random inputs: give --calibration or --verify-data for real ones")
         self.reference = self.source.predict(self.verification_set.arrays)
         for key, value in self.reference.items():
             if not np.isfinite(value).all():
-                raise VerificationError(f"the source model itself outputs NaN or Inf (output {key!r}) on the "
-                                        "verification inputs", hint="check the model and its preprocessing")
+                raise VerificationError(
+                    f"the source model itself outputs NaN or Inf (output {key!r}) on the verification inputs",
+                    hint="check the model and its preprocessing",
+                )
 
     # ------------------------------------------------------------------ conversion
     def convert(self, config: RecipeConfig) -> bytes:
@@ -171,8 +200,9 @@ class Exporter:
         progress = None
         if recipe.needs_calibration:
             dataset = self.calibration_set
-            progress = Progress(f"calibrating {recipe.value}", min(len(dataset), config.calibration_samples),
-                                self.show_progress)
+            progress = Progress(
+                f"calibrating {recipe.value}", min(len(dataset), config.calibration_samples), self.show_progress
+            )
             converter.representative_dataset = self._representative(dataset, config.calibration_samples, progress)
         if recipe is Recipe.INT8:
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -181,7 +211,8 @@ class Exporter:
             converter.inference_output_type = io_type
         if recipe is Recipe.INT16X8:
             converter.target_spec.supported_ops = [
-                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+            ]
         try:
             with quiet_tensorflow() as log:
                 if progress is not None:
@@ -190,8 +221,10 @@ class Exporter:
                 return bytes(converter.convert())
         except Exception as exc:
             detail = _converter_error(exc, log)
-            raise InvalidModelError(f"the TFLite converter failed for recipe {recipe.value}: {detail}",
-                                    hint="see the message above; --debug shows the converter's full log") from exc
+            raise InvalidModelError(
+                f"the TFLite converter failed for recipe {recipe.value}: {detail}",
+                hint="see the message above; --debug shows the converter's full log",
+            ) from exc
 
     @staticmethod
     def _representative(dataset: calibration.Dataset, limit: int, progress: Progress):
@@ -199,6 +232,7 @@ class Exporter:
             for index in range(min(len(dataset), limit)):
                 yield [array[index : index + 1] for array in dataset.arrays]
                 progress.update()
+
         return generate
 
     # ------------------------------------------------------------------ verification
@@ -227,8 +261,9 @@ class Exporter:
         return list(self.verification_set.arrays)
 
     # ------------------------------------------------------------------ the whole job
-    def export(self, config: RecipeConfig, output: str | os.PathLike, force: bool = False,
-               overwrite: bool = True) -> ExportResult:
+    def export(
+        self, config: RecipeConfig, output: str | os.PathLike, force: bool = False, overwrite: bool = True
+    ) -> ExportResult:
         """Convert, embed the card, verify, and write ``output`` atomically.
 
         Raises:
@@ -238,10 +273,16 @@ class Exporter:
         output = check_output_path(output, overwrite=overwrite)
         self.check(config)
         self.prepare_data()
-        card = self.card.replace(extra={
-            **self.card.extra, "recipe": config.recipe.value, "io_dtype": config.io_dtype,
-            "source": self.source.description, "converter": f"tensorflow {import_tensorflow().__version__}",
-            "exported_by": f"edgekit {edgekit.__version__}"})
+        card = self.card.replace(
+            extra={
+                **self.card.extra,
+                "recipe": config.recipe.value,
+                "io_dtype": config.io_dtype,
+                "source": self.source.description,
+                "converter": f"tensorflow {import_tensorflow().__version__}",
+                "exported_by": f"edgekit {edgekit.__version__}",
+            }
+        )
         data = embed_card(self.convert(config), card)
         with atomic_path(output) as temporary:
             temporary.write_bytes(data)
@@ -249,17 +290,26 @@ class Exporter:
             reasons = comparison.failures(config.tolerance)
             verdict = "ok"
             if reasons and not force:
-                row = ReportRow(config.recipe.value, str(output), len(data), comparison, latency,
-                                "REFUSED: " + "; ".join(reasons), self.verification_set.origin)
+                row = ReportRow(
+                    config.recipe.value,
+                    str(output),
+                    len(data),
+                    comparison,
+                    latency,
+                    "REFUSED: " + "; ".join(reasons),
+                    self.verification_set.origin,
+                )
                 raise VerificationError(
-                    f"{config.recipe.value} export not written: " + "; ".join(reasons)
+                    f"{config.recipe.value} export not written: "
+                    + "; ".join(reasons)
                     + f" (on {self.verification_set.origin})",
                     hint="try another recipe or more calibration data; --force writes it anyway",
                 ).with_row(row)
             if reasons:
                 verdict = "FORCED: " + "; ".join(reasons)
-        row = ReportRow(config.recipe.value, str(output), len(data), comparison, latency, verdict,
-                        self.verification_set.origin)
+        row = ReportRow(
+            config.recipe.value, str(output), len(data), comparison, latency, verdict, self.verification_set.origin
+        )
         return ExportResult(row, output, comparison, self.notes)
 
 
@@ -270,9 +320,17 @@ def _converter_error(exc: Exception, log: list[str]) -> str:
     return picked[:400]
 
 
-def export_tflite(model: Any, recipe: str | Recipe | RecipeConfig = "float32", output: str | os.PathLike = "model.tflite",
-                  *, calibration_path: str | None = None, card_options: CardOptions | None = None,
-                  force: bool = False, overwrite: bool = True, show_progress: bool = False) -> ExportResult:
+def export_tflite(
+    model: Any,
+    recipe: str | Recipe | RecipeConfig = "float32",
+    output: str | os.PathLike = "model.tflite",
+    *,
+    calibration_path: str | None = None,
+    card_options: CardOptions | None = None,
+    force: bool = False,
+    overwrite: bool = True,
+    show_progress: bool = False,
+) -> ExportResult:
     """Export ``model`` in one recipe (the Python API behind ``edgekit convert``).
 
     Args:
@@ -289,8 +347,14 @@ def export_tflite(model: Any, recipe: str | Recipe | RecipeConfig = "float32", o
     """
     config = recipe if isinstance(recipe, RecipeConfig) else RecipeConfig(Recipe.parse(recipe))
     check_output_path(output, overwrite=overwrite)
-    exporter = Exporter(model, card_options, calibration_path, calibration_samples=config.calibration_samples,
-                        verification_samples=config.verification_samples, show_progress=show_progress)
+    exporter = Exporter(
+        model,
+        card_options,
+        calibration_path,
+        calibration_samples=config.calibration_samples,
+        verification_samples=config.verification_samples,
+        show_progress=show_progress,
+    )
     exporter.check(config)
     return exporter.export(config, output, force=force, overwrite=overwrite)
 

@@ -15,11 +15,11 @@ class Comparison:
     """How the exported outputs differ from the source's on the same inputs."""
 
     samples: int
-    agreement: float | None      # top-1 agreement of the first classifier-like output, else None
+    agreement: float | None  # top-1 agreement of the first classifier-like output, else None
     max_abs_error: float
     mean_abs_error: float
-    relative_error: float        # max_abs_error / peak |source output|
-    non_finite: bool             # NaN or Inf in the exported outputs
+    relative_error: float  # max_abs_error / peak |source output|
+    non_finite: bool  # NaN or Inf in the exported outputs
 
     def failures(self, tolerance: Tolerance) -> list[str]:
         """Why this comparison misses ``tolerance`` (empty list: it passes)."""
@@ -29,8 +29,9 @@ class Comparison:
         if self.agreement is not None and self.agreement < tolerance.min_agreement:
             reasons.append(f"top-1 agreement {self.agreement:.1%} is below the recipe's {tolerance.min_agreement:.0%}")
         if self.relative_error > tolerance.max_relative_error:
-            reasons.append(f"relative error {self.relative_error:.3g} is above the recipe's "
-                           f"{tolerance.max_relative_error:.3g}")
+            reasons.append(
+                f"relative error {self.relative_error:.3g} is above the recipe's {tolerance.max_relative_error:.3g}"
+            )
         return reasons
 
 
@@ -78,19 +79,23 @@ class ReportRow:
     size_bytes: int
     comparison: Comparison | None
     latency_p50_ms: float | None
-    verdict: str                  # "ok", "FORCED: ...", "REFUSED: ..."
+    verdict: str  # "ok", "FORCED: ...", "REFUSED: ..."
     data_origin: str = ""
 
     def to_dict(self) -> dict:
         c = self.comparison
         return {
-            "recipe": self.recipe, "path": self.path, "size_bytes": self.size_bytes,
+            "recipe": self.recipe,
+            "path": self.path,
+            "size_bytes": self.size_bytes,
             "agreement": None if c is None else c.agreement,
             "max_abs_error": None if c is None else c.max_abs_error,
             "mean_abs_error": None if c is None else c.mean_abs_error,
             "relative_error": None if c is None else c.relative_error,
             "samples": None if c is None else c.samples,
-            "latency_p50_ms": self.latency_p50_ms, "verdict": self.verdict, "data": self.data_origin,
+            "latency_p50_ms": self.latency_p50_ms,
+            "verdict": self.verdict,
+            "data": self.data_origin,
         }
 
 
@@ -107,4 +112,5 @@ def format_row(row: ReportRow) -> str:
     max_err = "n/a" if c is None else f"{c.max_abs_error:.3g}"
     mean_err = "n/a" if c is None else f"{c.mean_abs_error:.3g}"
     latency = "n/a" if row.latency_p50_ms is None else f"{row.latency_p50_ms:.3g} ms"
-    return f"{row.recipe:<9} {_size(row.size_bytes):>10} {agreement:>10} {max_err:>10} {mean_err:>10} {latency:>12}  {row.verdict}"
+    cells = f"{_size(row.size_bytes):>10} {agreement:>10} {max_err:>10} {mean_err:>10} {latency:>12}"
+    return f"{row.recipe:<9} {cells}  {row.verdict}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -36,10 +37,8 @@ def _memory_kib() -> dict[str, int]:
 
 
 def _reset_peak() -> None:
-    try:  # Linux: "5" resets the peak RSS (VmHWM) to the current RSS
+    with contextlib.suppress(OSError):  # Linux: "5" resets the peak RSS (VmHWM) to the current RSS
         Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 def benchmark(path: str | Path, threads: int, runs: int = 50, warmup: int = 5) -> dict[str, Any]:
@@ -62,16 +61,25 @@ def benchmark(path: str | Path, threads: int, runs: int = 50, warmup: int = 5) -
         times[index] = (time.perf_counter() - tick) * 1000.0
     after = _memory_kib()
     return {
-        "model": str(path), "interpreter": str(model.backend), "threads": threads, "runs": runs,
-        "init_ms": init_ms, "warmup_ms": warmup_ms, "warmup_runs": warmup,
-        "p50_ms": float(np.percentile(times, 50)), "p90_ms": float(np.percentile(times, 90)),
-        "p99_ms": float(np.percentile(times, 99)), "mean_ms": float(times.mean()),
+        "model": str(path),
+        "interpreter": str(model.backend),
+        "threads": threads,
+        "runs": runs,
+        "init_ms": init_ms,
+        "warmup_ms": warmup_ms,
+        "warmup_runs": warmup,
+        "p50_ms": float(np.percentile(times, 50)),
+        "p90_ms": float(np.percentile(times, 90)),
+        "p99_ms": float(np.percentile(times, 99)),
+        "mean_ms": float(times.mean()),
         "peak_rss_mib": after.get("VmHWM", 0) / 1024.0,
         "rss_growth_mib": (after.get("VmRSS", 0) - before.get("VmRSS", 0)) / 1024.0,
     }
 
 
 def format_bench(row: dict[str, Any]) -> str:
-    return (f"threads={row['threads']:<2} init {row['init_ms']:7.1f} ms  warm-up {row['warmup_ms']:7.1f} ms "
-            f"({row['warmup_runs']} runs)  p50 {row['p50_ms']:7.3f} ms  p90 {row['p90_ms']:7.3f} ms  "
-            f"p99 {row['p99_ms']:7.3f} ms  peak RSS {row['peak_rss_mib']:6.1f} MiB  [{row['interpreter']}]")
+    return (
+        f"threads={row['threads']:<2} init {row['init_ms']:7.1f} ms  warm-up {row['warmup_ms']:7.1f} ms "
+        f"({row['warmup_runs']} runs)  p50 {row['p50_ms']:7.3f} ms  p90 {row['p90_ms']:7.3f} ms  "
+        f"p99 {row['p99_ms']:7.3f} ms  peak RSS {row['peak_rss_mib']:6.1f} MiB  [{row['interpreter']}]"
+    )

@@ -54,35 +54,55 @@ def _positive(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edgekit", description="Export models to TFLite and run them on the edge.",
-                                     epilog=EPILOG)
+    parser = argparse.ArgumentParser(
+        prog="edgekit", description="Export models to TFLite and run them on the edge.", epilog=EPILOG
+    )
     parser.add_argument("--version", action="version", version=f"edgekit {_version()}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and converter logs")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     convert = commands.add_parser(
-        "convert", help="export a Keras model or SavedModel (verified against it)",
+        "convert",
+        help="export a Keras model or SavedModel (verified against it)",
         description="Export a Keras 3 model (.keras/.h5) or SavedModel folder to TFLite, with labels and "
-                    "preprocessing embedded as TFLite Metadata; verify the export against the source model "
-                    "on held-out inputs and print a report card. Nothing is written when verification fails "
-                    "(unless --force).", epilog=EPILOG)
+        "preprocessing embedded as TFLite Metadata; verify the export against the source model "
+        "on held-out inputs and print a report card. Nothing is written when verification fails "
+        "(unless --force).",
+        epilog=EPILOG,
+    )
     convert.add_argument("model", help=".keras / .h5 file or SavedModel folder")
     convert.add_argument("--to", default="tflite", choices=["tflite", "coreml"], help="target format (default tflite)")
-    convert.add_argument("--quantize", default="float32", metavar="RECIPE[,RECIPE…]",
-                         help="float32 (default), float16, dynamic, int8, int16x8; several separated by "
-                              "commas, or 'all'")
-    convert.add_argument("--calibration", metavar="PATH",
-                         help="folder of images or WAV files, text file of lines, or .npy array (needed for "
-                              "int8/int16x8; part is held back for verification)")
-    convert.add_argument("--verify-data", metavar="PATH", help="inputs to verify on (default: held-out calibration "
-                                                                 "data, else random inputs)")
+    convert.add_argument(
+        "--quantize",
+        default="float32",
+        metavar="RECIPE[,RECIPE…]",
+        help="float32 (default), float16, dynamic, int8, int16x8; several separated by commas, or 'all'",
+    )
+    convert.add_argument(
+        "--calibration",
+        metavar="PATH",
+        help="folder of images or WAV files, text file of lines, or .npy array (needed for "
+        "int8/int16x8; part is held back for verification)",
+    )
+    convert.add_argument(
+        "--verify-data",
+        metavar="PATH",
+        help="inputs to verify on (default: held-out calibration data, else random inputs)",
+    )
     convert.add_argument("--labels", metavar="FILE", help="class labels, one per line")
-    convert.add_argument("-o", "--output", metavar="OUT",
-                         help="output file (one recipe) or folder (several); default MODEL_RECIPE.tflite here")
+    convert.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="output file (one recipe) or folder (several); default MODEL_RECIPE.tflite here",
+    )
     convert.add_argument("--force", action="store_true", help="write the file even if verification fails")
     convert.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    convert.add_argument("--task", choices=["image-classifier", "object-detector", "audio-classifier",
-                                            "text-classifier", "custom"], help="override the inferred task")
+    convert.add_argument(
+        "--task",
+        choices=["image-classifier", "object-detector", "audio-classifier", "text-classifier", "custom"],
+        help="override the inferred task",
+    )
     convert.add_argument("--mean", type=_floats, metavar="M[,M,M]", help="normalization mean (pixels 0..255)")
     convert.add_argument("--std", type=_floats, metavar="S[,S,S]", help="normalization std (pixels 0..255)")
     convert.add_argument("--color-order", choices=["RGB", "BGR", "GRAY"], help="channel order the model expects")
@@ -92,8 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--hop", type=_positive, metavar="SAMPLES", help="audio hop between windows")
     convert.add_argument("--vocab", metavar="FILE", help="text vocabulary, one token per line (line = id)")
     convert.add_argument("--max-length", type=_positive, help="text: tokens per input")
-    convert.add_argument("--io-dtype", choices=["uint8", "int8", "float32"],
-                         help="int8 recipe: input/output type (default uint8)")
+    convert.add_argument(
+        "--io-dtype", choices=["uint8", "int8", "float32"], help="int8 recipe: input/output type (default uint8)"
+    )
     convert.add_argument("--calibration-samples", type=_positive, default=300, help="at most this many (300)")
     convert.add_argument("--verification-samples", type=_positive, default=100, help="at most this many (100)")
     convert.add_argument("--name", help="model name in the metadata")
@@ -103,14 +124,22 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--model-version", default="", help="version in the metadata")
     convert.add_argument("--json", action="store_true", help="print report rows as JSON lines")
 
-    info = commands.add_parser("info", help="inputs, outputs, operators, metadata, interpreter",
-                               description="Describe a model file.", epilog=EPILOG)
+    info = commands.add_parser(
+        "info",
+        help="inputs, outputs, operators, metadata, interpreter",
+        description="Describe a model file.",
+        epilog=EPILOG,
+    )
     info.add_argument("model")
     info.add_argument("--json", action="store_true", help="one JSON object")
 
-    run = commands.add_parser("run", help="run a model on input files (one result each)",
-                              description="Run a model on image or WAV files, .npy arrays, or --text strings, "
-                                          "preprocessed as its metadata says.", epilog=EPILOG)
+    run = commands.add_parser(
+        "run",
+        help="run a model on input files (one result each)",
+        description="Run a model on image or WAV files, .npy arrays, or --text strings, "
+        "preprocessed as its metadata says.",
+        epilog=EPILOG,
+    )
     run.add_argument("model")
     run.add_argument("inputs", nargs="*", metavar="INPUT", help="image, WAV or .npy files")
     run.add_argument("--text", action="append", default=[], help="a text input (repeatable)")
@@ -119,9 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=_positive, default=None, help="inference threads")
     run.add_argument("--json", action="store_true", help="one JSON object per result")
 
-    bench = commands.add_parser("bench", help="latency and memory at chosen thread counts",
-                                description="Benchmark a model: init time, warm-up, latency p50/p90/p99 over N "
-                                            "runs per thread count, peak memory.", epilog=EPILOG)
+    bench = commands.add_parser(
+        "bench",
+        help="latency and memory at chosen thread counts",
+        description="Benchmark a model: init time, warm-up, latency p50/p90/p99 over N "
+        "runs per thread count, peak memory.",
+        epilog=EPILOG,
+    )
     bench.add_argument("model")
     bench.add_argument("--runs", type=_positive, default=50, help="timed runs per thread count (50)")
     bench.add_argument("--warmup", type=_positive, default=5, help="untimed runs first (5)")
@@ -150,8 +183,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         _print_json(data)
         return 0
     print(f"{model.path}  ({data['size_bytes'] / 1e3:.1f} kB)")
-    print(f"interpreter: {data['interpreter']}  (XNNPACK partitions: "
-          f"{data['delegation'].get('xnnpack_partitions', 'n/a')})")
+    print(
+        f"interpreter: {data['interpreter']}  (XNNPACK partitions: "
+        f"{data['delegation'].get('xnnpack_partitions', 'n/a')})"
+    )
     for title, specs in (("inputs", model.inputs), ("outputs", model.outputs)):
         print(f"{title}:")
         for spec in specs:
@@ -161,14 +196,18 @@ def cmd_info(args: argparse.Namespace) -> int:
     if card is None:
         print(f"metadata: none. Note: {model.metadata_note}")
         return 0
-    print(f"metadata: task {card.task.value}, name {card.name!r}" + (f", licence {card.license}" if card.license else ""))
+    print(
+        f"metadata: task {card.task.value}, name {card.name!r}" + (f", licence {card.license}" if card.license else "")
+    )
     if card.labels:
         shown = ", ".join(card.labels[:10]) + (" …" if len(card.labels) > 10 else "")
         print(f"  labels ({len(card.labels)}): {shown}")
     if card.image:
         i = card.image
-        print(f"  image: {i.width}x{i.height} {i.color_order}, resize {i.resize_mode}, mean {list(i.mean)}, "
-              f"std {list(i.std)}")
+        print(
+            f"  image: {i.width}x{i.height} {i.color_order}, resize {i.resize_mode}, mean {list(i.mean)}, "
+            f"std {list(i.std)}"
+        )
     if card.audio:
         a = card.audio
         print(f"  audio: {a.sample_rate_hz} Hz, window {a.window_samples}, hop {a.hop_samples}, features {a.features}")
@@ -186,11 +225,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .model import load
 
     if args.source is not None:
-        raise UnsupportedModelError("live sources (--source) are not available in this version of edgekit",
-                                    hint="run on files: edgekit run MODEL FILE...")
+        raise UnsupportedModelError(
+            "live sources (--source) are not available in this version of edgekit",
+            hint="run on files: edgekit run MODEL FILE...",
+        )
     items = list(args.inputs) + list(args.text)
     if not items:
-        raise InputError("no inputs given", hint="edgekit run MODEL image.jpg ... (or --text \"...\")")
+        raise InputError("no inputs given", hint='edgekit run MODEL image.jpg ... (or --text "...")')
     model = load(args.model, num_threads=args.threads)
     if args.text and not (model.card and model.card.text):
         raise InputError(f"--text needs a text model; {Path(args.model).name} is not one")
@@ -253,8 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug in edgekit: say so plainly, one line unless --debug
         if args.debug:
             traceback.print_exc()
-        print(f"error: internal error ({type(exc).__name__}: {exc}); rerun with --debug and report it",
-              file=sys.stderr)
+        print(f"error: internal error ({type(exc).__name__}: {exc}); rerun with --debug and report it", file=sys.stderr)
         return 1
 
 

@@ -22,8 +22,10 @@ def top_k(scores: np.ndarray, labels: tuple[str, ...], k: int) -> list[dict[str,
     """Highest ``k`` scores as [{"index", "label", "score"}], best first."""
     flat = np.asarray(scores, np.float32).reshape(-1)
     order = np.argsort(-flat, kind="stable")[:k]
-    return [{"index": int(i), "label": labels[i] if i < len(labels) else str(int(i)), "score": float(flat[i])}
-            for i in order]
+    return [
+        {"index": int(i), "label": labels[i] if i < len(labels) else str(int(i)), "score": float(flat[i])}
+        for i in order
+    ]
 
 
 def _prepare(model: Model, item: str) -> tuple[list[np.ndarray], str]:
@@ -35,8 +37,10 @@ def _prepare(model: Model, item: str) -> tuple[list[np.ndarray], str]:
             raise InputError(f"input file not found: {path}")
         return [np.load(path, allow_pickle=False)], "array"
     if card is None:
-        raise MetadataError(f"{model.path.name} has no metadata, so edgekit cannot preprocess {item!r}",
-                            hint="give the input as a .npy array, or re-export the model with `edgekit convert`")
+        raise MetadataError(
+            f"{model.path.name} has no metadata, so edgekit cannot preprocess {item!r}",
+            hint="give the input as a .npy array, or re-export the model with `edgekit convert`",
+        )
     if card.image is not None:
         return [image_proc.preprocess(image_proc.read_image(path), card.image)[None]], "image"
     if card.audio is not None:
@@ -45,8 +49,9 @@ def _prepare(model: Model, item: str) -> tuple[list[np.ndarray], str]:
         return [audio_proc.windows(mono, card.audio.window_samples, card.audio.hop_samples)], "audio"
     if card.text is not None:
         return [Tokenizer(card.text)(item)[None]], "text"
-    raise MetadataError(f"the model's task is {task.value} with no preprocessing in its metadata",
-                        hint="give the input as a .npy array")
+    raise MetadataError(
+        f"the model's task is {task.value} with no preprocessing in its metadata", hint="give the input as a .npy array"
+    )
 
 
 def run_on_input(model: Model, item: str, max_results: int = 3) -> dict[str, Any]:
@@ -75,8 +80,11 @@ def format_result(result: dict[str, Any]) -> str:
         best = ", ".join(f"{c['label']} {c['score']:.3f}" for c in result["classes"])
         return f"{result['input']}: {best}"
     if "rows" in result:
-        return "\n".join(f"{result['input']}[{i}]: " + ", ".join(f"{c['label']} {c['score']:.3f}" for c in row)
-                         for i, row in enumerate(result["rows"]))
+        return "\n".join(
+            f"{result['input']}[{i}]: " + ", ".join(f"{c['label']} {c['score']:.3f}" for c in row)
+            for i, row in enumerate(result["rows"])
+        )
     shapes = ", ".join(f"{k} {np.asarray(v).shape}" for k, v in result["outputs"].items())
     return f"{result['input']}: outputs {shapes}: " + "; ".join(
-        f"{k}={np.array2string(np.asarray(v).reshape(-1)[:8], precision=4)}" for k, v in result["outputs"].items())
+        f"{k}={np.array2string(np.asarray(v).reshape(-1)[:8], precision=4)}" for k, v in result["outputs"].items()
+    )

@@ -63,9 +63,15 @@ class TensorSpec:
         return text
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "key": self.key, "shape": list(self.shape), "dtype": self.dtype.name,
-                "scale": self.scale, "zero_point": self.zero_point,
-                "shape_signature": list(self.shape_signature)}
+        return {
+            "name": self.name,
+            "key": self.key,
+            "shape": list(self.shape),
+            "dtype": self.dtype.name,
+            "scale": self.scale,
+            "zero_point": self.zero_point,
+            "shape_signature": list(self.shape_signature),
+        }
 
 
 def _signature(data: bytes) -> tuple[dict[int, str], dict[int, str]]:
@@ -74,8 +80,10 @@ def _signature(data: bytes) -> tuple[dict[int, str], dict[int, str]]:
     if not signatures:
         return {}, {}
     first = signatures[0]
-    return ({m.scalar(1, _U32): m.string(0) or "" for m in first.tables(0)},
-            {m.scalar(1, _U32): m.string(0) or "" for m in first.tables(1)})
+    return (
+        {m.scalar(1, _U32): m.string(0) or "" for m in first.tables(0)},
+        {m.scalar(1, _U32): m.string(0) or "" for m in first.tables(1)},
+    )
 
 
 def _natural(key: str) -> tuple[str, int]:
@@ -88,9 +96,12 @@ def _spec(detail: Mapping[str, Any], key: str = "") -> TensorSpec:
     quantized = bool(scale) and np.dtype(detail["dtype"]).kind in "iu"
     signature = detail.get("shape_signature")
     return TensorSpec(
-        name=str(detail["name"]), index=int(detail["index"]),
-        shape=tuple(int(d) for d in detail["shape"]), dtype=np.dtype(detail["dtype"]),
-        scale=float(scale) if quantized else None, zero_point=int(zero_point) if quantized else None,
+        name=str(detail["name"]),
+        index=int(detail["index"]),
+        shape=tuple(int(d) for d in detail["shape"]),
+        dtype=np.dtype(detail["dtype"]),
+        scale=float(scale) if quantized else None,
+        zero_point=int(zero_point) if quantized else None,
         shape_signature=tuple(int(d) for d in (signature if signature is not None else detail["shape"])),
         key=key or str(detail["name"]),
     )
@@ -247,9 +258,7 @@ class Model:
         if array.ndim == len(current) - 1 and current[0] == 1 and array.shape == current[1:]:
             return array[np.newaxis]
         signature = spec.shape_signature or spec.shape
-        fits = array.ndim == len(signature) and all(
-            want in (-1, got) for want, got in zip(signature, array.shape)
-        )
+        fits = array.ndim == len(signature) and all(want in (-1, got) for want, got in zip(signature, array.shape))
         if not fits:
             expected = ",".join("?" if d == -1 else str(d) for d in signature)
             raise InputError(
@@ -290,10 +299,14 @@ class Model:
     def info(self) -> dict[str, Any]:
         """A JSON-ready description (what `edgekit info` prints)."""
         return {
-            "path": str(self.path), "size_bytes": self.size_bytes,
-            "interpreter": str(self.backend), "num_threads": self.num_threads,
-            "inputs": [s.to_dict() for s in self.inputs], "outputs": [s.to_dict() for s in self.outputs],
-            "operators": self.operators(), "delegation": self.delegation(),
+            "path": str(self.path),
+            "size_bytes": self.size_bytes,
+            "interpreter": str(self.backend),
+            "num_threads": self.num_threads,
+            "inputs": [s.to_dict() for s in self.inputs],
+            "outputs": [s.to_dict() for s in self.outputs],
+            "operators": self.operators(),
+            "delegation": self.delegation(),
             "metadata": self.card.to_json_dict() | {"labels": list(self.card.labels)} if self.card else None,
             "metadata_note": self.metadata_note,
         }
@@ -322,10 +335,15 @@ def _builtin_names() -> dict[int, str]:
             from ai_edge_litert.schema_py_generated import BuiltinOperator
         except ImportError:
             BuiltinOperator = None  # noqa: N806
-        _BUILTIN_NAMES = {
-            value: name for name, value in vars(BuiltinOperator).items()
-            if not name.startswith("_") and isinstance(value, int)
-        } if BuiltinOperator is not None else {}
+        _BUILTIN_NAMES = (
+            {
+                value: name
+                for name, value in vars(BuiltinOperator).items()
+                if not name.startswith("_") and isinstance(value, int)
+            }
+            if BuiltinOperator is not None
+            else {}
+        )
     return _BUILTIN_NAMES
 
 
@@ -350,4 +368,3 @@ def load(path: str | os.PathLike, num_threads: int | None = None) -> Model:
     model_path = Path(path)
     data = _check_file(model_path)
     return Model(model_path, data, num_threads)
-

@@ -68,8 +68,7 @@ def train(out: Path, epochs: int = 30, seed: int = 0) -> dict:
     images, labels = load_digits_rgb()
     train_idx, test_idx = split(len(images), seed=0)
     model = build_model()
-    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(images[train_idx].astype(np.float32), labels[train_idx], epochs=epochs, batch_size=32, verbose=0)
     probabilities = model.predict(images[test_idx].astype(np.float32), verbose=0)
     accuracy = float(np.mean(probabilities.argmax(axis=1) == labels[test_idx]))
@@ -78,8 +77,14 @@ def train(out: Path, epochs: int = 30, seed: int = 0) -> dict:
     write_bytes_atomic(out / "labels.txt", ("\n".join(LABELS) + "\n").encode())
     _write_pngs(out / "calibration", images[train_idx][:300], labels[train_idx][:300])
     _write_pngs(out / "test", images[test_idx], labels[test_idx])
-    summary = {"float_accuracy": accuracy, "train": len(train_idx), "test": len(test_idx), "epochs": epochs,
-               "seed": seed, "data": "scikit-learn load_digits (BSD-3-Clause)"}
+    summary = {
+        "float_accuracy": accuracy,
+        "train": len(train_idx),
+        "test": len(test_idx),
+        "epochs": epochs,
+        "seed": seed,
+        "data": "scikit-learn load_digits (BSD-3-Clause)",
+    }
     (out / "training.json").write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -99,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     summary = train(args.out, args.epochs, args.seed)
-    print(f"digits: float32 accuracy {summary['float_accuracy']:.1%} on {summary['test']} held-out images "
-          f"-> {args.out / 'digits.keras'}")
+    print(
+        f"digits: float32 accuracy {summary['float_accuracy']:.1%} on {summary['test']} held-out images "
+        f"-> {args.out / 'digits.keras'}"
+    )
     return 0
 
 

@@ -81,9 +81,7 @@ class ImageSpec:
         mean, std = _floats(self.mean, "mean"), _floats(self.std, "std")
         for name, values in (("mean", mean), ("std", std)):
             if len(values) not in (1, self.channels):
-                raise MetadataError(
-                    f"{name} needs 1 or {self.channels} values (one per channel), got {len(values)}"
-                )
+                raise MetadataError(f"{name} needs 1 or {self.channels} values (one per channel), got {len(values)}")
         if any(v == 0 for v in std):
             raise MetadataError(f"std must not be zero, got {std}")
         object.__setattr__(self, "mean", mean)
@@ -198,8 +196,13 @@ class ModelCard:
             data["extra"] = {**data["extra"], **{k: data.pop(k) for k in unknown}}
         try:
             if data.get("image"):
-                data["image"] = ImageSpec(**{**data["image"], "mean": tuple(data["image"].get("mean", (0.0,))),
-                                             "std": tuple(data["image"].get("std", (1.0,)))})
+                data["image"] = ImageSpec(
+                    **{
+                        **data["image"],
+                        "mean": tuple(data["image"].get("mean", (0.0,))),
+                        "std": tuple(data["image"].get("std", (1.0,))),
+                    }
+                )
             if data.get("audio"):
                 data["audio"] = AudioSpec(**data["audio"])
             if data.get("text"):

@@ -54,7 +54,6 @@ def find_metadata_buffer(data: bytes | memoryview, name: str = METADATA_NAME) ->
     return None
 
 
-
 def associated_files(data: bytes) -> dict[str, bytes]:
     """The files packed in the zip archive appended to the model (empty if there is none)."""
     try:
@@ -134,7 +133,7 @@ def _card_from_metadata(meta: View, files: dict[str, bytes]) -> ModelCard:
         if label_file:
             labels = tuple(_lines(_packed(files, label_file)))
 
-    image = audio = text = None
+    image = audio = None
     mean, std, vocabulary, delimiter = (0.0,), (1.0,), (), None
     if inputs:
         for unit in inputs[0].tables(4):
@@ -156,8 +155,14 @@ def _card_from_metadata(meta: View, files: dict[str, bytes]) -> ModelCard:
             size = properties.table(1)
             width, height = (size.scalar(0, U32), size.scalar(1, U32)) if size else (0, 0)
             gray = color == _COLOR_GRAY
-            image = dict(width=width, height=height, channels=1 if gray else 3,
-                         color_order="GRAY" if gray else "RGB", mean=mean, std=std)
+            image = dict(
+                width=width,
+                height=height,
+                channels=1 if gray else 3,
+                color_order="GRAY" if gray else "RGB",
+                mean=mean,
+                std=std,
+            )
         elif kind == _CONTENT_AUDIO and properties is not None:
             audio = dict(sample_rate_hz=properties.scalar(0, U32), channels=properties.scalar(1, U32) or 1)
 
@@ -180,9 +185,15 @@ def _card_from_metadata(meta: View, files: dict[str, bytes]) -> ModelCard:
         extra["text"] = {"delimiter_pattern": delimiter, "vocabulary_size": len(vocabulary)}
         task = Task.TEXT_CLASSIFIER if labels else Task.CUSTOM
     return ModelCard(
-        task=task, name=meta.string(0) or "model", labels=labels, description=meta.string(1) or "",
-        version=meta.string(2) or "", author=meta.string(4) or "", license=meta.string(5) or "",
-        extra=extra, **spec,
+        task=task,
+        name=meta.string(0) or "model",
+        labels=labels,
+        description=meta.string(1) or "",
+        version=meta.string(2) or "",
+        author=meta.string(4) or "",
+        license=meta.string(5) or "",
+        extra=extra,
+        **spec,
     )
 
 
@@ -210,10 +221,13 @@ def _input_tensor_metadata(card: ModelCard, name: str) -> tuple[Obj, str]:
         slots[5] = Obj(2, {0: np.maximum(low, high).astype(np.float32), 1: np.minimum(low, high).astype(np.float32)})
     elif card.audio is not None:
         audio = card.audio
-        slots[1] = (f"mono audio in [-1, 1] at {audio.sample_rate_hz} Hz, {audio.window_samples} samples "
-                    f"per window, features: {audio.features}")
-        slots[3] = Obj(3, {0: (U8, _CONTENT_AUDIO),
-                           1: Obj(2, {0: (U32, audio.sample_rate_hz), 1: (U32, audio.channels)})})
+        slots[1] = (
+            f"mono audio in [-1, 1] at {audio.sample_rate_hz} Hz, {audio.window_samples} samples "
+            f"per window, features: {audio.features}"
+        )
+        slots[3] = Obj(
+            3, {0: (U8, _CONTENT_AUDIO), 1: Obj(2, {0: (U32, audio.sample_rate_hz), 1: (U32, audio.channels)})}
+        )
         version = "1.3.0"
     elif card.text is not None:
         text = card.text
@@ -245,12 +259,19 @@ def build_metadata(card: ModelCard, input_names: list[str], output_names: list[s
         files[VOCAB_FILE] = "".join(f"{token} {i}\n" for i, token in enumerate(card.text.vocabulary)).encode()
         version = max(version, "1.0.1")
     subgraph = Obj(10, {0: card.name, 2: inputs, 3: outputs})
-    root = Obj(8, {
-        0: card.name, 1: card.description or f"{card.task.value} exported by edgekit",
-        2: card.version or None, 3: [subgraph], 4: card.author or None, 5: card.license or None,
-        6: [_associated(CARD_FILE, "edgekit model card: task, preprocessing, provenance", _FILE_DESCRIPTIONS)],
-        7: version,
-    })
+    root = Obj(
+        8,
+        {
+            0: card.name,
+            1: card.description or f"{card.task.value} exported by edgekit",
+            2: card.version or None,
+            3: [subgraph],
+            4: card.author or None,
+            5: card.license or None,
+            6: [_associated(CARD_FILE, "edgekit model card: task, preprocessing, provenance", _FILE_DESCRIPTIONS)],
+            7: version,
+        },
+    )
     return encode_root(root, b"M001"), files
 
 
@@ -300,9 +321,7 @@ def embed_card(model_data: bytes, card: ModelCard) -> bytes:
         raw = graph.tensors[index].name
         return raw.decode() if isinstance(raw, bytes) else str(raw)
 
-    metadata_blob, files = build_metadata(
-        card, [name_of(i) for i in graph.inputs], [name_of(i) for i in graph.outputs]
-    )
+    metadata_blob, files = build_metadata(card, [name_of(i) for i in graph.inputs], [name_of(i) for i in graph.outputs])
     aligned = _aligned_buffer_class(schema)
     model.buffers = [_rebuffer(aligned, b) for b in model.buffers]
     new_buffer = aligned()

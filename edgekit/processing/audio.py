@@ -33,8 +33,9 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         samples = np.frombuffer(raw, "<i2").astype(np.float32) / 32768.0
     elif width == 3:
         bytes3 = np.frombuffer(raw, np.uint8).reshape(-1, 3)
-        ints = (bytes3[:, 0].astype(np.int32) | (bytes3[:, 1].astype(np.int32) << 8)
-                | (bytes3[:, 2].astype(np.int32) << 16))
+        ints = (
+            bytes3[:, 0].astype(np.int32) | (bytes3[:, 1].astype(np.int32) << 8) | (bytes3[:, 2].astype(np.int32) << 16)
+        )
         samples = (np.where(ints >= 1 << 23, ints - (1 << 24), ints)).astype(np.float32) / float(1 << 23)
     elif width == 4:
         samples = np.frombuffer(raw, "<i4").astype(np.float32) / float(1 << 31)
