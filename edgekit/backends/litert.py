@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ from ._quiet import quiet_native_stderr
 _CANDIDATES = (
     ("ai-edge-litert", "ai_edge_litert.interpreter", "ai-edge-litert"),
     ("tflite-runtime", "tflite_runtime.interpreter", "tflite-runtime"),
-    ("tensorflow", "tensorflow.lite", "tensorflow-cpu"),
+    ("tensorflow", "tensorflow.lite.python.interpreter", "tensorflow-cpu"),
 )
 
 
@@ -94,7 +95,8 @@ def open_interpreter(path: str, num_threads: int | None) -> tuple[Any, Interpret
     if resolver is not None:
         kwargs["experimental_op_resolver_type"] = resolver.AUTO
     try:
-        with quiet_native_stderr():
+        with quiet_native_stderr(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice: we chose it knowingly
             interpreter = interpreter_class(**kwargs)
             interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# edgekit's one entry point for developers and CI.
+#   ./dev.sh demo    set everything up, then build the default model, convert it in every recipe, run it
+#   ./dev.sh test    set everything up, then run the whole test suite (and ruff)
+#   ./dev.sh setup | lint | bench
+# Works on a fresh Debian 12 machine with Python 3.11: installs the apt packages it needs (with sudo when
+# not root), creates .venv, and pip-installs edgekit with its extras at the versions in constraints.txt.
+set -euo pipefail
+cd "$(dirname "$0")"
+PYTHON=${PYTHON:-python3}
+VENV=${EDGEKIT_VENV:-.venv}
+APT_PACKAGES=(python3-venv python3-pip)
+
+log() { printf '\033[1m[edgekit]\033[0m %s\n' "$*" >&2; }
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if ! command -v apt-get >/dev/null; then
+    log "not a Debian system: please install ${missing[*]} yourself"; return 0
+  fi
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  log "apt-get install ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+setup() {
+  # Debian's python3 needs python3-venv for venvs; other Pythons (pyenv, python.org) ship it.
+  if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then apt_install "${APT_PACKAGES[@]}"; fi
+  "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 10), sys.version' \
+    || { log "edgekit needs Python >= 3.10 (found $("$PYTHON" --version))"; exit 1; }
+  if [ ! -x "$VENV/bin/python" ]; then
+    log "creating $VENV"
+    "$PYTHON" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.edgekit-installed"
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
+    log "pip install -e .[convert,live,test] (pinned by constraints.txt)"
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[convert,live,test]"
+    touch "$stamp"
+  fi
+}
+
+demo() {
+  setup
+  local out=out/demo
+  export PATH="$PWD/$VENV/bin:$PATH"
+  if [ ! -f "$out/digits/digits.keras" ]; then
+    log "training the default model (scikit-learn digits, ~20 s)"
+    python -m converters.zoo.digits "$out/digits"
+  fi
+  mkdir -p "$out/models"
+  log "edgekit convert: every TFLite recipe, verified against the Keras model"
+  edgekit convert "$out/digits/digits.keras" --quantize all --calibration "$out/digits/calibration" \
+    --labels "$out/digits/labels.txt" --name digits --license BSD-3-Clause -o "$out/models" --overwrite
+  log "edgekit info"
+  edgekit info "$out/models/digits_int8.tflite"
+  log "edgekit run on 5 held-out images (file names carry the true label)"
+  edgekit run "$out/models/digits_int8.tflite" $(ls "$out"/digits/test/*.png | head -5)
+  log "edgekit bench"
+  edgekit bench "$out/models/digits_int8.tflite" --threads 1,2 --runs 200
+}
+
+lint() { setup; "$VENV/bin/ruff" check edgekit converters demos benchmarks tests; }
+
+run_tests() {
+  setup
+  "$VENV/bin/python" -m pytest "$@"
+}
+
+case "${1:-}" in
+  setup) setup ;;
+  demo) demo ;;
+  test) shift; run_tests "$@"; lint ;;
+  lint) lint ;;
+  bench) setup; shift; "$VENV/bin/python" benchmarks/mobilenetv2.py "$@" ;;
+  *) echo "usage: ./dev.sh demo | test [pytest args] | setup | lint | bench" >&2; exit 2 ;;
+esac
