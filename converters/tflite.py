@@ -92,6 +92,11 @@ def build_card(source: SourceModel, options: CardOptions, notes: list[str]) -> M
                 hint="pass --vocab FILE (one token per line, line number = id)",
             )
         text = TextSpec(vocabulary=tuple(options.vocabulary), max_length=options.max_length or int(first.shape[1]))
+    if image is not None and len(set(image.mean)) * len(set(image.std)) > 1:
+        notes.append(
+            "per-channel mean/std: edgekit and Android read it, but MediaPipe Tasks accepts only one "
+            "value for all channels (fold it into the model to serve MediaPipe)"
+        )
     labels = tuple(options.labels or ())
     outputs = source._output_shapes()
     classes = outputs[0][-1] if outputs and outputs[0] else None

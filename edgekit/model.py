@@ -161,12 +161,13 @@ class Model:
         self.size_bytes = len(data)
         self.num_threads = num_threads
         self._data = data
+        # The interpreter verifies the flatbuffer first; only then is it safe to walk its tables.
+        self._interpreter, self.backend = open_interpreter(str(path), num_threads)
         try:
             self.card: ModelCard | None = read_card(data)
             self.metadata_note = "" if self.card is not None else NO_METADATA_NOTE
         except MetadataError as exc:
             self.card, self.metadata_note = None, f"metadata ignored: {exc}"
-        self._interpreter, self.backend = open_interpreter(str(path), num_threads)
         input_keys, output_keys = _signature(data)
         self.inputs = tuple(_spec(d, input_keys.get(d["index"], "")) for d in self._interpreter.get_input_details())
         outputs = [_spec(d, output_keys.get(d["index"], "")) for d in self._interpreter.get_output_details()]

@@ -27,8 +27,14 @@ def digits(cache_dir) -> dict:
 
     out = cache_dir / "digits"
     summary = train(out, epochs=30, seed=0)
-    return {"dir": out, "keras": out / "digits.keras", "labels": out / "labels.txt",
-            "calibration": out / "calibration", "test": out / "test", "summary": summary}
+    return {
+        "dir": out,
+        "keras": out / "digits.keras",
+        "labels": out / "labels.txt",
+        "calibration": out / "calibration",
+        "test": out / "test",
+        "summary": summary,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -46,8 +52,12 @@ def digits_exports(digits, cache_dir) -> dict[str, Path]:
 
     out = cache_dir / "digits_tflite"
     out.mkdir()
-    exporter = Exporter(str(digits["keras"]), CardOptions(labels=read_labels(digits["labels"]), name="digits"),
-                        calibration_path=str(digits["calibration"]), show_progress=False)
+    exporter = Exporter(
+        str(digits["keras"]),
+        CardOptions(labels=read_labels(digits["labels"]), name="digits"),
+        calibration_path=str(digits["calibration"]),
+        show_progress=False,
+    )
     paths = {}
     for recipe in RECIPES:
         paths[recipe] = out / f"digits_{recipe}.tflite"

@@ -6,9 +6,9 @@ import time
 
 import numpy as np
 import pytest
+from conftest import RECIPES, held_out_images, write_wav
 
 import edgekit
-from conftest import RECIPES, held_out_images, write_wav
 from converters.recipes import Recipe, RecipeConfig, Tolerance
 from converters.tflite import CardOptions, Exporter, export_tflite
 from converters.verify import compare
@@ -70,8 +70,9 @@ def test_every_recipe_agrees_with_keras_on_held_out_images(digits_exports, digit
 @pytest.mark.parametrize("io_dtype, expected", [("uint8", np.uint8), ("int8", np.int8), ("float32", np.float32)])
 def test_int8_input_output_types(io_dtype, expected, digits, tmp_path):
     out = tmp_path / "m.tflite"
-    export_tflite(str(digits["keras"]), RecipeConfig("int8", io_dtype=io_dtype), out,
-                  calibration_path=str(digits["calibration"]))
+    export_tflite(
+        str(digits["keras"]), RecipeConfig("int8", io_dtype=io_dtype), out, calibration_path=str(digits["calibration"])
+    )
     model = edgekit.load(out)
     assert model.inputs[0].dtype == expected and model.outputs[0].dtype == expected
     assert model.card.extra["io_dtype"] == io_dtype
@@ -83,16 +84,21 @@ def test_sequential_functional_file_and_savedmodel_all_keep_weights(tmp_path):
     import keras
 
     keras.utils.set_random_seed(4)
-    sequential = keras.Sequential([keras.Input((10,)), keras.layers.Dense(16, activation="relu"),
-                                   keras.layers.Dense(5, activation="softmax")])
+    sequential = keras.Sequential(
+        [keras.Input((10,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(5, activation="softmax")]
+    )
     inputs = keras.Input((10,))
     functional = keras.Model(inputs, keras.layers.Dense(5, activation="softmax")(keras.layers.Dense(16)(inputs)))
     sequential.save(tmp_path / "seq.keras")
     functional.export(str(tmp_path / "saved"), verbose=False)
     x = np.random.default_rng(0).standard_normal((20, 10)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)
-    for source, keras_model in ((sequential, sequential), (functional, functional),
-                                (str(tmp_path / "seq.keras"), sequential), (str(tmp_path / "saved"), functional)):
+    for source, keras_model in (
+        (sequential, sequential),
+        (functional, functional),
+        (str(tmp_path / "seq.keras"), sequential),
+        (str(tmp_path / "saved"), functional),
+    ):
         out = tmp_path / "out.tflite"
         result = export_tflite(source, "float32", out, card_options=CardOptions())
         assert result.row.verdict == "ok"
@@ -111,8 +117,10 @@ def test_multi_output_order_follows_the_keras_model(tmp_path):
     model = keras.Model([a, b], [first, second])
     out = tmp_path / "multi.tflite"
     assert export_tflite(model, "float32", out).row.verdict == "ok"
-    x = [np.random.default_rng(1).standard_normal((1, 8)).astype(np.float32),
-         np.random.default_rng(2).standard_normal((1, 4)).astype(np.float32)]
+    x = [
+        np.random.default_rng(1).standard_normal((1, 8)).astype(np.float32),
+        np.random.default_rng(2).standard_normal((1, 4)).astype(np.float32),
+    ]
     got = edgekit.load(out).run(*x)
     golden = model.predict(x, verbose=0)
     assert [g.shape for g in got] == [(1, 3), (1, 1)]
@@ -146,7 +154,8 @@ def test_audio_model_calibrated_from_wav_folder(audio_model, tmp_path):
     options = CardOptions(task="audio-classifier", labels=["x", "y", "z"], sample_rate_hz=16000)
     out = tmp_path / "audio_int8.tflite"
     result = Exporter(audio_model, options, calibration_path=str(folder), show_progress=False).export(
-        RecipeConfig("int8", io_dtype="float32"), out)
+        RecipeConfig("int8", io_dtype="float32"), out
+    )
     assert result.row.verdict == "ok" and "WAV files" in result.row.data_origin
     card = edgekit.load(out).card
     assert (card.audio.sample_rate_hz, card.audio.window_samples) == (16000, 8000)
@@ -176,8 +185,9 @@ def test_failed_verification_writes_nothing_unless_forced(digits, tmp_path):
         export_tflite(str(digits["keras"]), impossible, out, calibration_path=str(digits["calibration"]))
     assert error.value.row is not None and error.value.row.verdict.startswith("REFUSED")
     assert list(tmp_path.iterdir()) == []  # no file, no temporary left behind
-    result = export_tflite(str(digits["keras"]), impossible, out, calibration_path=str(digits["calibration"]),
-                           force=True)
+    result = export_tflite(
+        str(digits["keras"]), impossible, out, calibration_path=str(digits["calibration"]), force=True
+    )
     assert result.row.verdict.startswith("FORCED") and out.exists()
 
 
@@ -195,8 +205,7 @@ def test_source_that_outputs_nan_is_reported(tmp_path):
     "setup, error, message",
     [
         (lambda p: p.mkdir(), CalibrationError, "has no usable data: it holds 0 images and 0 WAV files"),
-        (lambda p: np.save(p.with_suffix(".npy"), np.zeros((10, 28, 28, 3))), CalibrationError,
-         "needs (N, 32, 32, 3)"),
+        (lambda p: np.save(p.with_suffix(".npy"), np.zeros((10, 28, 28, 3))), CalibrationError, "needs (N, 32, 32, 3)"),
         (lambda p: (p.mkdir(), (p / "a.png").write_text("not an image")), CalibrationError, "a.png"),
     ],
 )

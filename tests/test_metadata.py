@@ -28,19 +28,52 @@ def plain_tflite(small_image_model, tmp_path_factory):
 
 
 CARDS = {
-    "image": ModelCard(task="image-classifier", name="img", labels=("cat", "dog", "bird", "fish"),
-                       image=ImageSpec(width=24, height=24, color_order="BGR", resize_mode="letterbox",
-                                       mean=(127.5, 120.0, 110.0), std=(127.5, 60.0, 58.0)),
-                       author="edgekit tests", license="Apache-2.0", version="3", description="a test model",
-                       extra={"recipe": "float32"}),
-    "audio": ModelCard(task="audio-classifier", name="snd", labels=("a", "b", "c", "d"),
-                       audio=AudioSpec(sample_rate_hz=16000, window_samples=16000, hop_samples=8000,
-                                       features="log_mel", feature_params={"bins": 40, "fft": 512})),
-    "text": ModelCard(task="text-classifier", name="txt", labels=("neg", "neu", "pos", "x"),
-                      text=TextSpec(vocabulary=("<PAD>", "<START>", "<UNKNOWN>", "good", "bad", "ünïcode"),
-                                    max_length=12, lowercase=False, start_token="<START>")),
-    "grey": ModelCard(task="image-classifier", labels=("0", "1", "2", "3"),
-                      image=ImageSpec(width=24, height=24, channels=1, color_order="GRAY", mean=(0.0,), std=(255.0,))),
+    "image": ModelCard(
+        task="image-classifier",
+        name="img",
+        labels=("cat", "dog", "bird", "fish"),
+        image=ImageSpec(
+            width=24,
+            height=24,
+            color_order="BGR",
+            resize_mode="letterbox",
+            mean=(127.5, 120.0, 110.0),
+            std=(127.5, 60.0, 58.0),
+        ),
+        author="edgekit tests",
+        license="Apache-2.0",
+        version="3",
+        description="a test model",
+        extra={"recipe": "float32"},
+    ),
+    "audio": ModelCard(
+        task="audio-classifier",
+        name="snd",
+        labels=("a", "b", "c", "d"),
+        audio=AudioSpec(
+            sample_rate_hz=16000,
+            window_samples=16000,
+            hop_samples=8000,
+            features="log_mel",
+            feature_params={"bins": 40, "fft": 512},
+        ),
+    ),
+    "text": ModelCard(
+        task="text-classifier",
+        name="txt",
+        labels=("neg", "neu", "pos", "x"),
+        text=TextSpec(
+            vocabulary=("<PAD>", "<START>", "<UNKNOWN>", "good", "bad", "ünïcode"),
+            max_length=12,
+            lowercase=False,
+            start_token="<START>",
+        ),
+    ),
+    "grey": ModelCard(
+        task="image-classifier",
+        labels=("0", "1", "2", "3"),
+        image=ImageSpec(width=24, height=24, channels=1, color_order="GRAY", mean=(0.0,), std=(255.0,)),
+    ),
 }
 
 
@@ -93,8 +126,9 @@ def test_embedding_twice_replaces_the_metadata(plain_tflite):
 
 def test_standard_fields_alone_give_a_card(plain_tflite):
     """A model tagged by another tool (no edgekit.json) still yields labels, size and normalization."""
-    data = embed_card(plain_tflite.read_bytes(), CARDS["image"].replace(image=ImageSpec(24, 24, mean=(127.5,),
-                                                                                        std=(127.5,))))
+    data = embed_card(
+        plain_tflite.read_bytes(), CARDS["image"].replace(image=ImageSpec(24, 24, mean=(127.5,), std=(127.5,)))
+    )
     stream = io.BytesIO()
     cut = data.index(b"PK\x03\x04")  # rebuild the archive without edgekit.json
     stream.write(data[:cut])

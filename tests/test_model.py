@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import held_out_images
 
 import edgekit
-from conftest import held_out_images
 from edgekit.errors import InputError
 
 pytestmark = pytest.mark.slow
@@ -25,8 +25,10 @@ def tf_interpreter(path):
 def test_tensor_specs_match_tensorflow_interpreter(recipe, digits_exports):
     model = edgekit.load(digits_exports[recipe])
     reference = tf_interpreter(digits_exports[recipe])
-    for specs, details in ((model.inputs, reference.get_input_details()),
-                           (model.outputs, reference.get_output_details())):
+    for specs, details in (
+        (model.inputs, reference.get_input_details()),
+        (model.outputs, reference.get_output_details()),
+    ):
         assert {s.index for s in specs} == {d["index"] for d in details}
         for spec in specs:
             detail = next(d for d in details if d["index"] == spec.index)

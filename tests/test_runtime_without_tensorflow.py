@@ -58,8 +58,9 @@ def image_npy(digits, tmp_path_factory):
 
 @pytest.mark.parametrize("recipe", ["float32", "int8"])
 def test_runtime_runs_with_tensorflow_blocked(recipe, digits_exports, image_npy, digits_keras_model):
-    child = run_child("tensorflow,keras,coremltools,tflite_runtime", LOAD_AND_RUN,
-                      str(digits_exports[recipe]), str(image_npy))
+    child = run_child(
+        "tensorflow,keras,coremltools,tflite_runtime", LOAD_AND_RUN, str(digits_exports[recipe]), str(image_npy)
+    )
     assert child.returncode == 0, child.stderr
     result = json.loads(child.stdout.strip().splitlines()[-1])
     assert result["backend"] == "ai-edge-litert"
@@ -96,11 +97,14 @@ def test_no_interpreter_at_all_is_one_clear_error(digits_exports):
 
 
 def test_import_edgekit_is_light():
-    child = run_child("tensorflow,keras,coremltools", """
+    child = run_child(
+        "tensorflow,keras,coremltools",
+        """
         import sys, edgekit, edgekit.cli
         heavy = [m for m in ("cv2", "sounddevice", "ai_edge_litert", "tensorflow") if m in sys.modules]
         print(",".join(heavy))
-    """)
+    """,
+    )
     assert child.returncode == 0, child.stderr
     # The interpreter is imported when the first model loads, not at `import edgekit`.
     assert child.stdout.strip() == ""

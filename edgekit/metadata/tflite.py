@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import zipfile
 from typing import Any
 
@@ -94,7 +95,7 @@ def read_card(data: bytes) -> ModelCard | None:
     """
     try:
         blob = find_metadata_buffer(data)
-    except (IndexError, ValueError, UnicodeDecodeError) as exc:
+    except (IndexError, ValueError, UnicodeDecodeError, struct.error) as exc:
         raise MetadataError(f"the model's metadata table is corrupt ({exc})") from exc
     if blob is None:
         return None
@@ -105,7 +106,7 @@ def read_card(data: bytes) -> ModelCard | None:
         return _card_from_metadata(View.root(blob), files)
     except MetadataError:
         raise
-    except (IndexError, ValueError, KeyError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (IndexError, ValueError, KeyError, UnicodeDecodeError, struct.error) as exc:
         raise MetadataError(f"the model's metadata is malformed ({type(exc).__name__}: {exc})") from exc
 
 
@@ -257,7 +258,7 @@ def build_metadata(card: ModelCard, input_names: list[str], output_names: list[s
         outputs.append(Obj(7, slots))
     if card.text is not None:
         files[VOCAB_FILE] = "".join(f"{token} {i}\n" for i, token in enumerate(card.text.vocabulary)).encode()
-        version = max(version, "1.0.1")
+        version = max(version, "1.0.1", key=_version_key)
     subgraph = Obj(10, {0: card.name, 2: inputs, 3: outputs})
     root = Obj(
         8,
@@ -273,6 +274,10 @@ def build_metadata(card: ModelCard, input_names: list[str], output_names: list[s
         },
     )
     return encode_root(root, b"M001"), files
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
 
 
 def _schema():
