@@ -49,8 +49,11 @@ class TensorSpec:
     def quantize(self, values: np.ndarray) -> np.ndarray:
         """Real values → this tensor's integer dtype (rounded, clipped to the dtype's range)."""
         info = np.iinfo(self.dtype)
-        scaled = np.asarray(values, np.float32) / np.float32(self.scale) + np.float32(self.zero_point)
-        return np.clip(np.rint(scaled), info.min, info.max).astype(self.dtype)
+        scaled = np.divide(values, np.float32(self.scale), dtype=np.float32)
+        scaled += np.float32(self.zero_point)
+        np.rint(scaled, out=scaled)
+        np.clip(scaled, info.min, info.max, out=scaled)
+        return scaled.astype(self.dtype)
 
     def dequantize(self, values: np.ndarray) -> np.ndarray:
         """This tensor's integers → real float32 values."""
@@ -235,7 +238,8 @@ class Model:
         if array.dtype == target:
             return np.ascontiguousarray(array)
         if spec.quantized:
-            if array.dtype.kind == "f" and not np.isfinite(array).all():
+            # One reduction instead of an isfinite() mask: NaN/Inf anywhere makes the sum non-finite.
+            if array.dtype.kind == "f" and not np.isfinite(array.sum(dtype=np.float32)):
                 raise InputError(f"input {spec.name!r} contains NaN or Inf", hint="clean the input data")
             return spec.quantize(array)
         if target.kind == "f":
