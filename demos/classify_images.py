@@ -21,8 +21,10 @@ from edgekit.processing.image import IMAGE_SUFFIXES
 def run(model_path: Path, folder: Path, threads: int | None, max_results: int) -> int:
     model = edgekit.load(model_path, num_threads=threads)
     if model.card is None or model.card.image is None:
-        print(f"error: {model_path} has no image preprocessing in its metadata; export it with `edgekit convert`",
-              file=sys.stderr)
+        print(
+            f"error: {model_path} has no image preprocessing in its metadata; export it with `edgekit convert`",
+            file=sys.stderr,
+        )
         return 1
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:

@@ -253,13 +253,21 @@ def test_demo_classifies_a_folder(digits_exports, digits, tmp_path):
     for file in files:
         (folder / file.name).write_bytes(file.read_bytes())
     demo = Path(__file__).parents[1] / "demos" / "classify_images.py"
-    result = subprocess.run([sys.executable, str(demo), str(digits_exports["int8"]), str(folder)],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(demo), str(digits_exports["int8"]), str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 11 and "images/s" in lines[-1]
     right = sum(line.split("label")[1].split(".")[0] == line.split(": ")[1].split()[0] for line in lines[:10])
     assert right >= 9
-    empty = subprocess.run([sys.executable, str(demo), str(digits_exports["int8"]), str(tmp_path / "pngs" / "..")],
-                           capture_output=True, text=True, timeout=120)
+    empty = subprocess.run(
+        [sys.executable, str(demo), str(digits_exports["int8"]), str(tmp_path / "pngs" / "..")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert empty.returncode == 1 and "no images" in empty.stderr
