@@ -39,6 +39,10 @@ class CardOptions:
     vocabulary: list[str] | None = None
     max_length: int | None = None
     name: str | None = None
+    # A complete spec given by a build script overrides everything inferred or set above for that kind.
+    image_spec: ImageSpec | None = None
+    audio_spec: AudioSpec | None = None
+    text_spec: TextSpec | None = None
     description: str = ""
     author: str = ""
     license: str = ""
@@ -79,19 +83,22 @@ def build_card(source: SourceModel, options: CardOptions, notes: list[str]) -> M
             std=options.std if options.std is not None else base.std,
         )
     audio = text = None
-    if task is Task.AUDIO_CLASSIFIER:
+    if task is Task.AUDIO_CLASSIFIER and options.audio_spec is None:
         window = int(first.shape[1] or 16000)
         rate = options.sample_rate_hz or 16000
         if not options.sample_rate_hz:
             notes.append(f"sample rate not given: assumed {rate} Hz (--sample-rate)")
         audio = AudioSpec(sample_rate_hz=rate, window_samples=window, hop_samples=options.hop_samples or window // 2)
-    if task is Task.TEXT_CLASSIFIER or options.vocabulary:
+    if (task is Task.TEXT_CLASSIFIER or options.vocabulary) and options.text_spec is None:
         if not options.vocabulary:
             raise MetadataError(
                 "a text model needs its vocabulary to embed the tokenizer",
                 hint="pass --vocab FILE (one token per line, line number = id)",
             )
         text = TextSpec(vocabulary=tuple(options.vocabulary), max_length=options.max_length or int(first.shape[1]))
+    image = options.image_spec or (None if options.audio_spec or options.text_spec else image)
+    audio = options.audio_spec or audio
+    text = options.text_spec or text
     if image is not None and len(set(image.mean)) * len(set(image.std)) > 1:
         notes.append(
             "per-channel mean/std: edgekit and Android read it, but MediaPipe Tasks accepts only one "
