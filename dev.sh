@@ -2,6 +2,7 @@
 # edgekit's one entry point for developers and CI.
 #   ./dev.sh demo    set everything up, then build the default model, convert it in every recipe, run it
 #   ./dev.sh test    set everything up, then run the whole test suite (and ruff)
+#   ./dev.sh zoo     rebuild the bundled models from scratch (slow: trains every zoo model; optional)
 #   ./dev.sh setup | lint | bench
 # Works on a fresh Debian 12 machine with Python 3.11: installs the apt packages it needs (with sudo when
 # not root), creates .venv, and pip-installs edgekit with its extras at the versions in constraints.txt.
@@ -10,6 +11,8 @@ cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
 VENV=${EDGEKIT_VENV:-.venv}
 APT_PACKAGES=(python3-venv python3-pip)
+# Data and tools the zoo and the tests use: Fashion-MNIST, speech synthesis for keywords.
+APT_DATA=(dataset-fashion-mnist espeak-ng flite sox)
 
 log() { printf '\033[1m[edgekit]\033[0m %s\n' "$*" >&2; }
 
@@ -29,6 +32,7 @@ apt_install() {
 setup() {
   # Debian's python3 needs python3-venv for venvs; other Pythons (pyenv, python.org) ship it.
   if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then apt_install "${APT_PACKAGES[@]}"; fi
+  apt_install "${APT_DATA[@]}"
   "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 10), sys.version' \
     || { log "edgekit needs Python >= 3.10 (found $("$PYTHON" --version))"; exit 1; }
   if [ ! -x "$VENV/bin/python" ]; then
@@ -37,9 +41,9 @@ setup() {
   fi
   local stamp="$VENV/.edgekit-installed"
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
-    log "pip install -e .[convert,live,test] (pinned by constraints.txt)"
+    log "pip install -e .[convert,live,test,zoo] (pinned by constraints.txt)"
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[convert,live,test]"
+    "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[convert,live,test,zoo]"
     touch "$stamp"
   fi
 }
@@ -77,5 +81,6 @@ case "${1:-}" in
   test) shift; run_tests "$@"; lint ;;
   lint) lint ;;
   bench) setup; shift; "$VENV/bin/python" benchmarks/mobilenetv2.py "$@" ;;
-  *) echo "usage: ./dev.sh demo | test [pytest args] | setup | lint | bench" >&2; exit 2 ;;
+  zoo) setup; shift; "$VENV/bin/python" -m converters.zoo.build "$@" ;;
+  *) echo "usage: ./dev.sh demo | test [pytest args] | zoo [--reuse] | setup | lint | bench" >&2; exit 2 ;;
 esac

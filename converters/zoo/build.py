@@ -1,0 +1,259 @@
+"""Rebuild the model zoo: train, export every recipe, measure, write the table and the bundled models.
+
+    python -m converters.zoo.build [--work DIR] [--models fashion,keywords,topics] [--reuse]
+    python -m converters.zoo.build --table-only      # re-measure existing exports, rewrite docs/zoo.md
+
+``--reuse`` keeps already-trained Keras models in the work folder (training is the slow part).
+The bundled models (int8 and float32 of each) and their cards land in edgekit/zoo/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+BUNDLE_DIR = REPO / "edgekit" / "zoo"
+DOCS = REPO / "docs"
+TFLITE_RECIPES = ["float32", "float16", "dynamic", "int8", "int16x8"]
+BUNDLED_RECIPES = ["float32", "int8"]
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    name: str
+    module: str  # converters.zoo.<module>: train(out, seed=…), test_set(folder, card), card_options(…)
+    keras_file: str
+    calibration: str  # file or folder inside the work folder
+    int8_target_points: float  # full-int8 accuracy may be at most this far below float32
+
+
+ZOO = {
+    "fashion": ZooModel("fashion", "converters.zoo.fashion", "fashion.keras", "calibration.npy", 1.0),
+    "keywords": ZooModel("keywords", "converters.zoo.keywords", "keywords.keras", "calibration", 1.5),
+    "topics": ZooModel("topics", "converters.zoo.topics", "topics.keras", "calibration.txt", 1.0),
+}
+
+
+def _module(entry: ZooModel):
+    return importlib.import_module(entry.module)
+
+
+def _card_options(entry: ZooModel, folder: Path):
+    options = _module(entry).card_options
+    return options(folder) if options.__code__.co_argcount else options()
+
+
+def train(entry: ZooModel, folder: Path, reuse: bool) -> float:
+    if reuse and (folder / entry.keras_file).exists():
+        return 0.0
+    start = time.perf_counter()
+    # Its own process: a clean TensorFlow per model, and the wall time is the model's alone.
+    subprocess.run([sys.executable, "-m", entry.module, str(folder)], check=True)
+    return time.perf_counter() - start
+
+
+def export_all(entry: ZooModel, folder: Path, exports: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """Export every recipe; recipes the model cannot take are returned with the converter's reason."""
+    from converters.recipes import RecipeConfig
+    from converters.tflite import Exporter
+    from edgekit.errors import RecipeError
+
+    exporter = Exporter(
+        str(folder / entry.keras_file),
+        _card_options(entry, folder),
+        calibration_path=str(folder / entry.calibration),
+        show_progress=False,
+    )
+    paths, refused = {}, {}
+    for recipe in TFLITE_RECIPES:
+        try:
+            exporter.check(RecipeConfig(recipe))
+        except RecipeError as error:
+            refused[recipe] = str(error).split(":")[0]
+            (exports / f"{entry.name}_{recipe}.tflite").unlink(missing_ok=True)
+            continue
+        paths[recipe] = exports / f"{entry.name}_{recipe}.tflite"
+        exporter.export(RecipeConfig(recipe), paths[recipe], force=True)
+    return paths, refused
+
+
+def measure(entry: ZooModel, folder: Path, paths: dict[str, Path]) -> list[dict]:
+    """Accuracy on the held-out set, agreement with the float32 export, size and p50 latency at 1 thread."""
+    import edgekit
+    from converters.verify import latency_ms
+
+    rows, float_predictions = [], None
+    for recipe, path in paths.items():
+        model = edgekit.load(path, num_threads=1)
+        inputs, labels = _module(entry).test_set(folder, model.card)
+        predictions = np.array([int(np.argmax(model.run(x[None])[0])) for x in inputs])
+        if recipe == "float32":
+            float_predictions = predictions
+        sample = inputs[:1]
+        rows.append(
+            {
+                "model": entry.name,
+                "recipe": recipe,
+                "size_bytes": path.stat().st_size,
+                "accuracy": float(np.mean(predictions == labels)),
+                "test_samples": int(len(labels)),
+                "agreement_with_float32": float(np.mean(predictions == float_predictions)),
+                "latency_p50_ms_1_thread": latency_ms(lambda model=model, sample=sample: model.run(sample), repeats=50),
+            }
+        )
+    return rows
+
+
+def check_targets(entry: ZooModel, rows: list[dict]) -> list[str]:
+    by_recipe = {row["recipe"]: row for row in rows}
+    float32, int8 = by_recipe["float32"], by_recipe["int8"]
+    problems = []
+    drop = (float32["accuracy"] - int8["accuracy"]) * 100
+    if drop > entry.int8_target_points:
+        problems.append(f"{entry.name}: int8 is {drop:.2f} points below float32 (target ≤ {entry.int8_target_points})")
+    if int8["size_bytes"] > 0.30 * float32["size_bytes"]:
+        problems.append(f"{entry.name}: int8 is {int8['size_bytes'] / float32['size_bytes']:.0%} of float32 (≤ 30%)")
+    return problems
+
+
+def write_table(rows: list[dict], training: dict[str, dict]) -> None:
+    DOCS.mkdir(exist_ok=True)
+    (DOCS / "zoo.json").write_text(json.dumps({"rows": rows, "training": training}, indent=2) + "\n")
+    lines = [
+        "# Model zoo: every model in every TFLite recipe",
+        "",
+        "Regenerate with `python -m converters.zoo.build --table-only` (measures the existing exports) or "
+        "`./dev.sh zoo` (rebuilds everything from scratch). Accuracy is on each model's held-out test set; "
+        "agreement is top-1 agreement with the float32 export on the same inputs; latency is `Model.run` "
+        "p50 at 1 thread on this project's CI machine (x86-64, XNNPACK).",
+        "",
+        "| model | recipe | size | accuracy | agreement with float32 | latency p50 (1 thread) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        if "refused" in row:
+            lines.append(f"| {row['model']} | {row['recipe']} | refused: {row['refused']} | | | |")
+            continue
+        lines.append(
+            f"| {row['model']} | {row['recipe']} | {row['size_bytes'] / 1e3:.1f} kB | "
+            f"{row['accuracy']:.2%} | {row['agreement_with_float32']:.2%} | "
+            f"{row['latency_p50_ms_1_thread']:.3f} ms |"
+        )
+    lines += ["", "## Training", ""]
+    for name, summary in training.items():
+        lines.append(f"- **{name}**: " + ", ".join(f"{k}: {v}" for k, v in summary.items()))
+    (DOCS / "zoo.md").write_text("\n".join(lines) + "\n")
+
+
+def bundle(entry: ZooModel, paths: dict[str, Path], rows: list[dict], summary: dict) -> None:
+    """Copy the bundled recipes into edgekit/zoo/ with the measured accuracy inside their metadata, and a card."""
+    import edgekit
+    from edgekit._files import write_bytes_atomic
+    from edgekit.metadata import embed_card
+
+    BUNDLE_DIR.mkdir(exist_ok=True)
+    accuracy = {row["recipe"]: row["accuracy"] for row in rows}
+    for recipe in BUNDLED_RECIPES:
+        card = edgekit.load(paths[recipe]).card
+        card = card.replace(
+            extra={
+                **card.extra,
+                "accuracy": accuracy[recipe],
+                "test_samples": rows[0]["test_samples"],
+                "training": summary,
+            }
+        )
+        write_bytes_atomic(BUNDLE_DIR / f"{entry.name}_{recipe}.tflite", embed_card(paths[recipe].read_bytes(), card))
+    module_doc = (_module(entry).__doc__ or "").strip()
+    table = "\n".join(
+        f"| {r['recipe']} | {r['size_bytes'] / 1e3:.1f} kB | {r['accuracy']:.2%} | "
+        f"{r['agreement_with_float32']:.2%} | {r['latency_p50_ms_1_thread']:.3f} ms |"
+        for r in rows
+    )
+    card = edgekit.load(BUNDLE_DIR / f"{entry.name}_int8.tflite").card
+    spec = card.preprocessing
+    if card.text is not None:  # the vocabulary is in the file; the card names its size, not its words
+        spec = (
+            f"{type(spec).__name__}({len(spec.vocabulary)}-token vocabulary, max_length={spec.max_length}, "
+            f"lowercase={spec.lowercase}, delimiter {spec.delimiter_pattern!r})"
+        )
+    text = (
+        f"# Model card: {entry.name}\n\n{module_doc}\n\n"
+        f"- Task: {card.task.value}; labels: {', '.join(card.labels)}\n"
+        f"- Licence: {card.license}\n- Preprocessing: {spec!r}\n"
+        f"- Training command: `python -m {entry.module} OUT` (whole zoo: `./dev.sh zoo`)\n"
+        f"- Training: {json.dumps(summary)}\n"
+        f"- Bundled: {', '.join(f'{entry.name}_{r}.tflite' for r in BUNDLED_RECIPES)}\n\n"
+        "| recipe | size | accuracy | agreement with float32 | latency p50 (1 thread) |\n"
+        "|---|---:|---:|---:|---:|\n" + table + "\n"
+    )
+    (BUNDLE_DIR / f"{entry.name}.md").write_text(text)
+
+
+def seed_spread(entry: ZooModel, work: Path, seeds: list[int]) -> dict[str, float]:
+    """Train ``entry`` once per seed (seed 0 twice: same seed, same figure?) and return float32 accuracies."""
+    results = {}
+    for run, seed in enumerate([seeds[0], *seeds]):
+        folder = work / f"{entry.name}_seed{seed}_run{run}"
+        subprocess.run([sys.executable, "-m", entry.module, str(folder), "--seed", str(seed)], check=True)
+        results[f"seed {seed} (run {run})"] = json.loads((folder / "training.json").read_text())["float32_accuracy"]
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", type=Path, default=REPO / "out" / "zoo")
+    parser.add_argument("--models", default=",".join(ZOO))
+    parser.add_argument("--reuse", action="store_true", help="keep trained Keras models found in --work")
+    parser.add_argument("--table-only", action="store_true", help="measure existing exports; no training/export")
+    parser.add_argument("--spread", metavar="MODEL", help="only: train MODEL with seeds 0 (twice) and 1; report")
+    args = parser.parse_args(argv)
+    if args.spread:
+        spread = seed_spread(ZOO[args.spread], args.work / "spread", [0, 1])
+        for label, accuracy in spread.items():
+            print(f"{args.spread} {label}: float32 accuracy {accuracy:.2%}")
+        (DOCS / f"seed_spread_{args.spread}.json").write_text(json.dumps(spread, indent=2) + "\n")
+        return 0
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    rows, training, problems = [], {}, []
+    for name in names:
+        entry = ZOO[name]
+        folder, exports = args.work / name, args.work / "exports"
+        exports.mkdir(parents=True, exist_ok=True)
+        if args.table_only:
+            paths = {r: exports / f"{name}_{r}.tflite" for r in TFLITE_RECIPES}
+            refused = {r: "not exported" for r, p in paths.items() if not p.exists()}
+            paths = {r: p for r, p in paths.items() if p.exists()}
+        else:
+            seconds = train(entry, folder, args.reuse)
+            print(f"{name}: trained in {seconds:.0f} s" if seconds else f"{name}: reusing the trained model")
+            paths, refused = export_all(entry, folder, exports)
+        summary = json.loads((folder / "training.json").read_text())
+        model_rows = measure(entry, folder, paths)
+        rows += model_rows + [{"model": name, "recipe": r, "refused": why} for r, why in refused.items()]
+        training[name] = summary
+        problems += check_targets(entry, model_rows)
+        if not args.table_only:
+            bundle(entry, paths, model_rows, summary)
+        for row in model_rows:
+            print(
+                f"  {row['recipe']:<8} {row['size_bytes'] / 1e3:8.1f} kB  accuracy {row['accuracy']:.2%}  "
+                f"agreement {row['agreement_with_float32']:.2%}  p50 {row['latency_p50_ms_1_thread']:.3f} ms"
+            )
+    write_table(rows, training)
+    for problem in problems:
+        print(f"target missed: {problem}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

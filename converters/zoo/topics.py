@@ -1,0 +1,194 @@
+"""A small text classifier: which topic a chat line is about (chatterbot-corpus, BSD licence).
+
+Data: the English conversations of the PyPI package ``chatterbot-corpus`` (BSD), one label per
+topic file. Lines are split by conversation (a conversation is never in both splits), so held-out
+accuracy measures new exchanges, not repeated lines. The model takes int32 token ids; the
+tokenizer (regex split, lower-case, vocabulary, max length) travels in the model's metadata.
+
+    python -m converters.zoo.topics OUT_FOLDER [--epochs N] [--seed S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+TOPICS = {  # label -> corpus file (topics with at least 100 lines)
+    "ai": "ai.yml",
+    "coding": "coding.yml",
+    "small talk": "conversations.yml",
+    "emotion": "emotion.yml",
+    "psychology": "psychology.yml",
+    "tech support": "tech_support.yml",
+    "trivia": "trivia.yml",
+}
+MAX_LINES_PER_TOPIC = 400  # tech support alone has 2,100 lines; cap so accuracy is not one topic's
+MAX_LENGTH = 32
+MAX_VOCABULARY = 3000
+SPECIALS = ["<PAD>", "<START>", "<UNKNOWN>"]
+DELIMITER = r"[^\w']+"
+
+
+def corpus_dir() -> Path:
+    try:
+        import chatterbot_corpus
+    except ImportError as exc:
+        raise ImportError('the text zoo model needs chatterbot-corpus: pip install "edgekit[zoo]"') from exc
+    return Path(chatterbot_corpus.__file__).parent / "data" / "english"
+
+
+def load_split(seed: int = 0, test_fraction: float = 0.25) -> dict[str, list[tuple[str, int]]]:
+    """{"train": [(text, label_id)], "test": [...]}, split by conversation, deterministic."""
+    import yaml
+
+    rng = np.random.default_rng(seed)
+    split: dict[str, list[tuple[str, int]]] = {"train": [], "test": []}
+    for label_id, file_name in enumerate(TOPICS.values()):
+        conversations = yaml.safe_load((corpus_dir() / file_name).read_text("utf-8"))["conversations"]
+        order = rng.permutation(len(conversations))
+        held = max(1, int(round(len(conversations) * test_fraction)))
+        for part, indices in (("test", order[:held]), ("train", order[held:])):
+            lines = [str(line).strip() for i in indices for line in conversations[i] if str(line).strip()]
+            cap = MAX_LINES_PER_TOPIC if part == "train" else int(MAX_LINES_PER_TOPIC * test_fraction / 0.75)
+            split[part] += [(text, label_id) for text in lines[:cap]]
+    return split
+
+
+def words(text: str) -> list[str]:
+    """The tokenizer the model's metadata describes (edgekit.processing.text.Tokenizer does the same)."""
+    return [w for w in re.split(DELIMITER, text.lower()) if w]
+
+
+def build_vocabulary(texts: list[str]) -> list[str]:
+    counts = Counter(w for text in texts for w in words(text))
+    ranked = sorted(counts, key=lambda w: (-counts[w], w))[: MAX_VOCABULARY - len(SPECIALS)]
+    return SPECIALS + ranked
+
+
+def build_model(vocabulary_size: int, classes: int):
+    import keras
+
+    tokens = keras.Input((MAX_LENGTH,), dtype="int32", name="tokens")
+    x = keras.layers.Embedding(vocabulary_size, 64, name="embedding")(tokens)
+    x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
+    x = keras.layers.Dense(64, activation="relu", name="hidden")(x)
+    x = keras.layers.Dropout(0.3, name="dropout")(x)
+    outputs = keras.layers.Dense(classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(tokens, outputs, name="topics")
+
+
+def baselines(split: dict) -> dict[str, float]:
+    """Majority class and a bag-of-words logistic regression on the same split and tokenizer."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    train_texts, train_labels = zip(*split["train"])
+    test_texts, test_labels = zip(*split["test"])
+    majority = Counter(train_labels).most_common(1)[0][0]
+    vectorizer = CountVectorizer(tokenizer=words, lowercase=False, token_pattern=None)
+    features = vectorizer.fit_transform(train_texts)
+    classifier = LogisticRegression(max_iter=2000, C=3.0).fit(features, train_labels)
+    predicted = classifier.predict(vectorizer.transform(test_texts))
+    return {
+        "majority_class": float(np.mean(np.array(test_labels) == majority)),
+        "bag_of_words_logistic_regression": float(np.mean(predicted == np.array(test_labels))),
+    }
+
+
+def train(out: Path, epochs: int = 40, seed: int = 0) -> dict:
+    from converters.source import import_tensorflow
+
+    tf = import_tensorflow()
+    import keras
+
+    from edgekit.metadata import TextSpec
+    from edgekit.processing.text import Tokenizer
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    split = load_split(seed=0)
+    vocabulary = build_vocabulary([text for text, _ in split["train"]])
+    tokenizer = Tokenizer(TextSpec(vocabulary=tuple(vocabulary), max_length=MAX_LENGTH))
+    arrays = {
+        part: (np.stack([tokenizer(t) for t, _ in rows]), np.array([y for _, y in rows]))
+        for part, rows in split.items()
+    }
+    model = build_model(len(vocabulary), len(TOPICS))
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(*arrays["train"], epochs=epochs, batch_size=32, verbose=0, shuffle=True)
+    test_x, test_y = arrays["test"]
+    accuracy = float(np.mean(model.predict(test_x, verbose=0).argmax(1) == test_y))
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / "topics.keras")
+    (out / "labels.txt").write_text("\n".join(TOPICS) + "\n")
+    (out / "vocab.txt").write_text("\n".join(vocabulary) + "\n")
+    (out / "calibration.txt").write_text("\n".join(t.replace("\n", " ") for t, _ in split["train"]) + "\n")
+    summary = {
+        "model": "topics",
+        "float32_accuracy": accuracy,
+        "test_lines": len(test_y),
+        "train_lines": len(arrays["train"][1]),
+        "classes": list(TOPICS),
+        "vocabulary": len(vocabulary),
+        "epochs": epochs,
+        "seed": seed,
+        "baselines": baselines(split),
+        "data": "chatterbot-corpus 1.3.3 English (BSD), split by conversation",
+    }
+    (out / "training.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    summary = train(args.out, args.epochs, args.seed)
+    base = summary["baselines"]
+    print(
+        f"topics: float32 accuracy {summary['float32_accuracy']:.1%} on {summary['test_lines']} held-out lines "
+        f"(majority {base['majority_class']:.1%}, bag-of-words LR {base['bag_of_words_logistic_regression']:.1%})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+def test_set(folder: Path | None = None, card=None) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out lines (regenerated from the corpus: the split is deterministic) as token ids, and labels.
+
+    With ``card`` (read from an exported model) the tokenizer is the one in the model's metadata, so
+    the check covers what an app would run; without, the vocabulary file in ``folder`` is used.
+    """
+    from edgekit.processing.text import Tokenizer
+
+    spec = card.text if card is not None else card_options(folder).text_spec
+    tokenizer = Tokenizer(spec)
+    rows = load_split(seed=0)["test"]
+    return np.stack([tokenizer(text) for text, _ in rows]), np.array([label for _, label in rows])
+
+
+def card_options(folder: Path):
+    from converters.tflite import CardOptions
+    from edgekit.metadata import TextSpec
+
+    vocabulary = (folder / "vocab.txt").read_text("utf-8").splitlines()
+    spec = TextSpec(vocabulary=tuple(vocabulary), max_length=MAX_LENGTH, lowercase=True, delimiter_pattern=DELIMITER)
+    return CardOptions(
+        task="text-classifier",
+        labels=list(TOPICS),
+        name="topics",
+        text_spec=spec,
+        license="BSD-3-Clause (data: chatterbot-corpus)",
+        author="edgekit",
+        description="Topic of a chat line (7 chatterbot-corpus topics); trained by edgekit",
+    )

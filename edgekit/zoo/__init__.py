@@ -1,0 +1,44 @@
+"""The bundled default models (trained by edgekit from offline data; see each model's card here).
+
+>>> import edgekit.zoo
+>>> edgekit.zoo.available()                # e.g. {'fashion': ['float32', 'int8'], ...}
+>>> model = edgekit.load(edgekit.zoo.path("fashion"))           # int8 by default
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ModelNotFoundError
+
+FOLDER = Path(__file__).parent
+
+
+def available() -> dict[str, list[str]]:
+    """Bundled model name → recipes present."""
+    found: dict[str, list[str]] = {}
+    for file in sorted(FOLDER.glob("*_*.tflite")):
+        name, _, recipe = file.stem.rpartition("_")
+        found.setdefault(name, []).append(recipe)
+    return found
+
+
+def path(name: str, recipe: str = "int8") -> Path:
+    """The file of bundled model ``name`` in ``recipe``.
+
+    Raises:
+        ModelNotFoundError: no such bundled model (the message lists the ones there are).
+    """
+    file = FOLDER / f"{name}_{recipe}.tflite"
+    if not file.exists():
+        listing = ", ".join(f"{n} ({'/'.join(r)})" for n, r in available().items()) or "none"
+        raise ModelNotFoundError(
+            f"no bundled model {name!r} in recipe {recipe!r}",
+            hint=f"bundled: {listing}; rebuild them with ./dev.sh zoo",
+        )
+    return file
+
+
+def card_text(name: str) -> str:
+    """The model card (Markdown) of bundled model ``name``."""
+    return (FOLDER / f"{name}.md").read_text("utf-8")

@@ -1,0 +1,52 @@
+"""The bundled zoo models: accuracy recomputed on their test data matches their cards; sizes; metadata."""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+
+import edgekit
+import edgekit.zoo
+
+pytestmark = pytest.mark.slow
+
+BUNDLED = edgekit.zoo.available()
+MODULES = {
+    "fashion": "converters.zoo.fashion",
+    "topics": "converters.zoo.topics",
+    "keywords": "converters.zoo.keywords",
+}
+
+
+def test_the_zoo_is_bundled_and_small():
+    assert {"fashion", "topics"} <= set(BUNDLED)
+    total = sum(
+        edgekit.zoo.path(name, recipe).stat().st_size for name, recipes in BUNDLED.items() for recipe in recipes
+    )
+    assert total < 5e6, f"bundled models weigh {total / 1e6:.2f} MB"
+    for name, recipes in BUNDLED.items():
+        assert set(recipes) == {"float32", "int8"}
+        assert edgekit.zoo.path(name, "int8").stat().st_size <= 0.30 * edgekit.zoo.path(name, "float32").stat().st_size
+        card = edgekit.zoo.card_text(name)
+        assert "Licence:" in card and "Training command:" in card and "| int8 |" in card
+
+
+@pytest.mark.parametrize("name, recipe", [(n, r) for n, recipes in BUNDLED.items() for r in recipes])
+def test_accuracy_recomputed_matches_the_card(name, recipe):
+    model = edgekit.load(edgekit.zoo.path(name, recipe))
+    card = model.card
+    assert card is not None and card.labels and card.license
+    module = importlib.import_module(MODULES[name])
+    inputs, labels = module.test_set(None, card)
+    predictions = np.array([int(np.argmax(model.run(x[None])[0])) for x in inputs])
+    accuracy = float(np.mean(predictions == labels))
+    assert len(labels) == card.extra["test_samples"]
+    assert abs(accuracy - card.extra["accuracy"]) <= 0.005, (accuracy, card.extra["accuracy"])
+
+
+def test_unknown_bundled_model_lists_what_there_is():
+    with pytest.raises(edgekit.ModelNotFoundError) as error:
+        edgekit.zoo.path("nope")
+    assert "fashion" in error.value.hint
