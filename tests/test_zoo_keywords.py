@@ -146,6 +146,30 @@ def test_mel_matrix_equals_tensorflow_s():
     np.testing.assert_allclose(keywords.mel_matrix(front), theirs[1:-1], atol=1e-5)
 
 
+def test_core_ml_program_computes_the_same_front_end(tmp_path):
+    """The same Keras front end as an ML Program, evaluated op by op by edgekit's NumPy MIL reference."""
+    ct = pytest.importorskip("coremltools")
+    from edgekit.backends.mil_reference import ReferenceProgram
+
+    front = keywords.FrontEnd()
+    samples = _signals()
+    reference = _reference(samples, front, exact_magnitude=False)
+    for precision, tolerance in ((ct.precision.FLOAT32, 1e-4), (ct.precision.FLOAT16, 0.1)):
+        program = ct.convert(
+            keywords.build_front_end(front),
+            source="tensorflow",
+            convert_to="mlprogram",
+            compute_precision=precision,
+            inputs=[ct.TensorType(shape=(1, speech_data.WINDOW_SAMPLES), name="samples")],
+        )
+        program.save(str(tmp_path / "front.mlpackage"))
+        evaluator = ReferenceProgram(tmp_path / "front.mlpackage")
+        (output,) = evaluator.outputs
+        features = np.stack([evaluator.run({"samples": row[None]})[output][0] for row in samples])
+        # float16 carries 11 bits: the log of a quiet band moves by up to ~0.03 (measured), never 0.1.
+        assert np.abs(features - reference).max() < tolerance, precision
+
+
 # ---------------------------------------------------------------------------------------- the trained model
 def _trained_folder() -> Path | None:
     cache = Path(os.environ.get("EDGEKIT_CACHE") or Path.home() / ".cache" / "edgekit")
@@ -193,19 +217,20 @@ def test_int8_export_of_the_trained_model_computes_the_same_front_end(tmp_path):
         show_progress=False,
     )
     front = keywords.FrontEnd(**exporter.card.extra["front_end"])
-    files = sorted((folder / "calibration").glob("*.wav"))[:24]
-    samples = np.stack([speech_data.read_clip(path) for path in files] + list(_signals()))
-    reference = _reference(samples, front, exact_magnitude=False)
-    for recipe, io_dtype in (("float32", None), ("int8", "uint8")):
+    # Held-out clips: int8 ranges are calibrated on speech, so louder test signals (a 0.5 chirp) clip.
+    files = sorted((folder / "test").glob("*.wav"))[::180]
+    clips = np.stack([speech_data.read_clip(path) for path in files])
+    for recipe, io_dtype, samples in (("float32", None, np.concatenate([clips, _signals()])), ("int8", "uint8", clips)):
         path = tmp_path / f"keywords_{recipe}.tflite"
         exporter.export(RecipeConfig(recipe, io_dtype=io_dtype), path)
-        features = _features_inside(path, samples)
-        error = np.abs(features - reference)
+        reference = _reference(samples, front, exact_magnitude=False)
+        error = np.abs(_features_inside(path, samples) - reference)
         if recipe == "float32":
             assert error.max() < 1e-3
             continue
-        # int8: 8-bit samples and per-group 8-bit spectra. Where the band is 20 dB above the floor, the
-        # log-mel is within 0.25 (2.2 dB) for 95 % of cells; near the floor, quantization noise dominates.
+        # int8 (8-bit samples, 8-bit spectra per band group). Where a band is 20 dB above the floor the
+        # log-mel is within 0.1 (0.9 dB) for 95 % of cells (measured: 0.05); near the floor quantization
+        # noise dominates, so only the mean is bounded there (measured: 0.12).
         loud = reference > np.log(10 * front.log_floor)
-        assert np.percentile(error[loud], 95) < 0.25, np.percentile(error[loud], [50, 95, 99])
+        assert np.percentile(error[loud], 95) < 0.1, np.percentile(error[loud], [50, 95, 99])
         assert error.mean() < 0.2
