@@ -52,20 +52,28 @@ demo() {
   setup
   local out=out/demo
   export PATH="$PWD/$VENV/bin:$PATH"
+  # 1. Export: train a small model here (scikit-learn digits, ~20 s) and convert it in every recipe.
   if [ ! -f "$out/digits/digits.keras" ]; then
-    log "training the default model (scikit-learn digits, ~20 s)"
+    log "training a small model to export (scikit-learn digits, ~20 s)"
     python -m converters.zoo.digits "$out/digits"
   fi
   mkdir -p "$out/models"
   log "edgekit convert: every TFLite recipe, verified against the Keras model"
   edgekit convert "$out/digits/digits.keras" --quantize all --calibration "$out/digits/calibration" \
     --labels "$out/digits/labels.txt" --name digits --license BSD-3-Clause -o "$out/models" --overwrite
-  log "edgekit info"
-  edgekit info "$out/models/digits_int8.tflite"
-  log "edgekit run on 5 held-out images (file names carry the true label)"
-  edgekit run "$out/models/digits_int8.tflite" $(ls "$out"/digits/test/*.png | head -5)
+  edgekit run "$out/models/digits_int8.tflite" $(ls "$out"/digits/test/*.png | head -3)
+  # 2. Run: the bundled default models (edgekit/zoo) on real inputs.
+  python -m converters.zoo.samples "$out/samples" >/dev/null
+  local zoo=edgekit/zoo
+  log "edgekit info (bundled Fashion-MNIST model)"
+  edgekit info "$zoo/fashion_int8.tflite"
+  log "edgekit run: clothing photos (file names carry the true label), keywords, text"
+  edgekit run "$zoo/fashion_int8.tflite" "$out"/samples/fashion_*.png
+  if [ -f "$zoo/keywords_int8.tflite" ]; then edgekit run "$zoo/keywords_int8.tflite" "$out"/samples/keyword_*.wav; fi
+  edgekit run "$zoo/topics_int8.tflite" --text "my computer will not start after the update" \
+    --text "what is the capital of france" --text "i feel sad today"
   log "edgekit bench"
-  edgekit bench "$out/models/digits_int8.tflite" --threads 1,2 --runs 200
+  edgekit bench "$zoo/fashion_int8.tflite" --threads 1,2 --runs 200
 }
 
 lint() { setup; "$VENV/bin/ruff" check edgekit converters demos benchmarks tests; }
