@@ -6,41 +6,91 @@ import argparse
 import json
 from pathlib import Path
 
-from .errors import MissingDependencyError, RecipeError, UnsupportedModelError, VerificationError
+from .errors import MissingDependencyError, RecipeError, VerificationError
 
 
-def _recipes(text: str) -> list[str]:
-    from converters.recipes import Recipe
-
+def _recipes(text: str | None, target: str = "tflite") -> list[str]:
+    if target == "coreml":
+        from converters.coreml_recipes import CoreMLRecipe as Recipe
+    else:
+        from converters.recipes import Recipe
+    text = text or ("float16" if target == "coreml" else "float32")
     names = [r.value for r in Recipe] if text.strip().lower() == "all" else [t for t in text.split(",") if t.strip()]
     return [Recipe.parse(name).value for name in names]
 
 
-def _outputs(args: argparse.Namespace, recipes: list[str]) -> list[Path]:
+def _outputs(args: argparse.Namespace, recipes: list[str], suffix: str = ".tflite") -> list[Path]:
     stem = Path(args.model.rstrip("/")).stem
     if args.output is None:
-        return [Path(f"{stem}_{recipe}.tflite") for recipe in recipes]
+        return [Path(f"{stem}_{recipe}{suffix}") for recipe in recipes]
     out = Path(args.output)
-    if len(recipes) == 1 and not out.is_dir():
+    # An existing .mlpackage is a folder too, but it is the output, not a folder to write into.
+    names_package = suffix == ".mlpackage" and out.suffix.lower() == ".mlpackage"
+    if len(recipes) == 1 and (not out.is_dir() or names_package):
         return [out]
-    if not out.is_dir():
+    if not out.is_dir() or names_package:
         raise RecipeError(
             f"several recipes need -o to be an existing folder, got {str(out)!r}",
             hint=f"mkdir -p {out}, or convert one recipe at a time",
         )
-    return [out / f"{stem}_{recipe}.tflite" for recipe in recipes]
+    return [out / f"{stem}_{recipe}{suffix}" for recipe in recipes]
+
+
+def _card_options(args: argparse.Namespace):
+    from converters.tflite import CardOptions, read_labels
+
+    vocabulary = None
+    if args.vocab:
+        vocab_path = Path(args.vocab)
+        if not vocab_path.is_file():
+            from .errors import MetadataError
+
+            raise MetadataError(f"vocabulary file not found: {vocab_path}")
+        vocabulary = [line.rstrip("\n") for line in vocab_path.read_text("utf-8").splitlines()]
+    return CardOptions(
+        task=args.task,
+        labels=read_labels(args.labels) if args.labels else None,
+        mean=args.mean,
+        std=args.std,
+        color_order=args.color_order,
+        resize_mode=args.resize_mode,
+        image_size=args.size,
+        sample_rate_hz=args.sample_rate,
+        hop_samples=args.hop,
+        vocabulary=vocabulary,
+        max_length=args.max_length,
+        name=args.name or Path(args.model.rstrip("/")).stem,
+        description=args.description,
+        author=args.author,
+        license=args.license,
+        version=args.model_version,
+    )
+
+
+def _print_row(row, output: Path, show: bool, refused: Exception | None = None) -> None:
+    from converters.verify import format_row
+
+    if not show:
+        print(json.dumps(row.to_dict()), flush=True)
+    elif refused is not None:
+        print(format_row(row), flush=True)
+        print(f"  not written: {refused}\n  hint: {refused.hint}", flush=True)
+    else:
+        print(format_row(row) + f"  -> {output}", flush=True)
 
 
 def convert(args: argparse.Namespace) -> int:
     if args.to == "coreml":
-        raise UnsupportedModelError(
-            "Core ML export (--to coreml) is not available in this version of edgekit",
-            hint="export TFLite with --to tflite",
-        )
+        return convert_coreml(args)
+    coreml_flags = {"--compute-precision": args.compute_precision, "--deployment-target": args.deployment_target}
+    coreml_flags["--weight-threshold"] = args.weight_threshold
+    given = [flag for flag, value in coreml_flags.items() if value is not None]
+    if given:
+        raise RecipeError(f"{', '.join(given)} apply only to Core ML exports", hint="add --to coreml, or drop them")
     try:
         from converters.recipes import RecipeConfig
-        from converters.tflite import CardOptions, Exporter, read_labels
-        from converters.verify import HEADER, format_row
+        from converters.tflite import Exporter
+        from converters.verify import HEADER
     except ImportError as exc:
         raise MissingDependencyError(
             f"converting needs TensorFlow ({exc})", hint='pip install "edgekit[convert]"'
@@ -66,32 +116,7 @@ def convert(args: argparse.Namespace) -> int:
         from .errors import CalibrationError
 
         raise CalibrationError(f"verification data not found: {args.verify_data}")
-    vocabulary = None
-    if args.vocab:
-        vocab_path = Path(args.vocab)
-        if not vocab_path.is_file():
-            from .errors import MetadataError
-
-            raise MetadataError(f"vocabulary file not found: {vocab_path}")
-        vocabulary = [line.rstrip("\n") for line in vocab_path.read_text("utf-8").splitlines()]
-    options = CardOptions(
-        task=args.task,
-        labels=read_labels(args.labels) if args.labels else None,
-        mean=args.mean,
-        std=args.std,
-        color_order=args.color_order,
-        resize_mode=args.resize_mode,
-        image_size=args.size,
-        sample_rate_hz=args.sample_rate,
-        hop_samples=args.hop,
-        vocabulary=vocabulary,
-        max_length=args.max_length,
-        name=args.name or Path(args.model.rstrip("/")).stem,
-        description=args.description,
-        author=args.author,
-        license=args.license,
-        version=args.model_version,
-    )
+    options = _card_options(args)
     show = not args.json
     exporter = Exporter(
         args.model,
@@ -114,22 +139,84 @@ def convert(args: argparse.Namespace) -> int:
     for config, output in zip(configs, outputs):
         try:
             result = exporter.export(config, output, force=args.force, overwrite=args.overwrite)
-            row = result.row
         except VerificationError as exc:
             refused += 1
             if exc.row is None:
                 raise
-            row = exc.row
-            if show:
-                print(format_row(row), flush=True)
-                print(f"  not written: {exc}\n  hint: {exc.hint}", flush=True)
-            else:
-                print(json.dumps(row.to_dict()), flush=True)
+            _print_row(exc.row, output, show, exc)
             continue
-        print(format_row(row) + f"  -> {output}", flush=True) if show else print(json.dumps(row.to_dict()), flush=True)
+        _print_row(result.row, output, show)
     if refused:
         raise VerificationError(
             f"{refused} of {len(configs)} export(s) failed verification and were not written",
+            hint="see the report above; --force writes them anyway",
+        )
+    return 0
+
+
+def convert_coreml(args: argparse.Namespace) -> int:
+    """`edgekit convert --to coreml`: every recipe and path is checked before the first conversion."""
+    if args.io_dtype:
+        raise RecipeError("--io-dtype applies only to TFLite int8 exports", hint="drop it for --to coreml")
+    try:
+        from converters.coreml import CoreMLExporter, check_package_path
+        from converters.coreml_recipes import CoreMLConfig, CoreMLRecipe
+        from converters.verify import HEADER
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"Core ML export needs TensorFlow and coremltools ({exc})", hint='pip install "edgekit[convert]"'
+        ) from exc
+    recipes = _recipes(args.quantize, "coreml")
+    configs = []
+    for name in recipes:
+        compressed = CoreMLRecipe.parse(name).compression is not None
+        configs.append(
+            CoreMLConfig(
+                name,
+                compute_precision=args.compute_precision if compressed else None,
+                deployment_target=args.deployment_target,
+                weight_threshold=args.weight_threshold if compressed else None,
+                verification_samples=args.verification_samples,
+            )
+        )
+    if not any(CoreMLRecipe.parse(name).compression for name in recipes):
+        # The flags were not passed to any recipe: let the first explain why they do not apply.
+        CoreMLConfig(recipes[0], compute_precision=args.compute_precision, weight_threshold=args.weight_threshold)
+    outputs = _outputs(args, recipes, ".mlpackage")
+    for output in outputs:
+        check_package_path(output, overwrite=args.overwrite)
+    data = args.verify_data or args.calibration
+    if data and not Path(data).exists():
+        from .errors import CalibrationError
+
+        raise CalibrationError(f"verification data not found: {data}")
+    show = not args.json
+    exporter = CoreMLExporter(args.model, _card_options(args), data, args.verification_samples, show_progress=show)
+    exporter.prepare_data()
+    if show:
+        for note in exporter.notes:
+            print(f"note: {note}")
+        if args.calibration and not args.verify_data:
+            print("note: Core ML recipes need no calibration; the --calibration data is used to verify")
+        print(f"verifying on {exporter.verification_origin}")
+        print(HEADER)
+    refused = 0
+    for config, output in zip(configs, outputs):
+        try:
+            result = exporter.export(config, output, force=args.force, overwrite=args.overwrite)
+        except VerificationError as exc:
+            refused += 1
+            if exc.row is None:
+                raise
+            _print_row(exc.row, output, show, exc)
+            continue
+        _print_row(result.row, output, show)
+        if show:
+            for note in result.notes:
+                print(f"  note: {note}")
+    if refused:
+        raise VerificationError(
+            f"{refused} of {len(configs)} Core ML export(s) failed verification and were not written",
             hint="see the report above; --force writes them anyway",
         )
     return 0

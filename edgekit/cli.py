@@ -53,9 +53,19 @@ def _positive(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="edgekit", description="Export models to TFLite and run them on the edge.", epilog=EPILOG
+        prog="edgekit", description="Export models to TFLite and Core ML and run them on the edge.", epilog=EPILOG
     )
     parser.add_argument("--version", action="version", version=f"edgekit {_version()}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and converter logs")
@@ -64,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     convert = commands.add_parser(
         "convert",
         help="export a Keras model or SavedModel (verified against it)",
-        description="Export a Keras 3 model (.keras/.h5) or SavedModel folder to TFLite, with labels and "
-        "preprocessing embedded as TFLite Metadata; verify the export against the source model "
+        description="Export a Keras 3 model (.keras/.h5) or SavedModel folder to TFLite (labels and "
+        "preprocessing embedded as TFLite Metadata) or to a Core ML .mlpackage (image input, class labels and "
+        "metadata inside); verify the export against the source model "
         "on held-out inputs and print a report card. Nothing is written when verification fails "
         "(unless --force).",
         epilog=EPILOG,
@@ -74,9 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--to", default="tflite", choices=["tflite", "coreml"], help="target format (default tflite)")
     convert.add_argument(
         "--quantize",
-        default="float32",
+        default=None,
         metavar="RECIPE[,RECIPE…]",
-        help="float32 (default), float16, dynamic, int8, int16x8; several separated by commas, or 'all'",
+        help="tflite: float32 (default), float16, dynamic, int8, int16x8; coreml: float16 (default), float32, "
+        "int8, palettize8, palettize6, palettize4; several separated by commas, or 'all'",
     )
     convert.add_argument(
         "--calibration",
@@ -94,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-o",
         "--output",
         metavar="OUT",
-        help="output file (one recipe) or folder (several); default MODEL_RECIPE.tflite here",
+        help="output file (one recipe) or folder (several); default MODEL_RECIPE.tflite (.mlpackage) here",
     )
     convert.add_argument("--force", action="store_true", help="write the file even if verification fails")
     convert.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -114,6 +126,23 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--max-length", type=_positive, help="text: tokens per input")
     convert.add_argument(
         "--io-dtype", choices=["uint8", "int8", "float32"], help="int8 recipe: input/output type (default uint8)"
+    )
+    convert.add_argument(
+        "--compute-precision",
+        choices=["float16", "float32"],
+        help="coreml int8/palettize*: precision the weights decompress to and compute in (default float16)",
+    )
+    convert.add_argument(
+        "--deployment-target",
+        metavar="OS",
+        help="coreml: oldest OS to run on, iOS15 (default; iOS16 for int8/palettize*) … iOS18, macOS12 … macOS15",
+    )
+    convert.add_argument(
+        "--weight-threshold",
+        type=_non_negative,
+        metavar="N",
+        help="coreml int8/palettize*: leave weight tensors of at most N elements uncompressed (2048, "
+        "coremltools' default; 0 compresses every layer)",
     )
     convert.add_argument("--calibration-samples", type=_positive, default=300, help="at most this many (300)")
     convert.add_argument("--verification-samples", type=_positive, default=100, help="at most this many (100)")
@@ -146,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--source", help="live source (camera index, video file, URL, mic)")
     run.add_argument("--max-results", type=_positive, default=3, help="classes per result (3)")
     run.add_argument("--threads", type=_positive, default=None, help="inference threads")
+    run.add_argument(
+        "--reference",
+        action="store_true",
+        help="run a Core ML .mlpackage with edgekit's NumPy reference evaluator (any OS; slow; for checking)",
+    )
     run.add_argument("--json", action="store_true", help="one JSON object per result")
 
     bench = commands.add_parser(
@@ -174,9 +208,20 @@ def _print_json(data: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- commands
+def _is_coreml(path: str) -> bool:
+    return Path(path.rstrip("/")).suffix.lower() == ".mlpackage"
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from .model import load
 
+    if _is_coreml(args.model):  # described from its spec, without running it (works off macOS too)
+        from .backends.coreml import REFERENCE_BACKEND, describe_package, format_description
+
+        runs_with = "Core ML (macOS, iOS)" + (f"; here: {REFERENCE_BACKEND}" if sys.platform != "darwin" else "")
+        data = describe_package(args.model).to_dict() | {"interpreter": runs_with}
+        _print_json(data) if args.json else print("\n".join(format_description(data)))
+        return 0
     model = load(args.model)
     data = model.info()
     if args.json:
@@ -232,7 +277,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     items = list(args.inputs) + list(args.text)
     if not items:
         raise InputError("no inputs given", hint='edgekit run MODEL image.jpg ... (or --text "...")')
-    model = load(args.model, num_threads=args.threads)
+    if args.reference:
+        if not _is_coreml(args.model):
+            raise InputError(
+                "--reference runs Core ML packages (.mlpackage) only", hint=f"drop --reference for {args.model}"
+            )
+        from .backends.coreml import load_reference
+
+        model = load_reference(args.model)
+    else:
+        model = load(args.model, num_threads=args.threads)
     if args.text and not (model.card and model.card.text):
         raise InputError(f"--text needs a text model; {Path(args.model).name} is not one")
     failures = 0

@@ -131,12 +131,6 @@ def _check_file(path: Path) -> bytes:
                 f"{path} is a SavedModel folder, not a runnable model",
                 hint="convert it first: edgekit convert FOLDER --to tflite",
             )
-        if path.suffix == ".mlpackage":
-            raise UnsupportedModelError(
-                f"{path} is a Core ML package; Core ML models run only on Apple platforms (macOS, iOS) "
-                "and edgekit cannot run them here",
-                hint="export a .tflite for Linux and Raspberry Pi: edgekit convert MODEL --to tflite",
-            )
         raise InvalidModelError(f"{path} is a folder, not a model file", hint="give the path of a .tflite file")
     data = path.read_bytes()
     if len(data) < 8 or data[4:8] != b"TFL3":
@@ -356,7 +350,7 @@ def load(path: str | os.PathLike, num_threads: int | None = None) -> Model:
     """Load a model file with the best interpreter on this machine (XNNPACK on).
 
     Args:
-        path: a ``.tflite`` file.
+        path: a ``.tflite`` file, or a Core ML ``.mlpackage`` (runs on macOS only).
         num_threads: CPU threads for inference (None: the interpreter's default).
 
     Returns:
@@ -365,11 +359,15 @@ def load(path: str | os.PathLike, num_threads: int | None = None) -> Model:
     Raises:
         ModelNotFoundError: the file does not exist.
         InvalidModelError: it is not a (complete) TFLite model.
-        UnsupportedModelError: it is a model edgekit cannot run here (SavedModel, Core ML).
+        UnsupportedModelError: it is a model edgekit cannot run here (SavedModel; Core ML off Apple platforms).
         NoInterpreterError: no interpreter package is installed.
     """
     if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
         raise InputError(f"num_threads must be a positive integer or None, got {num_threads!r}")
     model_path = Path(path)
+    if model_path.suffix.lower() == ".mlpackage" and model_path.is_dir():
+        from .backends.coreml import load_coreml  # Core ML on macOS; elsewhere a clear refusal
+
+        return load_coreml(model_path, num_threads)
     data = _check_file(model_path)
     return Model(model_path, data, num_threads)

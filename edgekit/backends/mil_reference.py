@@ -176,15 +176,20 @@ class ReferenceProgram:
         self.inputs = {
             name: (tuple(int(d) for d in var.shape), _numpy_dtype(var)) for name, var in self.function.inputs.items()
         }
-        self.outputs = [var.name for var in self.function.outputs]
+        # Values are keyed by Var identity, never by var.name: coremltools' loader renames vars to keep
+        # names unique across every program loaded in the process, so names are not stable keys.
+        # The output names are the package's own (the proto's), matched by position.
+        main = self.spec.mlProgram.functions["main"]
+        self.outputs = list(main.block_specializations[main.opset].outputs)
+        self._output_vars = list(self.function.outputs)
         self._check_supported()
-        self._constants: dict[str, Any] = {}
+        self._constants: dict[int, Any] = {}
         self._schedule = []
         for op in self.function.operations:
             if op.op_type == "const":
-                self._constants[op.outputs[0].name] = op.outputs[0].val
+                self._constants[id(op.outputs[0])] = op.outputs[0].val
             elif op.op_type in CONSTEXPR_OPS:
-                self._constants[op.outputs[0].name] = np.asarray(op.materialized_val_inference())
+                self._constants[id(op.outputs[0])] = np.asarray(op.materialized_val_inference())
             else:
                 self._schedule.append(op)
 
@@ -219,14 +224,14 @@ class ReferenceProgram:
             InputError: a missing input or a wrong shape.
             UnsupportedModelError: an op failed to evaluate (names it).
         """
-        env: dict[str, Any] = dict(self._constants)
+        env: dict[int, Any] = dict(self._constants)
         for name, (shape, dtype) in self.inputs.items():
             if name not in feeds:
                 raise InputError(f"missing input {name!r}", hint=f"the program's inputs are {list(self.inputs)}")
             value = np.asarray(feeds[name])
             if value.shape != shape:
                 raise InputError(f"input {name!r} needs shape {shape}, got {value.shape}")
-            env[name] = value.astype(dtype)
+            env[id(self.function.inputs[name])] = value.astype(dtype)
         for op in self._schedule:
             try:
                 result = self._evaluate(op, env)
@@ -237,25 +242,23 @@ class ReferenceProgram:
                 ) from exc
             values = result if len(op.outputs) > 1 else (result,)
             for var, value in zip(op.outputs, values):
-                env[var.name] = _as_declared(var, value)
-        return {name: env[name] for name in self.outputs}
+                env[id(var)] = _as_declared(var, value)
+        return {name: env[id(var)] for name, var in zip(self.outputs, self._output_vars)}
 
-    def _evaluate(self, op: Any, env: dict[str, Any]) -> Any:
+    def _evaluate(self, op: Any, env: dict[int, Any]) -> Any:
         kernel = KERNELS.get(op.op_type)
         if kernel is not None:
             return kernel({name: _resolve(value, env) for name, value in op.inputs.items()})
         return _value_inference(op, env)
 
 
-def _resolve(value: Any, env: dict[str, Any]) -> Any:
+def _resolve(value: Any, env: dict[int, Any]) -> Any:
     if isinstance(value, (list, tuple)):
         return [_resolve(v, env) for v in value]
-    if value.name in env:
-        return env[value.name]
-    return value.val
+    return env.get(id(value), value.val)
 
 
-def _value_inference(op: Any, env: dict[str, Any]) -> Any:
+def _value_inference(op: Any, env: dict[int, Any]) -> Any:
     """Run the op's own value_inference with this run's values patched into its input vars.
 
     float16 values are widened to float32 first: the op computes in float32 and the caller rounds
@@ -269,8 +272,8 @@ def _value_inference(op: Any, env: dict[str, Any]) -> Any:
                     continue  # constants already hold their value
                 # numpy 2 refuses a numpy bool where it wants a Python one (keepdims=np.True_).
                 value = bool(var.val)
-            elif var.name in env:
-                value = env[var.name]
+            elif id(var) in env:
+                value = env[id(var)]
             else:
                 continue
             if isinstance(value, np.ndarray) and value.dtype == np.float16:
