@@ -165,6 +165,21 @@ def test_digits_package_spec(exported, digits):
     assert not [op for op in program.functions["main"].operations if op.name.startswith("image__")]
 
 
+@pytest.mark.slow
+def test_audio_and_token_inputs_are_multiarrays_of_the_right_type(exported):
+    text = describe_package(exported("text")["int8"].path)
+    (tokens,) = text.inputs
+    assert (tokens.name, tokens.kind, tokens.shape, tokens.dtype) == ("tokens", "multiarray", (1, 12), "int32")
+    assert text.labels == ("a", "b", "c")
+    assert text.card.text.vocabulary[:3] == ("<PAD>", "<START>", "<UNKNOWN>")  # the tokenizer travels along
+    assert text.specification_version == 7  # int8 needs iOS16
+    audio = describe_package(exported("audio")["float16"].path)
+    (samples,) = audio.inputs
+    assert (samples.name, samples.kind, samples.shape, samples.dtype) == ("audio", "multiarray", (1, 8000), "float32")
+    assert audio.card.audio.sample_rate_hz == 16000 and audio.specification_version == 6
+    assert {f.name: f.kind for f in audio.outputs} == {"classLabel": "string", "classLabel_probs": "dictionary"}
+
+
 def _image_preprocessing(path: Path) -> tuple[float, np.ndarray]:
     """The scale and bias coremltools compiled into the program for ImageType 'image' (it leaves out
     a multiplication by 1 and an addition of 0)."""
