@@ -69,35 +69,43 @@ def _audio(request) -> Source:
 
 
 def zoo_source(name: str) -> Callable[[Any], Source]:
-    """A matrix entry for a ``converters.zoo`` model, trained once (reused from $EDGEKIT_ZOO_WORK if set)."""
+    """A matrix entry for a trained ``converters.zoo`` model in $EDGEKIT_ZOO_WORK/<name> (the work folder
+    of ``python -m converters.zoo.build``); skipped when it is not there (training takes minutes)."""
 
     def make(request) -> Source:
         from converters.zoo import build
 
         entry = build.ZOO[name]
-        root = Path(os.environ.get("EDGEKIT_ZOO_WORK") or request.getfixturevalue("cache_dir") / "zoo")
-        folder = root / name
-        folder.mkdir(parents=True, exist_ok=True)
-        build.train(entry, folder, reuse=True)
-        return Source(
-            str(folder / entry.keras_file), build._card_options(entry, folder), str(folder / entry.calibration)
-        )
+        folder = Path(os.environ.get("EDGEKIT_ZOO_WORK", "/nonexistent")) / name
+        if not (folder / entry.keras_file).is_file():
+            pytest.skip(f"zoo model {name} not trained here: set EDGEKIT_ZOO_WORK to the zoo work folder")
+        options = build._card_options(entry, folder)
+        return Source(str(folder / entry.keras_file), options, str(folder / entry.calibration))
 
     return make
 
 
-# The Core ML test matrix: every entry is exported in every recipe and verified. Adding a zoo model
-# is one line here, e.g. "fashion": zoo_source("fashion").
+# The Core ML test matrix: every entry is exported in every recipe and verified. Adding a model is
+# one line here.
 SOURCES: dict[str, Callable[[Any], Source]] = {
     "digits": _digits,
     "text": _text,
     "audio": _audio,
+    "fashion": zoo_source("fashion"),
+    "keywords": zoo_source("keywords"),
+    "topics": zoo_source("topics"),
+}
+# Exports that verification must refuse, with why (measured: docs/coreml.md, Figures).
+EXPECTED_REFUSALS = {
+    # 16-entry tables per tensor are too coarse for the fixed DFT kernels: one clip's top class swings 0.94.
+    ("keywords", "palettize4"): "relative error",
 }
 
 
 @pytest.fixture(scope="module")
 def exported(request, tmp_path_factory):
-    """name → {recipe: CoreMLExportResult}, each model exported once per recipe (lazily)."""
+    """name → {recipe: CoreMLExportResult, or the VerificationError of a refused export}, each model
+    exported once per recipe (lazily)."""
     cache: dict[str, dict[str, Any]] = {}
     folder = tmp_path_factory.mktemp("coreml")
 
@@ -105,7 +113,13 @@ def exported(request, tmp_path_factory):
         if name not in cache:
             source = SOURCES[name](request)
             exporter = CoreMLExporter(source.model, source.options, source.data, show_progress=False)
-            cache[name] = {r: exporter.export(CoreMLConfig(r), folder / f"{name}_{r}.mlpackage") for r in RECIPES}
+            results: dict[str, Any] = {}
+            for recipe in RECIPES:
+                try:
+                    results[recipe] = exporter.export(CoreMLConfig(recipe), folder / f"{name}_{recipe}.mlpackage")
+                except VerificationError as error:
+                    results[recipe] = error
+            cache[name] = results
         return cache[name]
 
     return get
@@ -117,6 +131,12 @@ def exported(request, tmp_path_factory):
 @pytest.mark.parametrize("name", list(SOURCES))
 def test_every_model_in_every_recipe_is_verified(name, recipe, exported):
     result = exported(name)[recipe]
+    if (name, recipe) in EXPECTED_REFUSALS:
+        assert isinstance(result, VerificationError), "expected a refusal; update docs/coreml.md if it now passes"
+        assert EXPECTED_REFUSALS[name, recipe] in str(result) and result.row.verdict.startswith("REFUSED")
+        assert not (Path(result.row.path)).exists()
+        return
+    assert not isinstance(result, VerificationError), str(result)
     tolerance = DEFAULT_TOLERANCES[CoreMLRecipe(recipe)]
     comparison = result.comparison
     assert result.row.verdict == "ok"
