@@ -99,7 +99,7 @@ class ReportRow:
         }
 
 
-HEADER = f"{'recipe':<9} {'size':>10} {'agreement':>10} {'max err':>10} {'mean err':>10} {'p50 (1 thr)':>12}  verdict"
+HEADER = f"{'recipe':<10} {'size':>10} {'agreement':>10} {'max err':>10} {'mean err':>10} {'p50 (1 thr)':>12}  verdict"
 
 
 def _size(size: int) -> str:
@@ -113,4 +113,4 @@ def format_row(row: ReportRow) -> str:
     mean_err = "n/a" if c is None else f"{c.mean_abs_error:.3g}"
     latency = "n/a" if row.latency_p50_ms is None else f"{row.latency_p50_ms:.3g} ms"
     cells = f"{_size(row.size_bytes):>10} {agreement:>10} {max_err:>10} {mean_err:>10} {latency:>12}"
-    return f"{row.recipe:<9} {cells}  {row.verdict}"
+    return f"{row.recipe:<10} {cells}  {row.verdict}"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,14 +23,16 @@ MODULES = {
 
 
 def test_the_zoo_is_bundled_and_small():
-    assert {"fashion", "topics"} <= set(BUNDLED)
+    assert set(BUNDLED) == {"fashion", "keywords", "topics"}
     total = sum(
         edgekit.zoo.path(name, recipe).stat().st_size for name, recipes in BUNDLED.items() for recipe in recipes
     )
     assert total < 5e6, f"bundled models weigh {total / 1e6:.2f} MB"
+    table = json.loads((Path(__file__).parents[1] / "docs" / "zoo.json").read_text())["rows"]
+    float32_size = {row["model"]: row["size_bytes"] for row in table if row["recipe"] == "float32"}
     for name, recipes in BUNDLED.items():
-        assert set(recipes) == {"float32", "int8"}
-        assert edgekit.zoo.path(name, "int8").stat().st_size <= 0.30 * edgekit.zoo.path(name, "float32").stat().st_size
+        assert set(recipes) == {"float16", "int8"}
+        assert edgekit.zoo.path(name, "int8").stat().st_size <= 0.30 * float32_size[name]
         card = edgekit.zoo.card_text(name)
         assert "Licence:" in card and "Training command:" in card and "| int8 |" in card
 

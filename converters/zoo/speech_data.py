@@ -457,7 +457,11 @@ def check_tools() -> None:
 
 
 def build(
-    root: str | os.PathLike | None = None, config: DataConfig | None = None, workers: int = 2, log=print
+    root: str | os.PathLike | None = None,
+    config: DataConfig | None = None,
+    workers: int = 2,
+    log=print,
+    held_out_only: bool = False,
 ) -> tuple[Path, list[dict]]:
     """Synthesize the whole dataset (or reuse a finished one) and return its folder and manifest rows.
 
@@ -467,6 +471,8 @@ def build(
         config: what to synthesize (default :class:`DataConfig`).
         workers: processes to spread the jobs over (each runs the synthesis tools one at a time).
         log: called with progress lines.
+        held_out_only: synthesize only the test speakers (what a check of a trained model needs);
+            a finished full dataset in the cache is reused instead.
 
     Returns:
         (folder, rows): one row per clip with its path (relative to the folder), label, word,
@@ -480,11 +486,16 @@ def build(
     manifest = folder / "manifest.json"
     if manifest.is_file():
         return folder, json.loads(manifest.read_text())["clips"]
+    if held_out_only:  # every clip is drawn from its own job's seed, so the subset equals the full set's
+        folder = folder.with_name(folder.name + "_heldout")
+        manifest = folder / "manifest.json"
+        if manifest.is_file():
+            return folder, json.loads(manifest.read_text())["clips"]
     check_tools()
     if folder.exists():  # an interrupted build: start over rather than trust half-written files
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    jobs = plan(config)
+    jobs = plan(config, [s for s in all_speakers() if s.held_out] if held_out_only else None)
     rows: list[dict] = []
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for done, job_rows in enumerate(
