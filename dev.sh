@@ -80,6 +80,10 @@ lint() { setup; "$VENV/bin/ruff" check edgekit converters demos benchmarks tests
 
 run_tests() {
   setup
+  # After `./dev.sh zoo` the trained Keras zoo models are in out/zoo: then the Core ML matrix and the
+  # keyword front-end checks run on them too (without them those tests skip and say why).
+  if [ -d out/zoo/keywords ]; then export EDGEKIT_ZOO_WORK="${EDGEKIT_ZOO_WORK:-$PWD/out/zoo}"; fi
+  if [ -d out/zoo/keywords ]; then export EDGEKIT_KEYWORDS_DIR="${EDGEKIT_KEYWORDS_DIR:-$PWD/out/zoo/keywords}"; fi
   "$VENV/bin/python" -m pytest "$@"
 }
 
@@ -89,6 +93,6 @@ case "${1:-}" in
   test) shift; run_tests "$@"; lint ;;
   lint) lint ;;
   bench) setup; shift; "$VENV/bin/python" benchmarks/mobilenetv2.py "$@" ;;
-  zoo) setup; shift; "$VENV/bin/python" -m converters.zoo.build "$@" ;;
+  zoo) shift; setup; "$VENV/bin/python" -m converters.zoo.build "$@"; run_tests tests/test_zoo.py tests/test_coreml.py tests/test_zoo_keywords.py ;;
   *) echo "usage: ./dev.sh demo | test [pytest args] | zoo [--reuse] | setup | lint | bench" >&2; exit 2 ;;
 esac
