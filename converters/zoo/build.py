@@ -2,9 +2,13 @@
 
     python -m converters.zoo.build [--work DIR] [--models fashion,keywords,topics] [--reuse]
     python -m converters.zoo.build --table-only      # re-measure existing exports, rewrite docs/zoo.md
+    python -m converters.zoo.build --no-coreml       # TFLite only
 
 ``--reuse`` keeps already-trained Keras models in the work folder (training is the slow part).
 The bundled models (int8 and float32 of each) and their cards land in edgekit/zoo/.
+Core ML packages (every Core ML recipe) are exported next to the TFLite files and measured with
+edgekit's NumPy reference evaluator on the first ``--coreml-samples`` test samples (Core ML's own
+``predict`` runs only on macOS, so they have no latency figure).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -26,6 +31,13 @@ DOCS = REPO / "docs"
 TFLITE_RECIPES = ["float32", "float16", "dynamic", "int8", "int16x8"]
 # int8 is the default to deploy; float16 is the float reference at half the size (all under 5 MB).
 BUNDLED_RECIPES = ["float16", "int8"]
+COREML_RECIPES = ["float32", "float16", "int8", "palettize8", "palettize6", "palettize4"]
+# The reference evaluator runs a program op by op in NumPy: the full test sets would take too long.
+# The subset is evenly spaced over the test set, not its first samples: the keywords test set is
+# sorted by label (its first 500 clips are two of twelve words), the topics one mostly so.
+COREML_SAMPLES = 500
+COREML_LATENCY = "n/a (Linux)"
+COREML_REFUSED = "coreml_refused.json"  # in the exports folder: why recipes were refused, for --table-only
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,96 @@ def export_all(entry: ZooModel, folder: Path, exports: Path) -> tuple[dict[str, 
     return paths, refused
 
 
+def _coreml_package(exports: Path, name: str, recipe: str) -> Path:
+    return exports / f"{name}_{recipe}.mlpackage"
+
+
+def _refusals_file(exports: Path) -> dict[str, dict[str, str]]:
+    path = exports / COREML_REFUSED
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def export_coreml_all(entry: ZooModel, folder: Path, exports: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """Export every Core ML recipe with the project's exporter (each verified on the model's calibration
+    data by the NumPy reference evaluator); a refused recipe or a failed verification is returned with
+    its reason instead of stopping the build, and no package is left behind for it."""
+    from converters.coreml import CoreMLExporter
+    from converters.coreml_recipes import CoreMLConfig, CoreMLRecipe
+    from edgekit.errors import EdgekitError, VerificationError
+
+    paths, refused = {}, {}
+    try:
+        exporter = CoreMLExporter(
+            str(folder / entry.keras_file),
+            _card_options(entry, folder),
+            verification_path=str(folder / entry.calibration),
+            show_progress=False,
+        )
+    except Exception as error:  # the model cannot be exported at all: every recipe is refused
+        refused = {recipe: f"{type(error).__name__}: {error}" for recipe in COREML_RECIPES}
+        return paths, refused
+    for recipe in COREML_RECIPES:
+        out = _coreml_package(exports, entry.name, recipe)
+        try:
+            result = exporter.export(CoreMLConfig(CoreMLRecipe.parse(recipe)), out, force=False, overwrite=True)
+        except VerificationError as error:
+            refused[recipe] = str(error).split(" export not written: ", 1)[-1]
+        except EdgekitError as error:
+            refused[recipe] = str(error)
+        except Exception as error:  # a converter failure must not stop the rest of the zoo
+            refused[recipe] = f"{type(error).__name__}: {error}"
+        else:
+            paths[recipe] = out
+            print(f"  coreml {recipe:<10} exported ({result.row.verdict}; {'; '.join(result.notes) or 'float'})")
+            continue
+        print(f"  coreml {recipe:<10} refused: {refused[recipe]}")
+        shutil.rmtree(out, ignore_errors=True)
+    return paths, refused
+
+
+def _subset(count: int, samples: int) -> np.ndarray:
+    """``samples`` indices spread evenly over a test set of ``count`` (all of it if smaller): fixed, and
+    every label is represented even when the set is sorted by label."""
+    return np.unique(np.linspace(0, count - 1, min(samples, count)).round().astype(int))
+
+
+def measure_coreml(entry: ZooModel, folder: Path, paths: dict[str, Path], samples: int) -> list[dict]:
+    """Accuracy on the first ``samples`` test samples and agreement with the Core ML float32 package,
+    both from the NumPy reference evaluation of the saved package, and the package size."""
+    from edgekit.backends.coreml import load_reference, package_size
+
+    rows, float_predictions, test = [], None, None
+    for recipe, path in paths.items():
+        try:
+            model = load_reference(path)
+            if test is None:  # one preprocessing spec for every recipe of a model
+                inputs, labels = _module(entry).test_set(folder, model.card)
+                chosen = _subset(len(labels), samples)
+                test = inputs[chosen], labels[chosen]
+            inputs, labels = test
+            predictions = np.array([int(np.argmax(model.run(x[None])[0])) for x in inputs])
+        except Exception as error:  # e.g. an op the evaluator cannot run: a row, not a crash
+            rows.append({"model": entry.name, "recipe": recipe, "refused": f"{type(error).__name__}: {error}"})
+            continue
+        if recipe == "float32":
+            float_predictions = predictions
+        rows.append(
+            {
+                "model": entry.name,
+                "recipe": recipe,
+                "size_bytes": package_size(path),
+                "accuracy": float(np.mean(predictions == labels)),
+                "test_samples": int(len(labels)),
+                "agreement_with_float32": (
+                    None if float_predictions is None else float(np.mean(predictions == float_predictions))
+                ),
+                "latency_p50_ms_1_thread": None,
+                "latency": COREML_LATENCY,
+            }
+        )
+    return rows
+
+
 def measure(entry: ZooModel, folder: Path, paths: dict[str, Path]) -> list[dict]:
     """Accuracy on the held-out set, agreement with the float32 export, size and p50 latency at 1 thread."""
     import edgekit
@@ -126,9 +228,43 @@ def check_targets(entry: ZooModel, rows: list[dict]) -> list[str]:
     return problems
 
 
-def write_table(rows: list[dict], training: dict[str, dict]) -> None:
+def _coreml_lines(coreml_rows: list[dict], samples: int) -> list[str]:
+    lines = [
+        "",
+        "## Core ML (verified with edgekit's NumPy reference evaluator on Linux)",
+        "",
+        f"Every Core ML recipe of each model, exported with `converters.coreml` (default weight threshold 2048; "
+        f"see [coreml.md](coreml.md)). Accuracy is on **{samples} samples** of each model's held-out "
+        "test set, evenly spaced through it (fixed; not the first ones, as the keywords set is sorted by label; "
+        "the reference evaluator runs each program op by op in NumPy; the full sets would take too "
+        "long); agreement is top-1 agreement with the Core ML float32 package on the same samples; size is "
+        "the total bytes of the `.mlpackage` folder. Core ML's `predict` runs only on macOS, so there is no "
+        "latency figure. A refused recipe missed its tolerance when verified against the Keras model "
+        "(on its calibration data), or could not be converted; nothing is written for it.",
+        "",
+        f"| model | recipe | size | accuracy ({samples} test samples) | agreement with float32 | latency |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for row in coreml_rows:
+        if "refused" in row:
+            lines.append(f"| {row['model']} | {row['recipe']} | refused: {row['refused']} | | | |")
+            continue
+        agreement = row["agreement_with_float32"]
+        lines.append(
+            f"| {row['model']} | {row['recipe']} | {row['size_bytes'] / 1e3:.1f} kB | {row['accuracy']:.2%} | "
+            f"{'n/a (no float32)' if agreement is None else f'{agreement:.2%}'} | {row['latency']} |"
+        )
+    return lines
+
+
+def write_table(
+    rows: list[dict], training: dict[str, dict], coreml_rows: list[dict] | None = None, coreml_samples: int = 0
+) -> None:
     DOCS.mkdir(exist_ok=True)
-    (DOCS / "zoo.json").write_text(json.dumps({"rows": rows, "training": training}, indent=2) + "\n")
+    document = {"rows": rows, "training": training}
+    if coreml_rows is not None:
+        document |= {"coreml_rows": coreml_rows, "coreml_test_samples": coreml_samples}
+    (DOCS / "zoo.json").write_text(json.dumps(document, indent=2) + "\n")
     lines = [
         "# Model zoo: every model in every TFLite recipe",
         "",
@@ -149,6 +285,8 @@ def write_table(rows: list[dict], training: dict[str, dict]) -> None:
             f"{row['accuracy']:.2%} | {row['agreement_with_float32']:.2%} | "
             f"{row['latency_p50_ms_1_thread']:.3f} ms |"
         )
+    if coreml_rows is not None:
+        lines += _coreml_lines(coreml_rows, coreml_samples)
     lines += ["", "## Training", ""]
     for name, summary in training.items():
         lines.append(f"- **{name}**: " + ", ".join(f"{k}: {v}" for k, v in summary.items()))
@@ -210,12 +348,43 @@ def seed_spread(entry: ZooModel, work: Path, seeds: list[int]) -> dict[str, floa
     return results
 
 
+def coreml_model(entry: ZooModel, folder: Path, exports: Path, args, refusals: dict[str, dict[str, str]]) -> list[dict]:
+    """Export (unless --table-only) and measure the Core ML packages of one model; ``refusals`` is updated."""
+    start = time.perf_counter()
+    if args.table_only:
+        paths = {r: _coreml_package(exports, entry.name, r) for r in COREML_RECIPES}
+        known = refusals.get(entry.name, {})
+        refused = {r: known.get(r, "not exported") for r, p in paths.items() if not p.exists()}
+        paths = {r: p for r, p in paths.items() if p.exists()}
+    else:
+        paths, refused = export_coreml_all(entry, folder, exports)
+        refusals[entry.name] = refused
+    measured = measure_coreml(entry, folder, paths, args.coreml_samples)
+    for row in measured:
+        if "refused" in row:
+            print(f"  coreml {row['recipe']:<10} not measured: {row['refused']}")
+            continue
+        agreement = row["agreement_with_float32"]
+        print(
+            f"  coreml {row['recipe']:<10} {row['size_bytes'] / 1e3:8.1f} kB  accuracy {row['accuracy']:.2%}  "
+            f"agreement {'n/a' if agreement is None else f'{agreement:.2%}'}  ({row['test_samples']} samples)"
+        )
+    print(f"  coreml: {time.perf_counter() - start:.0f} s")
+    by_recipe = {row["recipe"]: row for row in measured}
+    by_recipe |= {r: {"model": entry.name, "recipe": r, "refused": why} for r, why in refused.items()}
+    return [by_recipe[r] for r in COREML_RECIPES if r in by_recipe]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=REPO / "out" / "zoo")
     parser.add_argument("--models", default=",".join(ZOO))
     parser.add_argument("--reuse", action="store_true", help="keep trained Keras models found in --work")
     parser.add_argument("--table-only", action="store_true", help="measure existing exports; no training/export")
+    parser.add_argument(
+        "--coreml", action=argparse.BooleanOptionalAction, default=True, help="also export/measure Core ML"
+    )
+    parser.add_argument("--coreml-samples", type=int, default=COREML_SAMPLES, help="test samples for Core ML rows")
     parser.add_argument("--spread", metavar="MODEL", help="only: train MODEL with seeds 0 (twice) and 1; report")
     args = parser.parse_args(argv)
     if args.spread:
@@ -225,7 +394,8 @@ def main(argv: list[str] | None = None) -> int:
         (DOCS / f"seed_spread_{args.spread}.json").write_text(json.dumps(spread, indent=2) + "\n")
         return 0
     names = [n.strip() for n in args.models.split(",") if n.strip()]
-    rows, training, problems = [], {}, []
+    rows, training, problems, coreml_rows = [], {}, [], []
+    coreml_refusals = _refusals_file(args.work / "exports")
     for name in names:
         entry = ZOO[name]
         folder, exports = args.work / name, args.work / "exports"
@@ -250,7 +420,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {row['recipe']:<8} {row['size_bytes'] / 1e3:8.1f} kB  accuracy {row['accuracy']:.2%}  "
                 f"agreement {row['agreement_with_float32']:.2%}  p50 {row['latency_p50_ms_1_thread']:.3f} ms"
             )
-    write_table(rows, training)
+        if args.coreml:
+            coreml_rows += coreml_model(entry, folder, exports, args, coreml_refusals)
+    if args.coreml:
+        (args.work / "exports" / COREML_REFUSED).write_text(json.dumps(coreml_refusals, indent=2) + "\n")
+    write_table(rows, training, coreml_rows if args.coreml else None, args.coreml_samples)
     for problem in problems:
         print(f"target missed: {problem}")
     return 1 if problems else 0
