@@ -34,8 +34,9 @@ def write_samples(out: Path, count: int = 5) -> list[Path]:
         for word in KEYWORDS:
             raw, wav = out / f"{word}_22k.wav", out / f"keyword_{word}.wav"
             subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(raw), word], check=True)
-            subprocess.run(["sox", "-D", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(wav),
-                            "pad", "0.3", "0.3"], check=True)
+            subprocess.run(
+                ["sox", "-D", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(wav), "pad", "0.3", "0.3"], check=True
+            )
             raw.unlink()
             written.append(wav)
     return written
