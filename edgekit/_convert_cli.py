@@ -79,6 +79,30 @@ def _print_row(row, output: Path, show: bool, refused: Exception | None = None) 
         print(format_row(row) + f"  -> {output}", flush=True)
 
 
+def _export_each(exporter, configs, outputs, args, show: bool, what: str, row_notes: bool = False) -> int:
+    """Export every recipe, printing a report row each; refused ones are reported, then one error at the end."""
+    refused = 0
+    for config, output in zip(configs, outputs):
+        try:
+            result = exporter.export(config, output, force=args.force, overwrite=args.overwrite)
+        except VerificationError as exc:
+            refused += 1
+            if exc.row is None:
+                raise
+            _print_row(exc.row, output, show, exc)
+            continue
+        _print_row(result.row, output, show)
+        if show and row_notes:
+            for note in result.notes:
+                print(f"  note: {note}")
+    if refused:
+        raise VerificationError(
+            f"{refused} of {len(configs)} {what} failed verification and were not written",
+            hint="see the report above; --force writes them anyway",
+        )
+    return 0
+
+
 def convert(args: argparse.Namespace) -> int:
     if args.to == "coreml":
         return convert_coreml(args)
@@ -135,23 +159,7 @@ def convert(args: argparse.Namespace) -> int:
     if show:
         print(f"verifying on {exporter.verification_set.origin}")
         print(HEADER)
-    refused = 0
-    for config, output in zip(configs, outputs):
-        try:
-            result = exporter.export(config, output, force=args.force, overwrite=args.overwrite)
-        except VerificationError as exc:
-            refused += 1
-            if exc.row is None:
-                raise
-            _print_row(exc.row, output, show, exc)
-            continue
-        _print_row(result.row, output, show)
-    if refused:
-        raise VerificationError(
-            f"{refused} of {len(configs)} export(s) failed verification and were not written",
-            hint="see the report above; --force writes them anyway",
-        )
-    return 0
+    return _export_each(exporter, configs, outputs, args, show, what="export(s)")
 
 
 def convert_coreml(args: argparse.Namespace) -> int:
@@ -200,23 +208,4 @@ def convert_coreml(args: argparse.Namespace) -> int:
             print("note: Core ML recipes need no calibration; the --calibration data is used to verify")
         print(f"verifying on {exporter.verification_origin}")
         print(HEADER)
-    refused = 0
-    for config, output in zip(configs, outputs):
-        try:
-            result = exporter.export(config, output, force=args.force, overwrite=args.overwrite)
-        except VerificationError as exc:
-            refused += 1
-            if exc.row is None:
-                raise
-            _print_row(exc.row, output, show, exc)
-            continue
-        _print_row(result.row, output, show)
-        if show:
-            for note in result.notes:
-                print(f"  note: {note}")
-    if refused:
-        raise VerificationError(
-            f"{refused} of {len(configs)} Core ML export(s) failed verification and were not written",
-            hint="see the report above; --force writes them anyway",
-        )
-    return 0
+    return _export_each(exporter, configs, outputs, args, show, what="Core ML export(s)", row_notes=True)
