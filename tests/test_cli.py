@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import edgekit_cli
 from conftest import held_out_images
 
 pytestmark = pytest.mark.slow
-
-
-def edgekit_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """The real entry point, in a fresh process (exit codes, stderr, no traceback)."""
-    return subprocess.run(
-        [sys.executable, "-m", "edgekit", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
 
 
 def assert_clean_error(result: subprocess.CompletedProcess, *fragments: str) -> None:

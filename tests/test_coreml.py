@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cli_helpers import edgekit_cli
 
 pytest.importorskip("coremltools")
 
@@ -447,16 +448,6 @@ def test_core_ml_predict_matches_keras_on_macos(exported, digits, digits_keras_m
 
 
 # ----------------------------------------------------------------------------- the command line
-def edgekit_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "edgekit", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
-
-
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
     assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr

@@ -12,8 +12,12 @@ _NOISE = ("INFO: Created TensorFlow Lite", "INFO: Initialized TensorFlow Lite")
 
 
 @contextlib.contextmanager
-def quiet_native_stderr() -> Iterator[None]:
-    """Capture file descriptor 2 during the block; re-emit every line that is not known noise."""
+def quiet_native_stderr(drop_all: bool = False) -> Iterator[None]:
+    """Capture file descriptor 2 during the block; re-emit every line that is not known noise.
+
+    Args:
+        drop_all: re-emit nothing (for imports whose every native line is noise, e.g. TensorFlow's logger).
+    """
     try:
         saved = os.dup(2)
     except OSError:  # no real stderr (embedded interpreters): nothing to filter
@@ -30,5 +34,5 @@ def quiet_native_stderr() -> Iterator[None]:
             os.close(saved)
             capture.seek(0)
             for line in capture.read().decode("utf-8", "replace").splitlines():
-                if line.strip() and not line.startswith(_NOISE):
+                if line.strip() and not drop_all and not line.startswith(_NOISE):
                     print(line, file=sys.stderr)

@@ -14,12 +14,10 @@ evaluated; a program with any other op is refused when it is loaded, naming the 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ import numpy as np
 
 from ..errors import InputError, InvalidModelError, ModelNotFoundError, UnsupportedModelError, require
 from ._mil_kernels import KERNELS
+from ._quiet import quiet_native_stderr
 
 # Ops whose coremltools value_inference is used as it is (inputs patched in as values).
 VALUE_INFERENCE_OPS = frozenset(
@@ -79,26 +78,8 @@ def import_coremltools():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     # coremltools imports TensorFlow, whose C++ logger writes to fd 2 before any setting applies.
-    with _native_stderr_dropped():
+    with quiet_native_stderr(drop_all=True):
         return require("coremltools", "convert", "reading Core ML packages")
-
-
-@contextlib.contextmanager
-def _native_stderr_dropped() -> Iterator[None]:
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    sys.stderr.flush()
-    with open(os.devnull, "w") as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 def _numpy_dtype(var: Any) -> np.dtype | None:
