@@ -11,8 +11,11 @@ cd "$(dirname "$0")"
 PYTHON=${PYTHON:-python3}
 VENV=${EDGEKIT_VENV:-.venv}
 APT_PACKAGES=(python3-venv python3-pip)
-# Data and tools the zoo and the tests use: Fashion-MNIST, speech synthesis for keywords.
-APT_DATA=(dataset-fashion-mnist espeak-ng flite sox)
+# Data and tools the zoo and the tests use: Fashion-MNIST, speech synthesis for keywords, real read speech;
+# PortAudio for sounddevice; a PulseAudio virtual microphone, Xvfb and Chromium (with its driver) for the
+# live tests; ffmpeg for network camera streams.
+APT_DATA=(dataset-fashion-mnist espeak-ng flite sox pocketsphinx-testdata libportaudio2
+  pulseaudio pulseaudio-utils libasound2-plugins xvfb x11-apps imagemagick xdotool chromium chromium-driver ffmpeg)
 
 log() { printf '\033[1m[edgekit]\033[0m %s\n' "$*" >&2; }
 
