@@ -21,10 +21,38 @@ from .errors import (
 )
 from .metadata import AudioSpec, ImageSpec, ModelCard, Task, TextSpec
 from .model import Model, TensorSpec, load
+from .results import (
+    AudioClassifierResult,
+    BoundingBox,
+    Category,
+    ClassificationResult,
+    Classifications,
+    Detection,
+    DetectionResult,
+    Keypoint,
+    KeywordDetection,
+)
+from .tasks import RunningMode
+from .text import TextClassifier, TextClassifierOptions
+from .vision import ImageClassifier, ImageClassifierOptions
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AudioClassifierResult",
+    "BoundingBox",
+    "Category",
+    "ClassificationResult",
+    "Classifications",
+    "Detection",
+    "DetectionResult",
+    "ImageClassifier",
+    "ImageClassifierOptions",
+    "Keypoint",
+    "KeywordDetection",
+    "RunningMode",
+    "TextClassifier",
+    "TextClassifierOptions",
     "AudioSpec",
     "CalibrationError",
     "EdgekitError",

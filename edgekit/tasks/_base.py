@@ -1,0 +1,218 @@
+"""What every task shares: options validated on creation, model loading, the three running modes.
+
+A task is ``postprocess(model.run(preprocess(x)))``; subclasses implement ``_check_model`` (does the
+model fit this task?) and ``_process(item, timestamp_ms, **call_options)`` (one input → one result).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+from ..errors import InputError, UnsupportedModelError
+from ..model import Model, load
+from ..processing.classification import check_category_names
+from ._modes import RunningMode, StreamWorker, TimestampClock
+
+ResultCallback = Callable[[Any, Any, float], None]
+
+
+def _names(value: Any, field_name: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    try:
+        names = tuple(value)
+    except TypeError:
+        raise InputError(f"{field_name} must be a list of label names, got {value!r}") from None
+    if not all(isinstance(n, str) for n in names):
+        raise InputError(f"{field_name} must contain label names (strings), got {list(names)!r}")
+    return names
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """Options every task has. Subclasses add their own fields; all are validated on creation.
+
+    Attributes:
+        model_path: the .tflite file.
+        running_mode: IMAGE (one input per call), VIDEO (a synchronous stream with increasing
+            timestamps) or LIVE_STREAM (asynchronous; results go to ``result_callback``).
+        max_results: keep at most this many categories or detections; -1 keeps all.
+        score_threshold: drop results scoring below this.
+        category_allowlist: when not empty, keep only these labels.
+        category_denylist: drop these labels (cannot be combined with an allowlist).
+        num_threads: interpreter threads (>= 1).
+        result_callback: ``callback(result, input, timestamp_ms)``; required in LIVE_STREAM mode
+            and rejected in the others. Called on the task's worker thread.
+    """
+
+    model_path: str | os.PathLike = ""
+    running_mode: RunningMode | str = RunningMode.IMAGE
+    max_results: int = -1
+    score_threshold: float = 0.0
+    category_allowlist: Sequence[str] = ()
+    category_denylist: Sequence[str] = ()
+    num_threads: int = 1
+    result_callback: ResultCallback | None = None
+
+    def __post_init__(self):
+        name = type(self).__name__
+        if not self.model_path:
+            raise InputError(f"{name}: model_path is empty", hint="give the path of a .tflite file")
+        object.__setattr__(self, "model_path", os.fspath(self.model_path))
+        object.__setattr__(self, "running_mode", RunningMode.parse(self.running_mode))
+        if isinstance(self.max_results, bool) or not isinstance(self.max_results, int):
+            raise InputError(f"{name}: max_results must be an integer, got {self.max_results!r}")
+        if self.max_results == 0 or self.max_results < -1:
+            raise InputError(f"{name}: max_results must be a positive integer or -1 (all), got {self.max_results}")
+        try:
+            threshold = float(self.score_threshold)
+        except (TypeError, ValueError):
+            threshold = math.nan
+        if not math.isfinite(threshold):
+            raise InputError(f"{name}: score_threshold must be a finite number, got {self.score_threshold!r}")
+        object.__setattr__(self, "score_threshold", threshold)
+        allow = _names(self.category_allowlist, "category_allowlist")
+        deny = _names(self.category_denylist, "category_denylist")
+        if allow and deny:
+            raise InputError(
+                f"{name}: category_allowlist and category_denylist were both given",
+                hint="use one of them: an allowlist keeps only its labels, a denylist drops its labels",
+            )
+        object.__setattr__(self, "category_allowlist", allow)
+        object.__setattr__(self, "category_denylist", deny)
+        if isinstance(self.num_threads, bool) or not isinstance(self.num_threads, int) or self.num_threads < 1:
+            raise InputError(f"{name}: num_threads must be an integer >= 1, got {self.num_threads!r}")
+        live = self.running_mode is RunningMode.LIVE_STREAM
+        if live and self.result_callback is None:
+            raise InputError(
+                f"{name}: running_mode LIVE_STREAM needs a result_callback",
+                hint="pass result_callback=fn, where fn(result, input, timestamp_ms) receives each result",
+            )
+        if not live and self.result_callback is not None:
+            raise InputError(
+                f"{name}: result_callback is only used in LIVE_STREAM mode, but running_mode is "
+                f"{self.running_mode.name}",
+                hint="use running_mode=LIVE_STREAM, or drop the callback",
+            )
+        if self.result_callback is not None and not callable(self.result_callback):
+            raise InputError(f"{name}: result_callback must be callable, got {self.result_callback!r}")
+
+    @property
+    def filters(self) -> dict[str, Any]:
+        """The category filters, as keyword arguments of ``rank_categories``."""
+        return {
+            "max_results": self.max_results,
+            "score_threshold": self.score_threshold,
+            "allowlist": self.category_allowlist,
+            "denylist": self.category_denylist,
+        }
+
+
+class BaseTask:
+    """Loads the model once and runs it in the options' running mode. Use as a context manager."""
+
+    options_class: ClassVar[type[TaskOptions]] = TaskOptions
+    task_name: ClassVar[str] = "task"
+    #: how many inputs may wait in LIVE_STREAM mode (1: the newest replaces the waiting one)
+    live_max_pending: ClassVar[int] = 1
+
+    def __init__(self, options: TaskOptions, model: Model | None = None):
+        if not isinstance(options, self.options_class):
+            raise InputError(f"{type(self).__name__} needs {self.options_class.__name__}, got {type(options).__name__}")
+        self.options = options
+        self.model = model if model is not None else load(options.model_path, num_threads=options.num_threads)
+        self.card = self.model.card
+        self.labels: tuple[str, ...] = self.card.labels if self.card else ()
+        try:
+            self._check_model()
+            if options.category_allowlist or options.category_denylist:
+                check_category_names(
+                    options.category_allowlist, options.category_denylist, self.labels, self.model.path.name
+                )
+        except Exception:
+            self.model.close()
+            raise
+        self._clock = TimestampClock(self.task_name)
+        self._worker: StreamWorker | None = None
+        if options.running_mode is RunningMode.LIVE_STREAM:
+            self._worker = StreamWorker(
+                self._process, options.result_callback, self.task_name, max_pending=self.live_max_pending
+            )
+
+    @classmethod
+    def create_from_model_path(cls, model_path: str | os.PathLike, **options: Any):
+        """Create the task in IMAGE mode (or as ``options`` say) from a model file."""
+        return cls(cls.options_class(model_path=model_path, **options))
+
+    @classmethod
+    def create_from_options(cls, options: TaskOptions):
+        return cls(options)
+
+    # --- what subclasses implement -------------------------------------------------------------
+    def _check_model(self) -> None:
+        raise NotImplementedError
+
+    def _process(self, item: Any, timestamp_ms: float, **call_options: Any) -> Any:
+        raise NotImplementedError
+
+    # --- the three running modes ---------------------------------------------------------------
+    def _require_mode(self, mode: RunningMode, method: str) -> None:
+        if self.options.running_mode is not mode:
+            raise InputError(
+                f"{type(self).__name__}.{method}() is for running_mode {mode.name}, "
+                f"but this task was created with {self.options.running_mode.name}",
+                hint=f"create the task with running_mode={mode.name}, or call the method for "
+                f"{self.options.running_mode.name}",
+            )
+
+    def _run_once(self, item: Any, method: str, **call_options: Any) -> Any:
+        self._require_mode(RunningMode.IMAGE, method)
+        return self._process(item, 0, **call_options)
+
+    def _run_stream(self, item: Any, timestamp_ms: float, method: str, **call_options: Any) -> Any:
+        self._require_mode(RunningMode.VIDEO, method)
+        return self._process(item, self._clock.check(timestamp_ms), **call_options)
+
+    def _run_async(self, item: Any, timestamp_ms: float, method: str) -> None:
+        self._require_mode(RunningMode.LIVE_STREAM, method)
+        assert self._worker is not None  # created with the mode; not user input
+        self._worker.submit(item, self._clock.check(timestamp_ms))
+
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        """LIVE_STREAM: wait until every submitted input has been processed (False on timeout)."""
+        return self._worker.flush(timeout_s) if self._worker else True
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """LIVE_STREAM counters: submitted, processed, dropped, errors, callback_errors."""
+        return self._worker.stats if self._worker else {}
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+        self.model.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _unfit(self, expected: str) -> UnsupportedModelError:
+        """The error for a model whose tensors don't fit this task."""
+        inputs = ", ".join(f"{s.shape} {s.dtype}" for s in self.model.inputs)
+        outputs = ", ".join(f"{s.shape} {s.dtype}" for s in self.model.outputs)
+        task = f" (its metadata says {self.card.task.value})" if self.card else ""
+        return UnsupportedModelError(
+            f"{type(self).__name__} expects {expected}; {self.model.path.name} has inputs [{inputs}] "
+            f"and outputs [{outputs}]{task}",
+            hint="use the task that matches the model (edgekit info MODEL shows its tensors and task)",
+        )
+
+
+def option_names(options_class: type[TaskOptions]) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(options_class))

@@ -1,0 +1,168 @@
+"""Running modes and the live-stream worker shared by every task.
+
+IMAGE: one independent input per call, on the caller's thread. VIDEO: a stream given synchronously,
+with timestamps that must increase. LIVE_STREAM: inputs are handed to a worker thread that calls the
+user's ``result_callback(result, input, timestamp_ms)``; when inference is busy the newest input
+replaces the waiting one (or, for audio, a short FIFO drops its oldest block) and the drop is counted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from enum import Enum
+from typing import Any
+
+from ..errors import InputError
+
+log = logging.getLogger("edgekit.tasks")
+
+
+class RunningMode(str, Enum):
+    """How a task is fed. Audio and text use the same three modes (IMAGE = one clip or string per call)."""
+
+    IMAGE = "image"
+    VIDEO = "video"
+    LIVE_STREAM = "live_stream"
+
+    @classmethod
+    def parse(cls, value: str | RunningMode) -> RunningMode:
+        if isinstance(value, RunningMode):
+            return value
+        text = str(value).strip().lower().replace("-", "_")
+        try:
+            return cls(text)
+        except ValueError:
+            allowed = ", ".join(m.name for m in cls)
+            close = difflib.get_close_matches(text, [m.value for m in cls], n=1)
+            hint = f"did you mean {close[0].upper()}? " if close else ""
+            raise InputError(f"unknown running mode {value!r}", hint=f"{hint}use one of: {allowed}") from None
+
+
+class TimestampClock:
+    """Checks that stream timestamps increase, as VIDEO and LIVE_STREAM modes require."""
+
+    def __init__(self, method: str):
+        self.method = method
+        self.last_ms: float | None = None
+
+    def check(self, timestamp_ms: float) -> float:
+        try:
+            value = float(timestamp_ms)
+        except (TypeError, ValueError):
+            raise InputError(f"{self.method}: timestamp_ms must be a number, got {timestamp_ms!r}") from None
+        if value != value:  # NaN
+            raise InputError(f"{self.method}: timestamp_ms is NaN")
+        if self.last_ms is not None and value <= self.last_ms:
+            raise InputError(
+                f"{self.method}: timestamp_ms must increase, got {value:g} after {self.last_ms:g}",
+                hint="pass each frame's capture time in milliseconds (e.g. time.monotonic() * 1000)",
+            )
+        self.last_ms = value
+        return value
+
+
+class StreamWorker:
+    """Runs ``process(input, timestamp_ms)`` on one worker thread and hands results to ``callback``.
+
+    ``max_pending=1`` is the latest-frame policy: a new input replaces the one waiting (counted in
+    ``dropped``). A larger ``max_pending`` keeps a bounded FIFO (audio blocks must stay in order)
+    and drops the oldest when full. Exceptions from ``process`` or ``callback`` are logged and
+    counted; the stream goes on.
+    """
+
+    def __init__(
+        self,
+        process: Callable[[Any, float], Any],
+        callback: Callable[[Any, Any, float], None],
+        name: str,
+        max_pending: int = 1,
+    ):
+        self._process = process
+        self._callback = callback
+        self._pending: deque[tuple[Any, float]] = deque()
+        self._max_pending = max_pending
+        self._cond = threading.Condition()
+        self._closed = False
+        self._busy = False
+        self.submitted = 0
+        self.processed = 0
+        self.dropped = 0
+        self.errors = 0
+        self.callback_errors = 0
+        self._thread = threading.Thread(target=self._loop, name=f"edgekit-{name}", daemon=True)
+        self._thread.start()
+
+    def submit(self, item: Any, timestamp_ms: float) -> None:
+        with self._cond:
+            if self._closed:
+                raise InputError("the task is closed", hint="create a new task; close() ends its stream")
+            self.submitted += 1
+            while len(self._pending) >= self._max_pending:
+                self._pending.popleft()
+                self.dropped += 1
+            self._pending.append((item, timestamp_ms))
+            self._cond.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if not self._pending:
+                    return
+                item, timestamp_ms = self._pending.popleft()
+                self._busy = True
+            try:
+                self._handle(item, timestamp_ms)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _handle(self, item: Any, timestamp_ms: float) -> None:
+        try:
+            result = self._process(item, timestamp_ms)
+        except Exception as exc:  # one bad frame must not end the stream
+            self.errors += 1
+            log.warning("inference failed at %s ms: %s", timestamp_ms, exc)
+            return
+        self.processed += 1
+        try:
+            self._callback(result, item, timestamp_ms)
+        except Exception:
+            self.callback_errors += 1
+            log.exception("result_callback raised at %s ms; the stream goes on", timestamp_ms)
+
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        """Wait until every submitted input is processed; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while self._pending or self._busy:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Finish what is waiting, then stop the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout_s)
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return {
+            "submitted": self.submitted,
+            "processed": self.processed,
+            "dropped": self.dropped,
+            "errors": self.errors,
+            "callback_errors": self.callback_errors,
+        }

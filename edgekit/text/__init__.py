@@ -1,0 +1,5 @@
+"""Text tasks."""
+
+from .text_classifier import TextClassifier, TextClassifierOptions
+
+__all__ = ["TextClassifier", "TextClassifierOptions"]

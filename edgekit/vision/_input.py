@@ -1,0 +1,83 @@
+"""Vision input shared by image tasks: frames or files → the model's input tensor and a Placement."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, MetadataError
+from ..metadata.card import ImageSpec
+from ..model import Model
+from ..processing import image as image_proc
+
+COLOR_ORDERS = ("RGB", "BGR")
+
+
+def image_spec_for(model: Model, override: ImageSpec | None = None) -> ImageSpec:
+    """The model's ImageSpec: ``override``, else its metadata, else what its input tensor implies.
+
+    Without metadata, an integer input gets the pixels as they are (mean 0, std 1); a float input
+    cannot be guessed (0..1? -1..1?), so it needs metadata or an explicit spec.
+    """
+    if override is not None:
+        return override
+    if model.card is not None and model.card.image is not None:
+        return model.card.image
+    spec = model.inputs[0]
+    if len(spec.shape) != 4 or spec.shape[3] not in (1, 3):
+        raise MetadataError(f"{model.path.name}: cannot tell the image size from input shape {spec.shape}")
+    if spec.dtype in ("uint8", "int8"):
+        return ImageSpec(width=int(spec.shape[2]), height=int(spec.shape[1]), channels=int(spec.shape[3]))
+    raise MetadataError(
+        f"{model.path.name} has a {spec.dtype} image input but no metadata saying how to normalize pixels",
+        hint="pass image_spec=ImageSpec(width, height, mean=..., std=...) in the options, or re-export the "
+        "model with `edgekit convert --mean M --std S`",
+    )
+
+
+def check_color_order(value: str, what: str = "color_order") -> str:
+    order = str(value).upper()
+    if order not in COLOR_ORDERS:
+        raise InputError(f"{what} must be one of {COLOR_ORDERS}, got {value!r}")
+    return order
+
+
+def crop_region(image: np.ndarray, region: Sequence[float] | None) -> tuple[np.ndarray, float, float]:
+    """Cut the region of interest (x, y, width, height) in pixels; returns the crop and its corner.
+
+    Raises:
+        InputError: the region is malformed or lies outside the image.
+    """
+    if region is None:
+        return image, 0.0, 0.0
+    try:
+        x, y, width, height = (float(v) for v in region)
+    except (TypeError, ValueError):
+        raise InputError(f"region_of_interest must be (x, y, width, height) in pixels, got {region!r}") from None
+    img_h, img_w = image.shape[:2]
+    x0, y0 = max(0, int(round(x))), max(0, int(round(y)))
+    x1, y1 = min(img_w, int(round(x + width))), min(img_h, int(round(y + height)))
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        raise InputError(
+            f"region_of_interest {tuple(region)} does not overlap the {img_w}x{img_h} image",
+            hint="give (x, y, width, height) in pixels inside the image",
+        )
+    return image[y0:y1, x0:x1], float(x0), float(y0)
+
+
+def prepare_image(
+    image: np.ndarray | str | Path,
+    spec: ImageSpec,
+    color_order: str,
+    region_of_interest: Sequence[float] | None = None,
+) -> tuple[np.ndarray, image_proc.Placement]:
+    """A frame (RGB/BGR numpy, any size) or an image file → (1, H, W, C) float32 and its Placement."""
+    if isinstance(image, (str, Path)):
+        frame, color_order = image_proc.read_image(image), "RGB"
+    else:
+        frame = image_proc.as_image(image)
+    cropped, dx, dy = crop_region(frame, region_of_interest)
+    tensor, placement = image_proc.preprocess_placed(cropped, spec, source_order=color_order)
+    return tensor[None], placement.shifted(dx, dy)
