@@ -1,0 +1,256 @@
+"""WAV and FLAC files as audio sources, with the microphone's interface (optionally paced in real time)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError, MissingDependencyError
+from ._errors import SourceNotFoundError, SourceTimeoutError
+from ._types import AudioBlock, monotonic_ms
+from .resampler import StreamingResampler
+
+AUDIO_FILE_SUFFIXES = (".wav", ".flac")
+DECODERS = ("soundfile", "wave", "ffmpeg")
+CHUNK_FRAMES = 65536  # decoded per step: bounded memory for long files
+
+
+def _soundfile_chunks(path: Path) -> tuple[Iterator[np.ndarray], int]:
+    import soundfile
+
+    handle = soundfile.SoundFile(str(path))
+
+    def chunks() -> Iterator[np.ndarray]:
+        with handle:
+            while (data := handle.read(CHUNK_FRAMES, dtype="float32", always_2d=True)).size:
+                yield data.mean(axis=1)
+
+    return chunks(), int(handle.samplerate)
+
+
+def _wave_chunks(path: Path) -> tuple[Iterator[np.ndarray], int]:
+    from ..processing.audio import read_wav, to_mono
+
+    samples, rate_hz = read_wav(path)
+    mono = to_mono(samples)
+    return (mono[start : start + CHUNK_FRAMES] for start in range(0, mono.size, CHUNK_FRAMES)), rate_hz
+
+
+def _ffmpeg_chunks(path: Path) -> tuple[Iterator[np.ndarray], int]:
+    probe = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "a:0",
+            "-show_entries",
+            "stream=sample_rate,channels",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    streams = json.loads(probe.stdout or "{}").get("streams") if probe.returncode == 0 else None
+    if not streams:
+        raise InputError(f"ffprobe cannot read {path}: {probe.stderr.strip()[-300:]}")
+    rate_hz, channels = int(streams[0]["sample_rate"]), int(streams[0]["channels"])
+    command = ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-f", "f32le", "-acodec", "pcm_f32le", "-"]
+
+    def chunks() -> Iterator[np.ndarray]:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:
+            frame_bytes = 4 * channels
+            # A buffered read returns the full size asked for until the end of the stream.
+            while raw := process.stdout.read(CHUNK_FRAMES * frame_bytes):
+                usable = len(raw) - len(raw) % frame_bytes
+                yield np.frombuffer(raw[:usable], "<f4").reshape(-1, channels).mean(axis=1)
+        finally:
+            process.kill()
+            process.wait()
+
+    return chunks(), rate_hz
+
+
+def pick_decoder(path: Path) -> str:
+    """The best decoder available here for ``path``: soundfile, else wave (WAV only), else ffmpeg.
+
+    Raises:
+        MissingDependencyError: a FLAC file with neither soundfile nor ffmpeg available.
+    """
+    try:
+        import soundfile  # noqa: F401  (the wheel bundles libsndfile, but a broken install raises OSError)
+
+        return "soundfile"
+    except (ImportError, OSError):
+        pass
+    if path.suffix.lower() == ".wav":
+        return "wave"
+    if shutil.which("ffmpeg") and shutil.which("ffprobe"):
+        return "ffmpeg"
+    raise MissingDependencyError(
+        f"decoding {path.name} needs the Python package soundfile or the ffmpeg program; neither is available",
+        hint='pip install "edgekit[live]" (brings soundfile), or sudo apt install ffmpeg',
+    )
+
+
+class AudioFileSource:
+    """Blocks of a WAV or FLAC file, mixed to mono and resampled: the same interface as MicrophoneSource.
+
+    Args:
+        path: the file (.wav or .flac).
+        sample_rate_hz: rate of the blocks handed out.
+        block_ms: length of each block (the last one may be shorter).
+        realtime: pace blocks as a microphone would deliver them (a block is handed out once its last
+            sample "has been captured"); default: as fast as the consumer reads.
+        loop: start again at the end instead of ending.
+        decoder: "soundfile", "wave" (WAV only) or "ffmpeg"; default: the best available (``pick_decoder``).
+
+    Raises:
+        SourceNotFoundError: the file does not exist.
+        InputError: a parameter is out of range or the decoder is unknown.
+    """
+
+    kind = "audio"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        sample_rate_hz: int = 16000,
+        block_ms: int = 100,
+        realtime: bool = False,
+        loop: bool = False,
+        decoder: str | None = None,
+    ):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise SourceNotFoundError(f"audio file not found: {self.path}", hint="check the path")
+        if decoder is not None and decoder not in DECODERS:
+            raise InputError(f"unknown audio decoder {decoder!r}; choose one of {', '.join(DECODERS)}")
+        if int(sample_rate_hz) != sample_rate_hz or sample_rate_hz <= 0:
+            raise InputError(f"sample_rate_hz must be a positive whole number, got {sample_rate_hz!r}")
+        self.block_samples = int(round(block_ms * sample_rate_hz / 1000))
+        if self.block_samples < 1:
+            raise InputError(f"block_ms={block_ms!r} gives blocks of no samples at {sample_rate_hz} Hz")
+        self.sample_rate_hz, self.block_ms = int(sample_rate_hz), block_ms
+        self.realtime, self.loop, self.decoder = realtime, loop, decoder
+        self.description = f"audio file {self.path}"
+        self.file_rate_hz: int | None = None
+        self._chunks: Iterator[np.ndarray] | None = None
+        self._resampler: StreamingResampler | None = None
+        self._pending = np.zeros(0, np.float32)
+        self._position = 0  # stream position (output samples) of _pending[0]
+        self._ended = False
+        self._blocks_read = 0
+        self._started_ms = 0.0
+
+    def _open_decoder(self) -> None:
+        decoder = self.decoder or pick_decoder(self.path)
+        opener = {"soundfile": _soundfile_chunks, "wave": _wave_chunks, "ffmpeg": _ffmpeg_chunks}[decoder]
+        try:
+            self._chunks, rate_hz = opener(self.path)
+        except (RuntimeError, OSError) as error:  # soundfile's LibsndfileError is a RuntimeError
+            raise InputError(f"cannot decode {self.path} with {decoder}: {error}") from error
+        self.decoder = decoder
+        if self._resampler is None or rate_hz != self.file_rate_hz:
+            self.file_rate_hz = rate_hz
+            self._resampler = StreamingResampler(rate_hz, self.sample_rate_hz)
+
+    def start(self) -> AudioFileSource:
+        """Open the file.
+
+        Raises:
+            InputError: the file cannot be decoded.
+            MissingDependencyError: no decoder for this format is available.
+        """
+        if self._chunks is None:
+            self._open_decoder()
+            self._started_ms = monotonic_ms()
+        return self
+
+    def _fill(self, count: int) -> None:
+        pieces = [self._pending]
+        available = self._pending.size
+        while available < count and not self._ended:
+            chunk = next(self._chunks, None)
+            if chunk is None and self.loop and self._resampler.samples_in > 0:  # (an empty file cannot loop)
+                self._open_decoder()
+                continue
+            piece = self._resampler.flush() if chunk is None else self._resampler.process(chunk)
+            self._ended = chunk is None
+            pieces.append(piece)
+            available += piece.size
+        self._pending = np.concatenate(pieces).astype(np.float32, copy=False)
+
+    def read(self, timeout_s: float | None = None) -> AudioBlock | None:
+        """The next block (the last may be shorter); None at the end of the file or after stop().
+
+        Raises:
+            SourceTimeoutError: realtime pacing would hold the block longer than ``timeout_s``.
+            InputError: the source was never started.
+        """
+        if self._chunks is None:
+            raise InputError(f"{self.description} is not started", hint="call start() or use it in a with block")
+        self._fill(self.block_samples)
+        if self._pending.size == 0:
+            return None
+        count = min(self.block_samples, self._pending.size)
+        if self.realtime:
+            # A microphone hands a block out once its last sample has been captured.
+            due_ms = self._started_ms + (self._position + count) * 1000.0 / self.sample_rate_hz
+            wait_s = (due_ms - monotonic_ms()) / 1000.0
+            if timeout_s is not None and wait_s > timeout_s:
+                time.sleep(max(0.0, timeout_s))
+                raise SourceTimeoutError(f"the next block is due in {wait_s:.3f} s, after timeout_s={timeout_s:g}")
+            time.sleep(max(0.0, wait_s))
+        samples, self._pending = self._pending[:count], self._pending[count:]
+        start, self._position = self._position, self._position + count
+        block = AudioBlock(
+            samples.copy(), self.sample_rate_hz, monotonic_ms(), start * 1000.0 / self.sample_rate_hz, self._blocks_read
+        )
+        self._blocks_read += 1
+        return block
+
+    def stop(self) -> None:
+        """Close the file; later reads return None."""
+        if self._chunks is not None and hasattr(self._chunks, "close"):
+            self._chunks.close()
+        self._pending, self._ended, self.loop = np.zeros(0, np.float32), True, False
+
+    def __iter__(self) -> Iterator[AudioBlock]:
+        while (block := self.read()) is not None:
+            yield block
+
+    def __enter__(self) -> AudioFileSource:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """frames_* count blocks; a file never drops or overflows."""
+        return {
+            "frames_captured": self._blocks_read,
+            "frames_delivered": self._blocks_read,
+            "frames_dropped": 0,
+            "reconnects": 0,
+            "overflows": 0,
+            "capture_rate_hz": self.file_rate_hz,
+            "sample_rate_hz": self.sample_rate_hz,
+            "decoder": self.decoder,
+        }
+
+    def __repr__(self) -> str:
+        return f"<AudioFileSource {self.path}>"
