@@ -51,8 +51,9 @@ class ImageClassifier(BaseTask):
         inputs, outputs = self.model.inputs, self.model.outputs
         if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[3] not in (1, 3):
             raise self._unfit("one image input of shape (1, H, W, 1 or 3)")
-        if len(outputs) > 2 and any(len(o.shape) == 3 and o.shape[-1] == 4 for o in outputs):
-            raise self._unfit("score outputs (1, classes), not boxes: this looks like a detector, use ObjectDetector")
+        if any(int(np.prod(o.shape[:-1])) != 1 for o in outputs):
+            # (1, anchors, coordinates) or (1, boxes, 4): per-object outputs, not one score per class
+            raise self._unfit("score outputs of shape (1, classes); these look like a detector's, use ObjectDetector")
         if any(o.dtype not in ("float32", "float16", "uint8", "int8") for o in outputs):
             raise self._unfit("float or quantized score outputs")
         if self.labels and int(np.prod(outputs[0].shape[1:])) != len(self.labels):
