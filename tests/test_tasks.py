@@ -199,16 +199,18 @@ def test_running_mode_typo_suggests_the_name():
     ],
 )
 def test_bad_frames_get_one_clear_error(frame, message, digits_exports):
-    with ImageClassifier.create_from_model_path(digits_exports["float32"]) as c:
-        with pytest.raises(InputError, match=message):
-            c.classify(frame)
+    with (
+        ImageClassifier.create_from_model_path(digits_exports["float32"]) as c,
+        pytest.raises(InputError, match=message),
+    ):
+        c.classify(frame)
 
 
 def test_region_outside_the_image_is_refused(digits_exports, digit_images):
     images, _ = digit_images
-    with ImageClassifier.create_from_model_path(digits_exports["float32"]) as c:
-        with pytest.raises(InputError, match="does not overlap the 32x32 image"):
-            c.classify(images[0], region_of_interest=(40, 40, 10, 10))
+    c = ImageClassifier.create_from_model_path(digits_exports["float32"])
+    with c, pytest.raises(InputError, match="does not overlap the 32x32 image"):
+        c.classify(images[0], region_of_interest=(40, 40, 10, 10))
 
 
 @pytest.mark.slow
