@@ -241,7 +241,8 @@ def decode_ssd(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarra
     if config.sigmoid_score:
         if config.score_clipping_threshold is not None:
             scores = np.clip(scores, -config.score_clipping_threshold, config.score_clipping_threshold)
-        scores = 1.0 / (1.0 + np.exp(-scores))
+        with np.errstate(over="ignore"):  # exp overflows to inf for very negative logits: the score is 0
+            scores = 1.0 / (1.0 + np.exp(-scores))
     if config.ignore_classes:
         scores = scores.copy()
         scores[:, [c for c in config.ignore_classes if c < scores.shape[1]]] = -np.inf
@@ -406,7 +407,8 @@ def decode_yolo(output: np.ndarray, version: str, input_width: int, input_height
     rows = rows.T if version == "v8" else rows
     xywh, rest = rows[:, :4].astype(np.float64), rows[:, 4:]
     if len(rest) and (rest.min() < 0 or rest.max() > 1):
-        rest = 1.0 / (1.0 + np.exp(-rest))
+        with np.errstate(over="ignore"):
+            rest = 1.0 / (1.0 + np.exp(-rest))
     class_scores = rest if version == "v8" else rest[:, :1] * rest[:, 1:]
     if len(xywh) and np.abs(xywh[:, :2]).max() > 2.0:
         xywh = xywh / np.asarray([input_width, input_height, input_width, input_height], np.float64)

@@ -5,7 +5,7 @@ legacy ``mediapipe.solutions.face_detection`` graph with ``model_selection=0``: 
 BlazeFace model (the same .tflite edgekit is tested with), MediaPipe's own letterboxing, anchors,
 decoding and weighted NMS, all in C++. That makes it an independent golden for edgekit's detector.
 
-    python mediapipe_face.py IMAGE.png          # the image is read as RGB
+    python mediapipe_face.py IMAGE.png [IMAGE.png ...]     # one JSON line per image, in order
 """
 
 import json
@@ -14,26 +14,19 @@ import sys
 KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_center", "right_ear_tragion", "left_ear_tragion")
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print(f"usage: {argv[0]} IMAGE.png", file=sys.stderr)
-        return 2
-    try:
-        import cv2
-        import mediapipe as mp
-        from mediapipe.python.solutions import face_detection
+def describe(image_path: str) -> dict:
+    """Run a fresh detector on one image (IMAGE-like use: no tracking state carried between images)."""
+    import cv2
+    import mediapipe as mp
+    from mediapipe.python.solutions import face_detection
 
-        bgr = cv2.imread(argv[1], cv2.IMREAD_COLOR)
-        if bgr is None:
-            print(f"cannot read {argv[1]}", file=sys.stderr)
-            return 1
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        height, width = rgb.shape[:2]
-        with face_detection.FaceDetection(model_selection=0, min_detection_confidence=0.5) as detector:
-            result = detector.process(rgb)
-    except Exception as exc:
-        print(f"mediapipe failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
+    bgr = cv2.imread(image_path, cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"cannot read {image_path}")
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    height, width = rgb.shape[:2]
+    with face_detection.FaceDetection(model_selection=0, min_detection_confidence=0.5) as detector:
+        result = detector.process(rgb)
     faces = []
     for detection in result.detections or []:
         box = detection.location_data.relative_bounding_box
@@ -53,7 +46,20 @@ def main(argv: list[str]) -> int:
                 ],
             }
         )
-    print(json.dumps({"mediapipe": mp.__version__, "image": [width, height], "faces": faces}))
+    return {"mediapipe": mp.__version__, "image": [width, height], "faces": faces}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2:
+        print(f"usage: {argv[0]} IMAGE.png [IMAGE.png ...]", file=sys.stderr)
+        return 2
+    for image_path in argv[1:]:
+        try:
+            line = json.dumps(describe(image_path))
+        except Exception as exc:  # MediaPipe raises RuntimeError/ValueError with the problem in the text
+            print(f"mediapipe failed on {image_path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+        print(line, flush=True)
     return 0
 
 
