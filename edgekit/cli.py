@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .errors import EdgekitError, InputError, UnsupportedModelError
+from .errors import EdgekitError, InputError
 
 EPILOG = "Docs: README.md. Exit status: 0 success, 1 error, 2 bad command line, 130 interrupted."
 
@@ -172,7 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("model")
     run.add_argument("inputs", nargs="*", metavar="INPUT", help="image, WAV or .npy files")
     run.add_argument("--text", action="append", default=[], help="a text input (repeatable)")
-    run.add_argument("--source", help="live source (camera index, video file, URL, mic)")
+    run.add_argument(
+        "--source",
+        help="live source: camera index (0), video file, image sequence (img_%%04d.png), http/rtsp/tcp/udp URL, "
+        "mic[:NAME], or a WAV/FLAC file; the task comes from the model's metadata",
+    )
     run.add_argument("--max-results", type=_positive, default=3, help="classes per result (3)")
     run.add_argument("--threads", type=_positive, default=None, help="inference threads")
     run.add_argument(
@@ -181,6 +185,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a Core ML .mlpackage with edgekit's NumPy reference evaluator (any OS; slow; for checking)",
     )
     run.add_argument("--json", action="store_true", help="one JSON object per result")
+    from ._live_cli import add_live_arguments
+
+    add_live_arguments(run)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run a model live and watch it in a browser",
+        description="Run a model on a live source and serve the annotated video (MJPEG) and the results "
+        "(server-sent events) on a small web page. Listens on 127.0.0.1 unless --host says otherwise "
+        "(--host 0.0.0.0 makes it reachable from the LAN, e.g. a phone watching a Raspberry Pi).",
+        epilog=EPILOG,
+    )
+    serve.add_argument("model")
+    serve.add_argument("--max-results", type=_positive, default=3, help="classes per result (3)")
+    serve.add_argument("--threads", type=_positive, default=None, help="inference threads")
+    serve.add_argument("--json", action="store_true", help="also print one JSON object per result")
+    add_live_arguments(serve, serve=True)
 
     bench = commands.add_parser(
         "bench",
@@ -270,10 +291,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .model import load
 
     if args.source is not None:
-        raise UnsupportedModelError(
-            "live sources (--source) are not available in this version of edgekit",
-            hint="run on files: edgekit run MODEL FILE...",
-        )
+        if args.inputs or args.text:
+            raise InputError("give either --source or input files/--text, not both")
+        from ._live_cli import run_live
+
+        return run_live(args, serve=False)
     items = list(args.inputs) + list(args.text)
     if not items:
         raise InputError("no inputs given", hint='edgekit run MODEL image.jpg ... (or --text "...")')
@@ -306,6 +328,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ._live_cli import run_live
+
+    return run_live(args, serve=True)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import benchmark, format_bench
     from .model import load
@@ -323,7 +351,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return convert(args)
 
 
-COMMANDS = {"convert": cmd_convert, "info": cmd_info, "run": cmd_run, "bench": cmd_bench}
+COMMANDS = {"convert": cmd_convert, "info": cmd_info, "run": cmd_run, "bench": cmd_bench, "serve": cmd_serve}
 
 
 def main(argv: list[str] | None = None) -> int:

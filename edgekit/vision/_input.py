@@ -73,7 +73,10 @@ def prepare_image(
     color_order: str,
     region_of_interest: Sequence[float] | None = None,
 ) -> tuple[np.ndarray, image_proc.Placement]:
-    """A frame (RGB/BGR numpy, any size) or an image file → (1, H, W, C) float32 and its Placement."""
+    """A frame (RGB/BGR numpy, any size), a source Frame (carries its colour order) or an image file →
+    (1, H, W, C) float32 and its Placement."""
+    if hasattr(image, "image") and hasattr(image, "color_order"):  # an edgekit.sources Frame
+        image, color_order = image.image, image.color_order
     if isinstance(image, (str, Path)):
         frame, color_order = image_proc.read_image(image), "RGB"
     else:

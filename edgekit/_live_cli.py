@@ -1,0 +1,115 @@
+"""`edgekit run MODEL --source SRC` and `edgekit serve MODEL --source SRC`: the live runner from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from .errors import InputError
+
+
+def add_live_arguments(parser: argparse.ArgumentParser, serve: bool = False) -> None:
+    """Flags shared by `run --source` and `serve`."""
+    from .cli import _positive, _size
+
+    group = parser.add_argument_group("live sources")
+    if serve:
+        group.add_argument("--source", required=True, help="camera index, video file, image sequence, URL, mic, WAV")
+    group.add_argument("--max-frames", type=_positive, help="stop after N frames or audio blocks")
+    group.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    group.add_argument("--size", type=_size, metavar="WxH", help="camera capture size (e.g. 640x480)")
+    group.add_argument("--fps", type=float, help="camera capture rate")
+    group.add_argument("--score-threshold", type=float, default=None, help="drop results scoring below this")
+    group.add_argument("--fast", action="store_true", help="read files as fast as possible (default: real time)")
+    group.add_argument("--loop", action="store_true", help="loop a video file")
+    group.add_argument("--device", help="microphone: index or name (same as --source mic:NAME)")
+    if not serve:
+        group.add_argument("--window", action="store_true", help="show the annotated video in a window")
+        group.add_argument("--serve", action="store_true", help="also serve the web view (see `edgekit serve`)")
+    group.add_argument("--host", default="127.0.0.1", help="web view address (127.0.0.1; 0.0.0.0 = the LAN)")
+    group.add_argument("--port", type=int, default=8080, help="web view port (8080)")
+
+
+def _model_kind(task: Any) -> str:
+    from .audio.audio_classifier import AudioClassifier
+    from .text.text_classifier import TextClassifier
+
+    if isinstance(task, AudioClassifier):
+        return "audio"
+    if isinstance(task, TextClassifier):
+        return "text"
+    return "video"
+
+
+def _sample_rate(task: Any) -> int:
+    for name in ("sample_rate_hz", "model_sample_rate_hz"):
+        if isinstance(getattr(task, name, None), int):
+            return getattr(task, name)
+    card = task.card
+    return card.audio.sample_rate_hz if card is not None and card.audio is not None else 16000
+
+
+def run_live(args: argparse.Namespace, serve: bool) -> int:
+    """Build task, source and sinks from the flags, run until done, print the statistics."""
+    from .live import LiveRunner
+    from .sinks import PrintSink, WebSink, WindowSink
+    from .sources import open_source
+    from .tasks.factory import create_task
+
+    runner = LiveRunner(None, max_frames=args.max_frames, duration_s=args.duration)
+    task = create_task(
+        args.model,
+        num_threads=args.threads,
+        running_mode="live_stream",
+        result_callback=runner.on_result,
+        max_results=args.max_results,
+        score_threshold=args.score_threshold,
+    )
+    with task:
+        kind = _model_kind(task)
+        if kind == "text":
+            raise InputError(
+                f"{os.path.basename(args.model)} is a text model; live sources are cameras and microphones",
+                hint='classify text with: edgekit run MODEL --text "..." (or demos/classify_text.py)',
+            )
+        width, height = args.size if args.size else (None, None)
+        source = open_source(
+            args.source,
+            sample_rate_hz=_sample_rate(task) if kind == "audio" else 16000,
+            width=width,
+            height=height,
+            fps=args.fps,
+            realtime=not args.fast,
+            device=args.device,
+            loop=args.loop,
+        )
+        if source.kind != kind:
+            source.stop()
+            raise InputError(
+                f"{os.path.basename(args.model)} takes {kind}, but --source {args.source} gives {source.kind}",
+                hint="use a camera/video source for image models and mic or a WAV file for audio models",
+            )
+        runner.source = source
+        sinks: list[Any] = [PrintSink(json_lines=args.json)]
+        if getattr(args, "window", False):
+            sinks.append(WindowSink(f"edgekit: {os.path.basename(args.model)}"))
+        if serve or getattr(args, "serve", False):
+            web = WebSink(args.host, args.port)
+            sinks.append(web)
+            print(f"web view: {web.url}", file=sys.stderr, flush=True)
+        runner.sinks = sinks
+        print(f"running {os.path.basename(args.model)} on {source.description} (Ctrl-C stops)", file=sys.stderr)
+        stats = runner.run(task).to_dict()
+    if args.json:
+        print(json.dumps(stats), flush=True)
+    else:
+        print(
+            f"{stats['results']} results in {stats['elapsed_s']:.1f} s ({stats['results_per_s']:.1f}/s), "
+            f"latency p50 {stats['latency_ms_p50']:.1f} ms p95 {stats['latency_ms_p95']:.1f} ms, dropped "
+            f"{stats['dropped_by_task']} by the task and {stats['dropped_by_source']} by the source",
+            file=sys.stderr,
+        )
+    return 0

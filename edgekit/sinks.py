@@ -1,0 +1,121 @@
+"""Where live results go: stdout (text or JSON lines), a window, the web view.
+
+Each sink has ``handle(result, item, stats)`` (False stops the run) and ``close()``. Video sinks draw
+the overlay on the frame the result belongs to; audio results are drawn on a plain panel.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any, TextIO
+
+import numpy as np
+
+AUDIO_PANEL_SHAPE = (240, 480, 3)
+
+
+def frame_of(item: Any) -> np.ndarray:
+    """The BGR picture to annotate for a result: the frame itself, or a blank panel for audio and text."""
+    image = getattr(item, "image", None)
+    if image is None:
+        return np.full(AUDIO_PANEL_SHAPE, 32, np.uint8)
+    if getattr(item, "color_order", "BGR") == "RGB":
+        return np.ascontiguousarray(image[:, :, ::-1])
+    return image
+
+
+def summary(result_dict: dict[str, Any]) -> str:
+    """One human line for a result."""
+    kind = result_dict.get("type")
+    if kind == "detection":
+        found = [
+            f"{d['categories'][0]['label'] or d['categories'][0]['index']} {d['categories'][0]['score']:.2f}"
+            f" at ({d['box']['x']:.0f},{d['box']['y']:.0f} {d['box']['width']:.0f}x{d['box']['height']:.0f})"
+            for d in result_dict["detections"]
+            if d["categories"]
+        ]
+        return f"{len(found)} found" + (": " + "; ".join(found) if found else "")
+    heads = result_dict.get("classifications") or []
+    categories = heads[0]["categories"] if heads else []
+    text = ", ".join(f"{c['label'] or c['index']} {c['score']:.2f}" for c in categories) or "(nothing above threshold)"
+    for keyword in result_dict.get("keywords", []):
+        text += f"  KEYWORD {keyword['label']} {keyword['score']:.2f} at {keyword['timestamp_ms'] / 1000:.2f} s"
+    return text
+
+
+class PrintSink:
+    """Prints results: a JSON object per result (``json=True``), or a text line per result.
+
+    In text mode, audio windows without a keyword are printed at most every ``text_interval_s``, so
+    a keyword spotter's console shows the detections, not 10 lines a second of "silence".
+    """
+
+    def __init__(self, json_lines: bool = False, stream: TextIO | None = None, text_interval_s: float = 1.0):
+        self.json_lines = json_lines
+        self.stream = stream or sys.stdout
+        self.text_interval_s = text_interval_s
+        self._last_text_s = 0.0
+
+    def handle(self, result: Any, item: Any, stats: Any) -> None:
+        data = result.to_dict()
+        index = getattr(item, "index", None)
+        if self.json_lines:
+            data["latency_ms"] = round(stats.latencies_ms[-1], 2) if stats.latencies_ms else None
+            if index is not None:
+                data["frame"] = index
+            print(json.dumps(data), file=self.stream, flush=True)
+            return
+        now = time.monotonic()
+        if data.get("type") == "audio" and not data.get("keywords") and now - self._last_text_s < self.text_interval_s:
+            return
+        self._last_text_s = now
+        where = f"[{index}] " if index is not None else ""
+        print(f"{where}{summary(data)}  ({stats.fps:.1f} fps)", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class WindowSink:
+    """Shows each annotated frame in a window; closing it (or q / Esc) stops the run."""
+
+    def __init__(self, title: str = "edgekit"):
+        from .views.window import WindowView
+
+        self.view = WindowView(title)
+
+    def handle(self, result: Any, item: Any, stats: Any) -> bool:
+        from .views.overlay import draw_overlay
+
+        return self.view.show(draw_overlay(frame_of(item), result.to_dict(), fps=stats.fps))
+
+    def close(self) -> None:
+        self.view.close()
+
+
+class WebSink:
+    """Publishes each annotated frame and result to the browser view (``edgekit serve``)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8080):
+        from .views.web import WebView
+
+        self.view = WebView(host=host, port=port)
+        self.view.start()
+
+    @property
+    def url(self) -> str:
+        return self.view.url
+
+    def handle(self, result: Any, item: Any, stats: Any) -> None:
+        from .views.overlay import draw_overlay
+
+        data = result.to_dict()
+        figures = stats.to_dict()
+        figures.pop("source", None)
+        figures["fps"] = round(stats.fps, 2)
+        self.view.publish(draw_overlay(frame_of(item), data, fps=stats.fps), data, figures)
+
+    def close(self) -> None:
+        self.view.stop()

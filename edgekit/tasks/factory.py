@@ -1,0 +1,85 @@
+"""Choose the task for a model from its metadata (or, without metadata, from its tensors)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import fields
+from typing import Any
+
+from ..errors import UnsupportedModelError
+from ..metadata.card import Task
+from ..model import Model, load
+from ._base import BaseTask
+
+
+def task_class_for(model: Model) -> type[BaseTask]:
+    """The task class that fits ``model``.
+
+    Raises:
+        UnsupportedModelError: the metadata names no task edgekit runs, and the tensors don't say either.
+    """
+    task = model.card.task if model.card else Task.CUSTOM
+    if task is Task.IMAGE_CLASSIFIER:
+        from ..vision.image_classifier import ImageClassifier
+
+        return ImageClassifier
+    if task is Task.OBJECT_DETECTOR:
+        from ..vision.object_detector import ObjectDetector
+
+        return ObjectDetector
+    if task is Task.AUDIO_CLASSIFIER:
+        from ..audio.audio_classifier import AudioClassifier
+
+        return AudioClassifier
+    if task is Task.TEXT_CLASSIFIER:
+        from ..text.text_classifier import TextClassifier
+
+        return TextClassifier
+    return _guess_from_tensors(model)
+
+
+def _guess_from_tensors(model: Model) -> type[BaseTask]:
+    """Models from elsewhere often have no task in their metadata: try the tasks that can recognise them."""
+    from ..audio.audio_classifier import AudioClassifier
+    from ..vision.image_classifier import ImageClassifier
+    from ..vision.object_detector import ObjectDetector
+
+    problems = []
+    for cls in (ObjectDetector, AudioClassifier, ImageClassifier):
+        try:
+            probe = cls.__new__(cls)
+            probe.model, probe.card = model, model.card
+            probe.labels = model.card.labels if model.card else ()
+            probe.options = _probe_options(cls, model)
+            probe._check_model()
+            return cls
+        except Exception as exc:  # each task says why it does not fit; collected for the error
+            problems.append(f"{cls.__name__}: {exc}")
+    raise UnsupportedModelError(
+        f"{model.path.name}: edgekit cannot tell which task runs this model (its metadata names none)",
+        hint="re-export it with `edgekit convert --task ...`, or use the task class directly in Python. "
+        + " | ".join(problems),
+    )
+
+
+def _probe_options(cls: type[BaseTask], model: Model):
+    return cls.options_class(model_path=str(model.path))
+
+
+def create_task(model_path: str | os.PathLike, num_threads: int | None = None, **options: Any) -> BaseTask:
+    """Load ``model_path`` once and wrap it in the task its metadata names.
+
+    Options that the chosen task does not have (e.g. ``color_order`` for audio) are ignored, so a
+    caller can pass one set of options for any model.
+    """
+    model = load(model_path, num_threads=num_threads)
+    try:
+        cls = task_class_for(model)
+        known = {f.name for f in fields(cls.options_class)}
+        chosen = {k: v for k, v in options.items() if k in known and v is not None}
+        if num_threads is not None:
+            chosen["num_threads"] = num_threads
+        return cls(cls.options_class(model_path=os.fspath(model_path), **chosen), model=model)
+    except Exception:
+        model.close()
+        raise
