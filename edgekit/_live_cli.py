@@ -34,14 +34,9 @@ def add_live_arguments(parser: argparse.ArgumentParser, serve: bool = False) -> 
 
 
 def _model_kind(task: Any) -> str:
-    from .audio.audio_classifier import AudioClassifier
-    from .text.text_classifier import TextClassifier
-
-    if isinstance(task, AudioClassifier):
-        return "audio"
-    if isinstance(task, TextClassifier):
-        return "text"
-    return "video"
+    """What a task consumes: "audio", "text" or "video" (its ``task_name`` says)."""
+    name = getattr(task, "task_name", "")
+    return "audio" if name.startswith("audio") else "text" if name.startswith("text") else "video"
 
 
 def _sample_rate(task: Any) -> int:

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .sources import SourceTimeoutError
 from .tasks import BaseTask
 
 log = logging.getLogger("edgekit.live")
@@ -45,8 +46,7 @@ class LiveStats:
     source_stats: dict[str, Any] = field(default_factory=dict)
     task_stats: dict[str, Any] = field(default_factory=dict)
 
-    def record(self, capture_ms: float) -> None:
-        now_s = time.monotonic()
+    def record(self, capture_ms: float, now_s: float) -> None:
         self.results += 1
         self.latencies_ms.append(now_s * 1000 - capture_ms)
         self.result_times_s.append(now_s)
@@ -108,12 +108,13 @@ class LiveRunner:
 
     def on_result(self, result: Any, item: Any, timestamp_ms: float) -> None:
         """The task's ``result_callback`` (worker thread): pass the result to the runner's thread."""
+        entry = (result, item, timestamp_ms, time.monotonic())  # latency ends when the result exists
         try:
-            self._results.put_nowait((result, item, timestamp_ms))
+            self._results.put_nowait(entry)
         except queue.Full:  # sinks are behind: the oldest undisplayed result is the one to lose
             with contextlib.suppress(queue.Empty):
                 self._results.get_nowait()
-            self._results.put_nowait((result, item, timestamp_ms))
+            self._results.put_nowait(entry)
 
     def stop(self) -> None:
         self._stop.set()
@@ -146,22 +147,24 @@ class LiveRunner:
                 break
             if self.max_frames is not None and self.stats.frames_read >= self.max_frames:
                 break
-            item = self.source.read(timeout_s=0.5)
-            self._dispatch(task)
-            if item is None:
-                if getattr(self.source, "ended", True):
-                    break
+            try:
+                item = self.source.read(timeout_s=0.05)  # short: results are dispatched between reads
+            except SourceTimeoutError:  # nothing new yet (or a stream reconnecting): keep serving results
+                self._dispatch(task)
                 continue
+            self._dispatch(task)
+            if item is None:  # the source ended
+                break
             self.stats.frames_read += 1
             submit(task, item)
 
     def _dispatch(self, task: BaseTask) -> None:
         while True:
             try:
-                result, item, timestamp_ms = self._results.get_nowait()
+                result, item, timestamp_ms, done_s = self._results.get_nowait()
             except queue.Empty:
                 return
-            self.stats.record(capture_ms=timestamp_ms)  # the capture time the item was submitted with
+            self.stats.record(capture_ms=timestamp_ms, now_s=done_s)  # from capture to the result
             for sink in self.sinks:
                 try:
                     if sink.handle(result, item, self.stats) is False:
