@@ -45,8 +45,10 @@ SSD_IMAGE = ImageSpec(SSD_SIZE, SSD_SIZE, mean=(127.5,), std=(127.5,))
 
 @dataclass(frozen=True)
 class SsdModels:
-    postprocess: Path  # ends in TFLite_Detection_PostProcess (4 outputs)
+    postprocess: Path  # ends in TFLite_Detection_PostProcess: boxes, classes, scores, count
+    postprocess_shuffled: Path  # the same, outputs in EfficientDet-Lite's order: scores, boxes, count, classes
     raw: Path  # the same network's raw box encodings and scores; anchors in the card
+    raw_without_card: Path  # the same, no metadata at all
     anchors: np.ndarray  # (N, 4) x_center, y_center, width, height
 
 
@@ -74,10 +76,12 @@ def _postprocess_implements(iou: float, score: float) -> str:
         "w_scale": f"f: {SSD_CONFIG.w_scale:f}",
         "num_classes": f"i: {len(SSD_LABELS) - 1}",
     }
-    return " ".join(['name: "TFLite_Detection_PostProcess"'] + [f'attr {{ key: "{k}" value {{ {v} }} }}' for k, v in attrs.items()])
+    return " ".join(
+        ['name: "TFLite_Detection_PostProcess"'] + [f'attr {{ key: "{k}" value {{ {v} }} }}' for k, v in attrs.items()]
+    )
 
 
-def _convert(tf, function, path: Path, card: ModelCard) -> Path:
+def _convert(tf, function, path: Path, card: ModelCard | None) -> Path:
     # Through a SavedModel, as the object detection API exports: the composite function must still be
     # a function of its own (not inlined) when the converter looks for "implements" attributes.
     module = tf.Module()
@@ -85,7 +89,7 @@ def _convert(tf, function, path: Path, card: ModelCard) -> Path:
     saved = path.with_suffix(".savedmodel")
     tf.saved_model.save(module, str(saved), signatures={"serving_default": function})
     data = tf.lite.TFLiteConverter.from_saved_model(str(saved)).convert()
-    path.write_bytes(embed_card(data, card))
+    path.write_bytes(embed_card(data, card) if card is not None else data)
     return path
 
 
@@ -99,7 +103,7 @@ def build_ssd_models(folder: Path, seed: int = 0) -> SsdModels:
     # Weights large enough that boxes move off their anchors and a few classes score high.
     box_weights = tf.constant(rng.normal(0, 0.6, (features, count * 4)), tf.float32)
     class_weights = tf.constant(rng.normal(0, 0.5, (features, count * classes)), tf.float32)
-    class_bias = tf.constant(rng.normal(-1.0, 1.0, (count * classes,)), tf.float32)
+    class_bias = tf.constant(rng.normal(-2.0, 1.0, (count * classes,)), tf.float32)
     # The op wants anchors as y_center, x_center, height, width.
     op_anchors = tf.constant(anchors[:, [1, 0, 3, 2]], tf.float32)
     spec = tf.TensorSpec((1, SSD_SIZE, SSD_SIZE, 3), tf.float32, name="image")
@@ -122,16 +126,21 @@ def build_ssd_models(folder: Path, seed: int = 0) -> SsdModels:
         return postprocess_op(encodings, scores, op_anchors)
 
     @tf.function(input_signature=[spec])
+    def with_op_shuffled(image):
+        boxes, classes, scores, count = with_op(image)
+        return scores, boxes, count, classes
+
+    @tf.function(input_signature=[spec])
     def without_op(image):
         return raw(image)
 
     card = ModelCard(task="object-detector", name="tiny-ssd", labels=SSD_LABELS[1:], image=SSD_IMAGE)
-    raw_card = card.replace(
-        labels=SSD_LABELS, extra={"detector": {"type": "ssd", **_ssd_dict(SSD_CONFIG)}}
-    )
+    raw_card = card.replace(labels=SSD_LABELS, extra={"detector": {"type": "ssd", **_ssd_dict(SSD_CONFIG)}})
     return SsdModels(
         postprocess=_convert(tf, with_op, folder / "ssd_postprocess.tflite", card),
+        postprocess_shuffled=_convert(tf, with_op_shuffled, folder / "ssd_postprocess_shuffled.tflite", card),
         raw=_convert(tf, without_op, folder / "ssd_raw.tflite", raw_card),
+        raw_without_card=_convert(tf, without_op, folder / "ssd_raw_bare.tflite", None),
         anchors=anchors,
     )
 

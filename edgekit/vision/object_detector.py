@@ -174,6 +174,7 @@ class ObjectDetector(BaseTask):
 
     def _plan(self, layout: det.OutputLayout, ssd: det.SsdConfig | None, settings: dict[str, Any]) -> _Plan:
         labels = self.labels or (ssd.labels if ssd else ())
+        self.labels = labels  # the base class checks allow/deny lists against these, after _check_model
         if layout.decoder == "ssd":
             min_score, iou, nms = ssd.min_score, ssd.iou_threshold, ssd.nms
         elif layout.decoder == "yolo":
