@@ -1,0 +1,217 @@
+"""The live runner and `edgekit run --source` / `edgekit serve` on real sources: FFV1 video files of real
+Fashion-MNIST test images (truth: the dataset's labels) and a local MJPEG camera that is killed mid-stream."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cli_helpers import edgekit_cli
+from live_fixtures import MjpegServer, free_port, write_ffv1_video
+
+from edgekit import zoo
+from edgekit.live import LiveRunner
+from edgekit.sources import Frame, open_source
+from edgekit.tasks.factory import create_task
+
+SEGMENT = 15  # frames per garment in the clip
+
+
+@pytest.fixture(scope="module")
+def garments():
+    """Three Fashion-MNIST test images (from Debian's dataset) and their true labels."""
+    from converters.zoo.fashion import load
+
+    images, labels = load("t10k")
+    return images[:3], labels[:3]
+
+
+@pytest.fixture(scope="module")
+def garment_video(garments, tmp_path_factory) -> Path:
+    """448x448 at 30 fps, FFV1 (lossless): each garment for SEGMENT frames, scaled up 16x (the model's
+    stretch back to 28x28 then recovers the dataset's pixels exactly)."""
+    import cv2
+
+    images, _ = garments
+    frames = []
+    for image in images:
+        frames += [cv2.resize(image[:, :, ::-1], (448, 448), interpolation=cv2.INTER_NEAREST)] * SEGMENT
+    return write_ffv1_video(tmp_path_factory.mktemp("live") / "garments.mkv", frames, 30.0)
+
+
+def label_names():
+    import edgekit
+
+    return edgekit.load(zoo.path("fashion", "int8")).card.labels
+
+
+def test_runner_classifies_each_garment_and_accounts_for_every_frame(garment_video, garments):
+    _, truth = garments
+    results = []
+
+    class Collect:
+        def handle(self, result, item, stats):
+            results.append((item.index, result.top.label))
+
+        def close(self):
+            pass
+
+    runner = LiveRunner(open_source(str(garment_video), realtime=True), [Collect()])
+    task = create_task(zoo.path("fashion", "int8"), running_mode="live_stream", result_callback=runner.on_result)
+    with task:
+        stats = runner.run(task).to_dict()
+    names = label_names()
+    for segment, label in enumerate(truth):
+        seen = [name for index, name in results if segment * SEGMENT <= index < (segment + 1) * SEGMENT]
+        assert seen and max(set(seen), key=seen.count) == names[label]
+    assert stats["frames_read"] == 3 * SEGMENT
+    assert stats["results"] + stats["dropped_by_task"] + stats["inference_errors"] == stats["frames_read"]
+    assert 0 < stats["latency_ms_p50"] <= stats["latency_ms_p95"] < 200
+    assert stats["results_per_s"] > 15  # paced at 30 fps; the model takes well under a millisecond
+
+
+def test_cli_json_lines_and_final_statistics(garment_video):
+    result = edgekit_cli("run", str(zoo.path("fashion", "int8")), "--source", str(garment_video), "--json")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines[-1]["type"] == "stats" and lines[-1]["frames_read"] == 3 * SEGMENT
+    frames = [line for line in lines[:-1] if line["type"] == "classification"]
+    assert len(frames) == lines[-1]["results"] and all("latency_ms" in line for line in frames)
+    assert [f["frame"] for f in frames] == sorted(f["frame"] for f in frames)
+    assert "Traceback" not in result.stderr
+
+
+def test_max_frames_and_duration_stop_a_looping_file(garment_video):
+    result = edgekit_cli(
+        "run", str(zoo.path("fashion", "int8")), "--source", str(garment_video), "--loop", "--max-frames", "20"
+    )
+    assert result.returncode == 0 and "20 results" in result.stderr or "results in" in result.stderr
+    started = time.monotonic()
+    result = edgekit_cli(
+        "run", str(zoo.path("fashion", "int8")), "--source", str(garment_video), "--loop", "--duration", "2", "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    assert 1.5 < time.monotonic() - started < 20
+    assert json.loads(result.stdout.splitlines()[-1])["frames_read"] > 3 * SEGMENT  # it looped
+
+
+class FrameList:
+    """An in-memory source of given frames (a real source type for Python users, not a hardware stand-in)."""
+
+    kind, description = "video", "frames in memory"
+
+    def __init__(self, images):
+        self.images, self.position, self.stats = list(images), 0, {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def read(self, timeout_s=None):
+        if self.position >= len(self.images):
+            return None
+        time.sleep(0.01)  # a 100 fps camera: the worker keeps up, so no frame is dropped for being stale
+        self.position += 1
+        return Frame(self.images[self.position - 1], time.monotonic() * 1000, self.position - 1)
+
+
+def test_a_bad_frame_and_a_raising_sink_do_not_end_the_stream(garments):
+    images, _ = garments
+    good = np.repeat(np.repeat(images[0], 8, 0), 8, 1)
+    bad = np.full((8, 8, 3), np.nan, np.float32)  # refused by the task: counted as an inference error
+    delivered = []
+
+    class Flaky:
+        def handle(self, result, item, stats):
+            delivered.append(item.index)
+            if item.index == 1:
+                raise RuntimeError("a sink bug")
+
+        def close(self):
+            pass
+
+    runner = LiveRunner(FrameList([good, good, bad, good, good]), [Flaky()])
+    with create_task(zoo.path("fashion", "int8"), running_mode="live_stream", result_callback=runner.on_result) as t:
+        stats = runner.run(t).to_dict()
+    assert delivered == [0, 1, 3, 4]
+    assert stats["inference_errors"] == 1 and stats["callback_errors"] == 1
+
+
+@pytest.mark.network
+def test_runner_survives_a_camera_server_killed_and_restarted(tmp_path):
+    server = MjpegServer(fps=30, width=320, height=240).start()
+    script = tmp_path / "restart.py"
+    script.write_text(
+        "import sys, time, subprocess\n"
+        "time.sleep(2.0)\n"  # let results flow, then kill the camera and bring it back
+        f"subprocess.run(['kill', '-9', '{server.process.pid}'])\n"
+        "time.sleep(1.0)\n"
+        f"p = subprocess.Popen([sys.executable, {str(Path(__file__).parent / 'live_fixtures.py')!r}, 'mjpeg', "
+        f"'{server.port}', '30', '320', '240'])\n"
+        "time.sleep(6.0); p.kill()\n"
+    )
+    restarter = subprocess.Popen([sys.executable, str(script)])
+    try:
+        result = edgekit_cli(
+            "run", str(zoo.path("fashion", "int8")), "--source", server.url, "--duration", "7", "--json"
+        )
+    finally:
+        restarter.wait(15)
+        server.kill()
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    stats = lines[-1]
+    assert stats["source"]["reconnects"] >= 1
+    times = [line["timestamp_ms"] for line in lines[:-1]]
+    gaps = np.diff(times)
+    outage = int(gaps.argmax())
+    assert gaps[outage] > 500  # the outage is visible in the capture times …
+    assert outage > 10 and times[-1] - times[outage + 1] > 1000  # … with results before it and well after it
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--source", "no/such/clip.mp4"], "not found"),
+        (["--source", "0"], "camera"),
+        (["--source", "clip.wav"], "not found"),
+    ],
+)
+def test_bad_sources_get_one_clear_error(arguments, message):
+    result = edgekit_cli("run", str(zoo.path("fashion", "int8")), *arguments)
+    assert result.returncode == 1
+    assert message in result.stderr.lower() and "Traceback" not in result.stderr
+    assert result.stderr.count("error:") == 1
+
+
+def test_a_text_model_with_a_live_source_is_refused(garment_video):
+    result = edgekit_cli("run", str(zoo.path("topics", "int8")), "--source", str(garment_video))
+    assert result.returncode == 1 and "text model" in result.stderr and "--text" in result.stderr
+
+
+def test_an_image_model_on_an_audio_source_is_refused(tmp_path):
+    from conftest import write_wav
+
+    wav = write_wav(tmp_path / "tone.wav", np.zeros(16000), 16000)
+    result = edgekit_cli("run", str(zoo.path("fashion", "int8")), "--source", str(wav))
+    assert result.returncode == 1 and "takes video" in result.stderr and "gives audio" in result.stderr
+
+
+def test_serve_refuses_a_port_in_use(garment_video):
+    import socket
+
+    port = free_port()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        result = edgekit_cli(
+            "serve", str(zoo.path("fashion", "int8")), "--source", str(garment_video), "--port", str(port)
+        )
+    assert result.returncode == 1 and str(port) in result.stderr and "--port" in result.stderr
