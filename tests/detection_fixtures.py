@@ -35,7 +35,7 @@ SSD_CONFIG = SsdConfig(
     w_scale=5.0,
     apply_exponential_on_box_size=True,
     ignore_classes=(0,),
-    min_score=0.3,
+    min_score=0.5,  # with these weights: 7 to 12 boxes pass, so both the threshold and the limit of 10 matter
     iou_threshold=0.5,
     nms="plain",
 )

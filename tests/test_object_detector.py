@@ -292,8 +292,7 @@ def test_postprocess_op_matches_our_ssd_decoder(ssd_models):
 
     with edgekit.load(ssd_models.raw) as raw, edgekit.load(ssd_models.postprocess) as op:
         rng = np.random.default_rng(7)
-        compared = suppressed = 0
-        worst_box = worst_score = 0.0
+        counts, suppressed, worst_box, worst_score = [], 0, 0.0, 0.0
         for _ in range(20):
             image = rng.uniform(-1, 1, (1, SSD_SIZE, SSD_SIZE, 3)).astype(np.float32)
             boxes, classes, scores, count = op.run(image)
@@ -305,10 +304,11 @@ def test_postprocess_op_matches_our_ssd_decoder(ssd_models):
             worst_score = max(worst_score, float(np.abs(ours.scores - scores[0, :kept]).max(initial=0)))
             # The op numbers classes without the background, which our config keeps as column 0.
             assert (ours.classes - 1).tolist() == classes[0, :kept].astype(int).tolist()
-            compared += kept
+            counts.append(kept)
             suppressed += int((decoded.scores >= SSD_CONFIG.min_score).sum()) - kept
-    assert worst_box <= 1e-4 and worst_score <= 1e-5
-    assert compared >= 40 and suppressed >= 20  # NMS and the detection limit had real work to do
+    assert worst_box <= 1e-4 and worst_score <= 1e-5  # measured 1e-7 and 0
+    # Non-trivial: sometimes the score threshold decides, sometimes the limit, and NMS drops boxes.
+    assert min(counts) < MAX_DETECTIONS == max(counts) and suppressed >= 10
 
 
 @pytest.mark.slow
