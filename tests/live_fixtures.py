@@ -212,6 +212,38 @@ def mpegts_stream() -> Iterator[Callable[[str], str]]:
         process.wait()
 
 
+@pytest.fixture
+def rtsp_stream() -> Iterator[str]:
+    """rtsp://127.0.0.1:PORT/live: Debian's rtsp-server-perl relaying ffmpeg's 30 fps 320x240 MPEG-4 push.
+    This server only streams over UDP (OpenCV asks for TCP first)."""
+    missing = [tool for tool in ("rtsp-server-perl", "ffmpeg") if not shutil.which(tool)]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed (apt install rtsp-server-perl ffmpeg)")
+    client_port, source_port = free_port(), free_port()
+    rtp_port = 20000 + 2 * (os.getpid() % 5000)  # UDP ports for the RTP relay; per-process to avoid clashes
+    server = subprocess.Popen(
+        ["rtsp-server-perl", "-c", str(client_port), "-s", str(source_port), "--client_listen_address", "127.0.0.1",
+         "--source_listen_address", "127.0.0.1", "--rtp_start_port", str(rtp_port), "-l", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    pusher = None
+    try:
+        if not wait_until(lambda: tcp_listening(client_port) and tcp_listening(source_port), 10.0):
+            pytest.skip("rtsp-server-perl did not start listening within 10 s")
+        pusher = subprocess.Popen(
+            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-f", "lavfi", "-i",
+             "testsrc=size=320x240:rate=30", "-t", "60", "-c:v", "mpeg4", "-q:v", "5", "-g", "15", "-f", "rtsp",
+             f"rtsp://127.0.0.1:{source_port}/live"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        time.sleep(0.5)  # the server announces the stream once ffmpeg has pushed its SDP
+        yield f"rtsp://127.0.0.1:{client_port}/live"
+    finally:
+        for process in (pusher, server):
+            if process is not None:
+                process.kill()
+                process.wait()
+
+
 # -- PulseAudio virtual microphone -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class VirtualMic:

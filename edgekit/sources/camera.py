@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import os
 import re
 import sys
+import threading
 from pathlib import Path
 
 from ..errors import InputError, require
@@ -17,6 +20,9 @@ SEQUENCE_PATTERN = re.compile(r"%0?\d*d")
 # A camera that fails this many reads in a row is gone (unplugged), not hiccuping.
 DEVICE_FAILURES_BEFORE_GIVING_UP = 10
 FIRST_BACKOFF_S = 0.1
+# OpenCV reads its FFmpeg options from this variable at each open; a lock keeps our temporary values apart.
+FFMPEG_OPTIONS_VARIABLE = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+_FFMPEG_OPTIONS_LOCK = threading.Lock()
 
 
 def is_network_url(target: object) -> bool:
@@ -52,6 +58,8 @@ class CameraSource(ThreadedFrameSource):
         reconnect: network streams: when the stream drops, reopen it with exponential backoff (up to
             ``max_backoff_s`` between tries) until it is back or the source is stopped. Default: on for URLs.
         open_timeout_s, read_timeout_s: network streams: give up opening / waiting for a frame after this.
+        rtsp_transport: "tcp" or "udp" for rtsp:// URLs. Default: OpenCV's TCP, then UDP if that fails (some
+            servers only do UDP). Ignored when OPENCV_FFMPEG_CAPTURE_OPTIONS is set: those options rule.
 
     Raises:
         SourceNotFoundError: the file (or the first file of the sequence) does not exist.
@@ -71,6 +79,7 @@ class CameraSource(ThreadedFrameSource):
         open_timeout_s: float = 5.0,
         read_timeout_s: float = 5.0,
         max_backoff_s: float = 2.0,
+        rtsp_transport: str | None = None,
     ):
         if isinstance(target, int) or (isinstance(target, str) and target.isdigit()):
             self.target_kind, target = "device", int(target)
@@ -92,13 +101,20 @@ class CameraSource(ThreadedFrameSource):
         self.reconnect = self.target_kind == "network" if reconnect is None else reconnect
         self.open_timeout_s, self.read_timeout_s = open_timeout_s, read_timeout_s
         self.max_backoff_s = max_backoff_s
+        if rtsp_transport not in (None, "tcp", "udp"):
+            raise InputError(f"rtsp_transport must be 'tcp' or 'udp', got {rtsp_transport!r}")
+        is_rtsp = self.target_kind == "network" and target.lower().startswith(("rtsp://", "rtsps://"))
+        if not is_rtsp or FFMPEG_OPTIONS_VARIABLE in os.environ:
+            self._transports: list[str | None] = [None]
+        else:
+            self._transports = [rtsp_transport] if rtsp_transport else ["tcp", "udp"]
         # The reader may sit in a native read for up to read_timeout_s; stop() waits a little longer.
         self.join_timeout_s = max(self.join_timeout_s, read_timeout_s + 1.0)
         self.source_fps = 0.0
         self._capture = None
         self._first_image = None
 
-    def _new_capture(self):
+    def _new_capture(self, transport: str | None = None):
         cv2 = require("cv2", "live", "reading cameras and video")
         if self.target_kind == "device":
             # The 'can't open camera by index' warnings say less than the error raised below.
@@ -124,17 +140,20 @@ class CameraSource(ThreadedFrameSource):
                 cv2.CAP_PROP_READ_TIMEOUT_MSEC,
                 int(self.read_timeout_s * 1000),
             ]
-            return cv2.VideoCapture(self.target, cv2.CAP_FFMPEG, timeouts)
+            with _ffmpeg_options(None if transport is None else f"rtsp_transport;{transport}"):
+                return cv2.VideoCapture(self.target, cv2.CAP_FFMPEG, timeouts)
         return cv2.VideoCapture(self.target)
 
     def _open_once(self):
         """Open the capture and read its first frame: (capture, image), or (None, None) on failure."""
-        capture = self._new_capture()
-        if capture.isOpened():
-            ok, image = capture.read()
-            if ok and image is not None:
-                return capture, image
-        capture.release()
+        for transport in self._transports:
+            capture = self._new_capture(transport)
+            if capture.isOpened():
+                ok, image = capture.read()
+                if ok and image is not None:
+                    self._transports = [transport]  # reconnects go straight to what worked
+                    return capture, image
+            capture.release()
         return None, None
 
     def _open(self) -> None:
@@ -145,8 +164,7 @@ class CameraSource(ThreadedFrameSource):
             if self.target_kind == "network":
                 raise StreamError(
                     f"cannot open the stream {self.target} (no frame within {self.open_timeout_s:g} s)",
-                    hint="check that the camera or server is up and the URL plays in a player (ffplay URL); for "
-                    "RTSP over UDP set OPENCV_FFMPEG_CAPTURE_OPTIONS='rtsp_transport;udp'",
+                    hint="check that the camera or server is up and that the URL plays in a player (ffplay URL)",
                 )
             raise InputError(
                 f"OpenCV cannot read a frame from {self.target}",
@@ -218,6 +236,19 @@ class CameraSource(ThreadedFrameSource):
     @property
     def stats(self) -> dict:
         return {**super().stats, "source_fps": self.source_fps}
+
+
+@contextlib.contextmanager
+def _ffmpeg_options(options: str | None):
+    if options is None:
+        yield
+        return
+    with _FFMPEG_OPTIONS_LOCK:
+        os.environ[FFMPEG_OPTIONS_VARIABLE] = options
+        try:
+            yield
+        finally:
+            del os.environ[FFMPEG_OPTIONS_VARIABLE]
 
 
 def _file_exists(target: str) -> bool:
