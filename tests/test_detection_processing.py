@@ -182,9 +182,10 @@ def test_postprocess_outputs_to_xyxy_and_count():
 
 
 def test_classes_and_scores_told_apart_by_value():
-    classes, scores = np.array([[2.0, 0.0, 5.0]]), np.array([[0.9, 0.5, 0.25]])
+    # Rows past the count are left uninitialized by the op: here, junk that is neither whole nor sorted.
+    classes, scores = np.array([[2.0, 0.0, 5.0, 3e-41, 7.5]]), np.array([[0.9, 0.5, 0.25, 4e20, 0.3]])
     for first, second in ((classes, scores), (scores, classes)):
-        got_classes, got_scores = det.split_classes_scores(first, second)
+        got_classes, got_scores = det.split_classes_scores(first, second, count=3)
         assert got_classes is classes and got_scores is scores
 
 

@@ -367,19 +367,24 @@ def decode_postprocess(boxes: np.ndarray, classes: np.ndarray, scores: np.ndarra
     )
 
 
-def split_classes_scores(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def split_classes_scores(first: np.ndarray, second: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Tell the classes output from the scores output of a PostProcess model by their values.
 
     For models whose tensor names do not say: classes are whole numbers, scores lie in [0, 1] best
-    first. Returns (classes, scores).
+    first. Only the first ``count`` rows are looked at: the op leaves the rest uninitialized.
+    Returns (classes, scores).
     """
 
+    def valid(values: np.ndarray) -> np.ndarray:
+        return np.asarray(values, np.float32).reshape(-1)[:count]
+
     def looks_like_scores(values: np.ndarray) -> bool:
-        flat = np.asarray(values, np.float32).reshape(-1)
+        flat = valid(values)
         return bool(np.all((flat >= 0) & (flat <= 1)) and np.all(np.diff(flat) <= 1e-6))
 
     def whole(values: np.ndarray) -> bool:
-        return bool(np.all(np.asarray(values) == np.rint(values)))
+        flat = valid(values)
+        return bool(np.all(flat == np.rint(flat)))
 
     if whole(second) and not whole(first) or looks_like_scores(first) and not looks_like_scores(second):
         return second, first

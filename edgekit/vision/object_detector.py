@@ -105,6 +105,8 @@ class _Plan:
     keypoint_labels: tuple[str, ...] = ()
     ssd: det.SsdConfig | None = None
     anchors: np.ndarray | None = None
+    allowed_classes: np.ndarray | None = None  # class indices named in category_allowlist
+    denied_classes: np.ndarray | None = None  # class indices named in category_denylist
 
 
 def _detector_config(data: Any) -> tuple[str, det.SsdConfig | None, dict[str, Any]]:
@@ -190,7 +192,14 @@ class ObjectDetector(BaseTask):
             keypoint_labels=ssd.keypoint_labels if ssd else (),
             ssd=ssd,
             anchors=det.generate_ssd_anchors(ssd) if ssd is not None and layout.decoder == "ssd" else None,
+            allowed_classes=self._class_indices(self.options.category_allowlist, labels),
+            denied_classes=self._class_indices(self.options.category_denylist, labels),
         )
+
+    @staticmethod
+    def _class_indices(names: tuple[str, ...], labels: tuple[str, ...]) -> np.ndarray | None:
+        # Label names → class indices once, so filtering thousands of YOLO rows is one isin() per frame.
+        return np.asarray([i for i, label in enumerate(labels) if label in names], np.int64) if names else None
 
     # ------------------------------------------------------------------ processing
     def _decode(self, outputs: list[np.ndarray]) -> det.Detections:
@@ -199,18 +208,18 @@ class ObjectDetector(BaseTask):
         if plan.layout.decoder == "postprocess":
             boxes, classes, scores, count = picked
             if not plan.layout.order_known:
-                classes, scores = det.split_classes_scores(classes, scores)
+                classes, scores = det.split_classes_scores(classes, scores, int(np.asarray(count).reshape(-1)[0]))
             found = det.decode_postprocess(boxes, classes, scores, count)
         elif plan.layout.decoder == "ssd":
             found = det.decode_ssd(picked[0], picked[1], plan.anchors, plan.ssd)
         else:
             height, width = self.model.inputs[0].shape[1:3]
             found = det.decode_yolo(picked[0], plan.layout.yolo_version, width, height)
-        allow, deny = self.options.category_allowlist, self.options.category_denylist
-        if allow or deny:
-            names = np.asarray([label_of(int(c), plan.labels) for c in found.classes], dtype=object)
-            keep = np.isin(names, allow) if allow else ~np.isin(names, deny)
-            found = found.take(np.flatnonzero(keep))
+        # Before NMS, as MediaPipe filters classes: a dropped class never suppresses a kept one.
+        if plan.allowed_classes is not None:
+            found = found.take(np.flatnonzero(np.isin(found.classes, plan.allowed_classes)))
+        if plan.denied_classes is not None:
+            found = found.take(np.flatnonzero(~np.isin(found.classes, plan.denied_classes)))
         limit = self.options.max_results
         if plan.nms == "none":
             found = found.take(np.argsort(-found.scores, kind="stable"))
