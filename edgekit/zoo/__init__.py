@@ -23,12 +23,15 @@ def available() -> dict[str, list[str]]:
     return found
 
 
-def path(name: str, recipe: str = "int8") -> Path:
-    """The file of bundled model ``name`` in ``recipe``.
+def path(name: str, recipe: str | None = None) -> Path:
+    """The file of bundled model ``name`` in ``recipe`` (default: int8, else the smallest recipe there is).
 
     Raises:
         ModelNotFoundError: no such bundled model (the message lists the ones there are).
     """
+    if recipe is None:
+        present = available().get(name, [])
+        recipe = next((r for r in ("int8", "float16", "float32") if r in present), "int8")
     file = FOLDER / f"{name}_{recipe}.tflite"
     if not file.exists():
         listing = ", ".join(f"{n} ({'/'.join(r)})" for n, r in available().items()) or "none"
