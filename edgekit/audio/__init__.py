@@ -1,0 +1,5 @@
+"""Audio tasks."""
+
+from .audio_classifier import AudioBlock, AudioClassifier, AudioClassifierOptions, prepare_samples
+
+__all__ = ["AudioBlock", "AudioClassifier", "AudioClassifierOptions", "prepare_samples"]

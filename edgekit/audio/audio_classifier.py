@@ -1,0 +1,302 @@
+"""AudioClassifier: clips and streams of audio → per-window categories and keyword detections."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputError
+from ..metadata.card import Task
+from ..processing.classification import rank_categories
+from ..processing.streaming import KeywordDetector, ScoreSmoother, StreamingResampler
+from ..results import AudioClassifierResult, ClassificationResult, Classifications, KeywordDetection
+from ..tasks import BaseTask, TaskOptions
+from ._micro_wake_word import MicroWakeWordEngine, looks_like_micro_wake_word
+from ._window_model import WindowModelEngine
+
+DEFAULT_IGNORE_LABELS = ("silence", "unknown", "_silence_", "_unknown_", "_background_noise_", "background", "noise")
+DEFAULT_KEYWORD_THRESHOLD = 0.5
+MAX_CHANNELS = 16  # the smaller axis of a 2-D block is channels only if it is at most this
+MAX_GAP_FILL_S = 60.0
+
+
+@dataclass(frozen=True)
+class AudioBlock:
+    """The input handed to ``result_callback`` in LIVE_STREAM mode: the block as given, and its rate."""
+
+    samples: np.ndarray
+    sample_rate_hz: int
+
+
+@dataclass(frozen=True)
+class AudioClassifierOptions(TaskOptions):
+    """Options for :class:`AudioClassifier` (the common ones are in :class:`edgekit.tasks.TaskOptions`).
+
+    Attributes:
+        hop_ms: time between windows for window models (None: the model's own hop). Keyword
+            timestamps are as precise as the hop: use 100 ms or less for keyword spotting.
+        smoothing_windows: average each class's score over the last N windows (1: off; None: 1, or
+            the sliding window of a microWakeWord model's JSON).
+        keyword_threshold: a keyword is detected when its (smoothed) score reaches this. "auto": the
+            model card's ``keyword_threshold``, a microWakeWord JSON's ``probability_cutoff``, or 0.5 for
+            models with a silence/unknown label; other models get no detection. None: no detection.
+        refractory_ms: after a detection, no other is reported for this long (one utterance, one detection).
+        ignore_labels: labels that are never reported as keywords.
+    """
+
+    hop_ms: float | None = None
+    smoothing_windows: int | None = None
+    keyword_threshold: float | str | None = "auto"
+    refractory_ms: float = 1000.0
+    ignore_labels: Sequence[str] = DEFAULT_IGNORE_LABELS
+
+    def __post_init__(self):
+        super().__post_init__()
+        name = type(self).__name__
+        if self.hop_ms is not None and not (_finite(self.hop_ms) and self.hop_ms > 0):
+            raise InputError(f"{name}: hop_ms must be a positive number or None, got {self.hop_ms!r}")
+        smoothing = self.smoothing_windows
+        if smoothing is not None and (isinstance(smoothing, bool) or not isinstance(smoothing, int) or smoothing < 1):
+            raise InputError(f"{name}: smoothing_windows must be an integer >= 1 or None, got {smoothing!r}")
+        threshold = self.keyword_threshold
+        if threshold is not None and threshold != "auto" and not (_finite(threshold) and 0 < threshold <= 1):
+            raise InputError(f"{name}: keyword_threshold must be in (0, 1], 'auto' or None, got {threshold!r}")
+        if not (_finite(self.refractory_ms) and self.refractory_ms >= 0):
+            raise InputError(f"{name}: refractory_ms must be a number >= 0, got {self.refractory_ms!r}")
+        labels = (self.ignore_labels,) if isinstance(self.ignore_labels, str) else tuple(self.ignore_labels)
+        object.__setattr__(self, "ignore_labels", labels)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def prepare_samples(samples: Any) -> np.ndarray:
+    """Any sensible block of audio → mono float32 in [-1, 1].
+
+    Args:
+        samples: (frames,) mono, or (frames, channels) / (channels, frames) with at most 16 channels
+            (mixed down by averaging); float in [-1, 1], or int16/int32/uint8 PCM (scaled).
+
+    Raises:
+        InputError: not numeric, NaN/Inf, floats far outside [-1, 1], or a shape that is not audio.
+    """
+    array = np.asarray(samples)
+    if array.dtype.kind not in "iuf":
+        raise InputError(f"audio samples must be numbers, got {array.dtype}")
+    if array.ndim == 2:
+        mono = _scaled(array).mean(axis=1 - _frames_axis(array.shape))
+    elif array.ndim == 1:
+        mono = _scaled(array)
+    else:
+        raise InputError(
+            f"audio must be (frames,) or (frames, channels), got shape {array.shape}",
+            hint="pass one block of mono or multichannel samples per call",
+        )
+    if mono.size and not np.isfinite(mono.sum()):
+        raise InputError("audio samples contain NaN or Inf", hint="clean the audio block")
+    if mono.size and np.abs(mono).max() > 2.0:
+        raise InputError(
+            f"float samples must be in [-1, 1], got a peak of {np.abs(mono).max():.4g}",
+            hint="pass int16 PCM as an int16 array, or divide by 32768",
+        )
+    return mono.astype(np.float32)
+
+
+def _frames_axis(shape: tuple[int, ...]) -> int:
+    rows, columns = shape
+    if columns <= MAX_CHANNELS < rows or (columns <= MAX_CHANNELS and rows == columns == 1):
+        return 0
+    if rows <= MAX_CHANNELS < columns:
+        return 1
+    raise InputError(
+        f"cannot tell frames from channels in an audio block of shape {shape}",
+        hint=f"pass (frames, channels) with at most {MAX_CHANNELS} channels and more frames than that, or mono",
+    )
+
+
+def _scaled(array: np.ndarray) -> np.ndarray:
+    kind, dtype = array.dtype.kind, array.dtype
+    if kind == "f":
+        return array.astype(np.float64)
+    if dtype == np.int16:
+        return array.astype(np.float64) / 32768.0
+    if dtype == np.int32:
+        return array.astype(np.float64) / 2147483648.0
+    if dtype == np.uint8:
+        return (array.astype(np.float64) - 128.0) / 128.0
+    raise InputError(f"integer audio must be int16, int32 or uint8 PCM, got {dtype}", hint="or pass floats in [-1, 1]")
+
+
+class _StreamState:
+    """Everything one stream carries across blocks (a clip gets a fresh one)."""
+
+    def __init__(self, source_rate_hz: int, model_rate_hz: int, smoothing: int, detector: KeywordDetector | None):
+        self.source_rate_hz = source_rate_hz
+        self.resampler = StreamingResampler(source_rate_hz, model_rate_hz)
+        self.smoother = ScoreSmoother(smoothing)
+        self.detector = detector
+        if detector is not None:
+            detector.reset()
+        self.expected_next_ms: float | None = None
+        self.dropped_seen = 0
+
+
+class AudioClassifier(BaseTask):
+    """Classifies audio clips and streams; detects keywords with a threshold and a refractory period.
+
+    Tensor contracts: (1) window models with an AudioSpec in their card (e.g. the zoo keyword spotter):
+    one input holding ``window_samples`` mono samples at ``sample_rate_hz`` (float in [-1, 1], or
+    quantized at the boundary), one output of one score per label; run every hop. (2) microWakeWord
+    streaming models: int8 input (1, stride, 40) of TFLite-Micro frontend features (10 ms steps), a
+    quantized (1, 1) probability out; state kept in the interpreter between calls.
+    Timestamps in results are stream time: ms from the first sample of the clip or stream.
+    """
+
+    options_class = AudioClassifierOptions
+    task_name = "audio-classifier"
+    live_max_pending = 8  # a short FIFO: audio blocks must stay in order
+
+    def _check_model(self) -> None:
+        options: AudioClassifierOptions = self.options
+        if looks_like_micro_wake_word(self.model):
+            if options.hop_ms is not None:
+                raise InputError("hop_ms cannot be set for a microWakeWord model: its stride fixes the hop")
+            self.engine = MicroWakeWordEngine(self.model, options.num_threads)
+            self.labels = self.engine.labels
+            default_threshold = self.engine.config.probability_cutoff
+            default_smoothing = self.engine.config.sliding_window_size
+        else:
+            self.engine = self._window_engine(options)
+            self.labels = self.engine.labels
+            extra = self.card.extra.get("keyword_threshold") if self.card else None
+            keyword_model = extra is not None or bool(set(self.labels) & set(options.ignore_labels))
+            default_threshold = (
+                float(extra) if extra is not None else (DEFAULT_KEYWORD_THRESHOLD if keyword_model else None)
+            )
+            # About half a window of windows: a word stays above threshold for most of a window, while a
+            # word cut by the window's edge (scored as another word) does for a window or two.
+            default_smoothing = max(1, round(self.engine.window_ms / 2 / self.engine.hop_ms)) if keyword_model else 1
+        threshold = default_threshold if options.keyword_threshold == "auto" else options.keyword_threshold
+        self.keyword_threshold: float | None = None if threshold is None else float(threshold)
+        self.smoothing_windows = options.smoothing_windows or default_smoothing
+        self._stream: _StreamState | None = None
+
+    def _window_engine(self, options: AudioClassifierOptions) -> WindowModelEngine:
+        spec = self.card.audio if self.card else None
+        if spec is None or (self.card.task not in (Task.AUDIO_CLASSIFIER, Task.CUSTOM)):
+            raise self._unfit(
+                "an audio model: a window model with an AudioSpec in its metadata (1, window_samples) → "
+                "(1, labels), or a microWakeWord streaming model (1, stride, 40) int8 → (1, 1)"
+            )
+        if spec.features != "waveform":
+            raise self._unfit(f"a model that takes raw samples (its metadata asks for {spec.features!r} features)")
+        inputs, outputs = self.model.inputs, self.model.outputs
+        if len(inputs) != 1 or int(np.prod(inputs[0].shape)) != spec.window_samples:
+            raise self._unfit(f"one input of {spec.window_samples} samples, as its AudioSpec says")
+        scores = int(np.prod(outputs[0].shape))
+        if self.labels and scores != len(self.labels):
+            raise self._unfit(f"{len(self.labels)} scores (one per label in its metadata)")
+        hop = spec.hop_samples if options.hop_ms is None else round(options.hop_ms * spec.sample_rate_hz / 1000)
+        labels = self.labels or tuple(str(i) for i in range(scores))
+        return WindowModelEngine(self.model, spec, labels, max(1, hop))
+
+    @property
+    def hop_ms(self) -> float:
+        """Time between windows (or microWakeWord model calls)."""
+        return self.engine.hop_ms
+
+    # ------------------------------------------------------------------ processing
+    def _new_stream(self, source_rate_hz: int) -> _StreamState:
+        self.engine.reset()
+        self.model = self.engine.model  # a streaming model is reloaded to start from a fresh state
+        detector = None
+        if self.keyword_threshold is not None:
+            detector = KeywordDetector(
+                self.labels, self.keyword_threshold, self.options.refractory_ms, self.options.ignore_labels
+            )
+        return _StreamState(source_rate_hz, self.engine.sample_rate_hz, self.smoothing_windows, detector)
+
+    def _process(self, block: AudioBlock, timestamp_ms: float, clip: bool = False) -> AudioClassifierResult:
+        samples = prepare_samples(block.samples)
+        rate = _check_rate(block.sample_rate_hz)
+        if clip or self._stream is None:
+            self._stream = self._new_stream(rate)
+        stream = self._stream
+        if rate != stream.source_rate_hz:
+            raise InputError(
+                f"the stream's sample rate changed from {stream.source_rate_hz} Hz to {rate} Hz",
+                hint="one task handles one stream; create another task for a new stream",
+            )
+        samples = self._fill_dropped_gap(stream, samples, rate, timestamp_ms)
+        model_samples = stream.resampler.process(samples)
+        if clip:
+            model_samples = np.concatenate([model_samples, stream.resampler.flush()])
+        outputs = self.engine.feed(model_samples) + (self.engine.finish() if clip else [])
+        windows: list[ClassificationResult] = []
+        keywords: list[KeywordDetection] = []
+        for window_ms, scores in outputs:
+            smoothed = stream.smoother.update(scores)
+            categories = rank_categories(smoothed, self.labels, **self.options.filters)
+            windows.append(ClassificationResult((Classifications(categories),), window_ms))
+            if stream.detector is not None:
+                detection = stream.detector.update(smoothed, window_ms)
+                if detection is not None:
+                    keywords.append(detection)
+        return AudioClassifierResult(tuple(windows), tuple(keywords), timestamp_ms)
+
+    def _fill_dropped_gap(self, stream: _StreamState, samples: np.ndarray, rate: int, timestamp_ms: float):
+        """LIVE_STREAM: when the worker dropped blocks, stand in silence for them so stream time stays true."""
+        if self._worker is None:
+            return samples
+        gap_ms = 0.0
+        if self._worker.dropped > stream.dropped_seen and stream.expected_next_ms is not None:
+            gap_ms = min(max(timestamp_ms - stream.expected_next_ms, 0.0), MAX_GAP_FILL_S * 1000)
+        stream.dropped_seen = self._worker.dropped
+        stream.expected_next_ms = timestamp_ms + samples.size * 1000.0 / rate
+        if gap_ms <= 0:
+            return samples
+        return np.concatenate([np.zeros(round(gap_ms * rate / 1000), np.float32), samples])
+
+    # ------------------------------------------------------------------ the three modes
+    def classify(self, samples: np.ndarray, sample_rate_hz: int) -> AudioClassifierResult:
+        """IMAGE mode: classify a whole clip (windows over it; the last one padded with silence).
+
+        Args:
+            samples: mono or multichannel audio (see :func:`prepare_samples`).
+            sample_rate_hz: the clip's rate; resampled to the model's.
+
+        Returns:
+            Every window's categories (stamped with the window's end) and the keyword detections.
+
+        Raises:
+            InputError: wrong mode, shape, dtype or rate, or NaN samples.
+        """
+        return self._run_once(AudioBlock(samples, sample_rate_hz), "classify", clip=True)
+
+    def classify_for_stream(
+        self, samples: np.ndarray, sample_rate_hz: int, timestamp_ms: float
+    ) -> AudioClassifierResult:
+        """VIDEO mode: the next block of a stream; state (buffer, resampler, smoothing) carries over."""
+        return self._run_stream(AudioBlock(samples, sample_rate_hz), timestamp_ms, "classify_for_stream")
+
+    def classify_async(self, samples: np.ndarray, sample_rate_hz: int, timestamp_ms: float) -> None:
+        """LIVE_STREAM mode: queue a block; ``result_callback(result, AudioBlock, timestamp_ms)`` gets the result.
+
+        Up to 8 blocks wait; beyond that the oldest is dropped (``stats["dropped"]``) and replaced by
+        silence of the same length when the stream resumes, so stream time stays right.
+        """
+        prepare_samples(samples)  # refuse bad blocks on the caller's thread, where the error is useful
+        self._run_async(AudioBlock(samples, _check_rate(sample_rate_hz)), timestamp_ms, "classify_async")
+
+
+def _check_rate(sample_rate_hz: Any) -> int:
+    if isinstance(sample_rate_hz, bool) or not _finite(sample_rate_hz) or sample_rate_hz != int(sample_rate_hz):
+        raise InputError(f"sample_rate_hz must be a whole number of Hz, got {sample_rate_hz!r}")
+    if not 1000 <= int(sample_rate_hz) <= 384000:
+        raise InputError(f"sample_rate_hz must be between 1000 and 384000, got {sample_rate_hz}")
+    return int(sample_rate_hz)
