@@ -256,6 +256,7 @@ class VirtualMic:
         subprocess.run(["paplay", f"--device={self.sink}", str(wav_path)], env=self.env, check=True, timeout=30)
 
 
+_RUNNING_MICS: list[VirtualMic] = []  # importing the fixture into several modules registers it once per module
 MIC_SINK_RATE_HZ = 48000  # a rate the tests never ask for: MicrophoneSource must resample
 _ALSA_VMIC = 'pcm.vmic {\n  type pulse\n  device vmic\n  hint { show on description "edgekit virtual microphone" }\n}\n'
 
@@ -265,7 +266,11 @@ def virtual_mic() -> Iterator[VirtualMic]:
     """A PulseAudio null sink whose monitor is the microphone "vmic" (see shared TESTING.md for the pitfalls).
 
     The sink runs at 48 kHz; PortAudio reaches it through ALSA's pulse plugin, whose default rate is 44.1 kHz.
+    Test modules that import this fixture share one daemon per session.
     """
+    if _RUNNING_MICS:
+        yield _RUNNING_MICS[0]
+        return
     missing = [tool for tool in ("pulseaudio", "pactl", "pacat", "parec", "paplay") if not shutil.which(tool)]
     if missing:
         pytest.skip(f"PulseAudio tools missing: {', '.join(missing)} (apt install pulseaudio pulseaudio-utils)")
@@ -314,8 +319,10 @@ def virtual_mic() -> Iterator[VirtualMic]:
         # Pitfall 2: PortAudio lists ALSA devices when it initialises; re-scan now that PulseAudio runs.
         sounddevice._terminate()
         sounddevice._initialize()
-        yield VirtualMic("vmic_sink", "vmic", MIC_SINK_RATE_HZ, env)
+        _RUNNING_MICS.append(VirtualMic("vmic_sink", "vmic", MIC_SINK_RATE_HZ, env))
+        yield _RUNNING_MICS[0]
     finally:
+        _RUNNING_MICS.clear()
         keep_alive.kill()
         keep_alive.wait()
         pid_file = base / "pulse" / "pid"

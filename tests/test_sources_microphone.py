@@ -182,10 +182,14 @@ def test_audio_file_realtime_pacing_and_loop(tmp_path):
     assert np.all((gaps_ms > 60) & (gaps_ms < 250)), gaps_ms
 
 
-def test_missing_audio_file_is_a_clear_error(tmp_path):
+def test_missing_or_corrupt_audio_file_is_a_clear_error(tmp_path):
     with pytest.raises(SourceNotFoundError, match="audio file not found") as caught:
         open_source(tmp_path / "nope.flac")
     assert isinstance(caught.value, FileNotFoundError)
+    corrupt = tmp_path / "corrupt.flac"
+    corrupt.write_bytes(b"fLaC" + bytes(100))
+    with pytest.raises(InputError, match="cannot decode|cannot read"):
+        open_source(corrupt).start()
 
 
 # -- the virtual microphone -------------------------------------------------------------------------------

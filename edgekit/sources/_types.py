@@ -15,7 +15,8 @@ def monotonic_ms() -> float:
     return time.monotonic() * 1000.0
 
 
-@dataclass(frozen=True)
+# eq=False: fields hold numpy arrays, which have no single truth value; frames compare by identity.
+@dataclass(frozen=True, eq=False)
 class Frame:
     """One camera or video frame.
 
@@ -32,7 +33,7 @@ class Frame:
     color_order: str = "BGR"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AudioBlock:
     """One block of mono audio, already at the rate the consumer asked for.
 

@@ -25,14 +25,14 @@ CHUNK_FRAMES = 65536  # decoded per step: bounded memory for long files
 def _soundfile_chunks(path: Path) -> tuple[Iterator[np.ndarray], int]:
     import soundfile
 
-    handle = soundfile.SoundFile(str(path))
+    rate_hz = int(soundfile.info(str(path)).samplerate)  # raises here, in start(), if it cannot be decoded
 
     def chunks() -> Iterator[np.ndarray]:
-        with handle:
+        with soundfile.SoundFile(str(path)) as handle:
             while (data := handle.read(CHUNK_FRAMES, dtype="float32", always_2d=True)).size:
                 yield data.mean(axis=1)
 
-    return chunks(), int(handle.samplerate)
+    return chunks(), rate_hz
 
 
 def _wave_chunks(path: Path) -> tuple[Iterator[np.ndarray], int]:
@@ -226,7 +226,7 @@ class AudioFileSource:
         """Close the file; later reads return None."""
         if self._chunks is not None and hasattr(self._chunks, "close"):
             self._chunks.close()
-        self._pending, self._ended, self.loop = np.zeros(0, np.float32), True, False
+        self._pending, self._ended = np.zeros(0, np.float32), True
 
     def __iter__(self) -> Iterator[AudioBlock]:
         while (block := self.read()) is not None:

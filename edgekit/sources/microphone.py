@@ -137,6 +137,8 @@ class MicrophoneSource:
         """
         if self._stream is not None:
             return self
+        if self._stopping:
+            raise InputError(f"{self.description} was stopped; open a new source to record again")
         sd = import_sounddevice()
         info = find_input_device(self.device)
         self.device_info = info
