@@ -147,15 +147,13 @@ class MicrophoneSource:
         self._resampler = StreamingResampler(rate_hz, self.sample_rate_hz)
         self.capture_rate_hz, self._sd = rate_hz, sd  # the callback needs both as soon as the stream starts
         try:
-            stream = sd.InputStream(
-                device=info["index"],
-                samplerate=rate_hz,
-                channels=1,
-                dtype="float32",
-                latency="low",
-                callback=self._on_audio,
-                finished_callback=self._on_finished,
-            )
+            try:
+                stream = self._open_stream(sd, info, rate_hz, channels=1)
+            except sd.PortAudioError as error:
+                # Some raw (hw:) devices only record stereo: record both channels and average them.
+                if "channels" not in str(error).lower() or info["max_input_channels"] < 2:
+                    raise
+                stream = self._open_stream(sd, info, rate_hz, channels=2)
             stream.start()
         except sd.PortAudioError as error:
             if "querying device" in str(error):
@@ -167,12 +165,24 @@ class MicrophoneSource:
         self._stream = stream
         return self
 
+    def _open_stream(self, sd, info: dict[str, Any], rate_hz: int, channels: int):
+        return sd.InputStream(
+            device=info["index"],
+            samplerate=rate_hz,
+            channels=channels,
+            dtype="float32",
+            latency="low",
+            callback=self._on_audio,
+            finished_callback=self._on_finished,
+        )
+
     def _on_audio(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         now_ms = monotonic_ms()
         if status.input_overflow:
             self.input_overflows += 1
         try:
-            self._ring.write(self._resampler.process(indata[:, 0]))
+            mono = indata[:, 0] if indata.shape[1] == 1 else indata.mean(axis=1)
+            self._ring.write(self._resampler.process(mono))
         except Exception as error:  # the stream cannot go on; read() raises this
             self._error = StreamError(f"{self.description}: processing captured audio failed: {error}")
             raise self._sd.CallbackAbort from error
