@@ -276,10 +276,10 @@ def test_picamera_without_picamera2_says_how_to_install_it():
 
 
 def test_read_timeout_on_a_source_with_nothing_new():
-    class SilentCamera(StandInPicamera2):  # a stand-in that stalls, for the timeout path
+    class StandInStalledPicamera2(StandInPicamera2):  # a Picamera2 stand-in that stalls: the timeout path
         def capture_array(self, name):
             time.sleep(0.5)
             return super().capture_array(name)
 
-    with Picamera2Source(camera_factory=SilentCamera) as source, pytest.raises(SourceTimeoutError):
+    with Picamera2Source(camera_factory=StandInStalledPicamera2) as source, pytest.raises(SourceTimeoutError):
         source.read(timeout_s=0.1)
