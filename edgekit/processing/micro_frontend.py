@@ -89,51 +89,68 @@ def _int32(values: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ kissfft, FIXED_POINT=16
+# Values live in numpy int16/int32 arrays, whose arithmetic wraps exactly as the C types do.
 def _round15(product: np.ndarray) -> np.ndarray:
-    return _int16((_int32(product) + (1 << 14)) >> 15)
+    """sround: an int32 Q15 product → int16, rounded half up."""
+    return ((product + np.int32(1 << 14)) >> 15).astype(np.int16)
 
 
 def _fixdiv(values: np.ndarray, divisor: int) -> np.ndarray:
-    return _round15(values * (32767 // divisor))
+    return _round15(values.astype(np.int32) * np.int32(32767 // divisor))
 
 
 def _cmul(ar, ai, br, bi):
+    ar, ai = ar.astype(np.int32), ai.astype(np.int32)
     return _round15(ar * br - ai * bi), _round15(ar * bi + ai * br)
 
 
 def _twiddles(phases: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return np.floor(0.5 + 32767 * np.cos(phases)).astype(np.int64), np.floor(0.5 + 32767 * np.sin(phases)).astype(
-        np.int64
-    )
+    cos, sin = np.floor(0.5 + 32767 * np.cos(phases)), np.floor(0.5 + 32767 * np.sin(phases))
+    return cos.astype(np.int16), sin.astype(np.int16)
 
 
-def _kiss_fft(re: np.ndarray, im: np.ndarray, tw_re, tw_im, stride: int):
-    """kissfft's decimation-in-time recursion (radix 4, then 2), on (batch, n) int16-valued arrays."""
-    size = re.shape[-1]
-    if size == 1:
-        return re, im
-    radix = 4 if size % 4 == 0 else 2
-    parts = [_kiss_fft(re[:, q::radix], im[:, q::radix], tw_re, tw_im, stride * radix) for q in range(radix)]
-    span = size // radix
-    steps = np.arange(span) * stride
-    f_re = [_fixdiv(p[0], radix) for p in parts]
-    f_im = [_fixdiv(p[1], radix) for p in parts]
-    if radix == 2:
-        t_re, t_im = _cmul(f_re[1], f_im[1], tw_re[steps], tw_im[steps])
-        return (
-            np.concatenate([_int16(f_re[0] + t_re), _int16(f_re[0] - t_re)], axis=1),
-            np.concatenate([_int16(f_im[0] + t_im), _int16(f_im[0] - t_im)], axis=1),
-        )
-    s0 = _cmul(f_re[1], f_im[1], tw_re[steps], tw_im[steps])
-    s1 = _cmul(f_re[2], f_im[2], tw_re[2 * steps], tw_im[2 * steps])
-    s2 = _cmul(f_re[3], f_im[3], tw_re[3 * steps], tw_im[3 * steps])
-    s5 = _int16(f_re[0] - s1[0]), _int16(f_im[0] - s1[1])
-    first = _int16(f_re[0] + s1[0]), _int16(f_im[0] + s1[1])
-    s3 = _int16(s0[0] + s2[0]), _int16(s0[1] + s2[1])
-    s4 = _int16(s0[0] - s2[0]), _int16(s0[1] - s2[1])
-    out_re = [_int16(first[0] + s3[0]), _int16(s5[0] + s4[1]), _int16(first[0] - s3[0]), _int16(s5[0] - s4[1])]
-    out_im = [_int16(first[1] + s3[1]), _int16(s5[1] - s4[0]), _int16(first[1] - s3[1]), _int16(s5[1] + s4[0])]
-    return np.concatenate(out_re, axis=1), np.concatenate(out_im, axis=1)
+def _radices(size: int) -> list[int]:
+    """kissfft's factorisation of a power of two, outermost stage first: 4s, then a 2 if needed."""
+    radices = []
+    while size > 1:
+        radices.append(4 if size % 4 == 0 else 2)
+        size //= radices[-1]
+    return radices
+
+
+def _kiss_fft(re: np.ndarray, im: np.ndarray, tw_re: np.ndarray, tw_im: np.ndarray):
+    """kissfft's decimation-in-time FFT on (batch, n) int16 arrays, one stage at a time.
+
+    kissfft recurses: the FFT of x[o::s] (n points) butterflies the FFTs of x[o + q*s :: radix*s]. Here
+    the same sub-FFTs are built bottom-up, all offsets ``o`` of a stage at once, with the same
+    fixed-point rounding in the same order, so the result is kissfft's to the bit.
+    """
+    batch, size = re.shape
+    parts_re, parts_im = re[:, :, None], im[:, :, None]  # (batch, offsets, length): size-1 FFTs
+    for radix in reversed(_radices(size)):
+        offsets, length = parts_re.shape[1] // radix, parts_re.shape[2]
+        parts_re = parts_re.reshape(batch, radix, offsets, length)
+        parts_im = parts_im.reshape(batch, radix, offsets, length)
+        steps = np.arange(length) * offsets  # twiddle u * stride, the stride being the offset count
+        f_re = [_fixdiv(parts_re[:, q], radix) for q in range(radix)]
+        f_im = [_fixdiv(parts_im[:, q], radix) for q in range(radix)]
+        if radix == 2:
+            t_re, t_im = _cmul(f_re[1], f_im[1], tw_re[steps], tw_im[steps])
+            out_re = [f_re[0] + t_re, f_re[0] - t_re]
+            out_im = [f_im[0] + t_im, f_im[0] - t_im]
+        else:
+            s0 = _cmul(f_re[1], f_im[1], tw_re[steps], tw_im[steps])
+            s1 = _cmul(f_re[2], f_im[2], tw_re[2 * steps], tw_im[2 * steps])
+            s2 = _cmul(f_re[3], f_im[3], tw_re[3 * steps], tw_im[3 * steps])
+            s5 = f_re[0] - s1[0], f_im[0] - s1[1]
+            first = f_re[0] + s1[0], f_im[0] + s1[1]
+            s3 = s0[0] + s2[0], s0[1] + s2[1]
+            s4 = s0[0] - s2[0], s0[1] - s2[1]
+            out_re = [first[0] + s3[0], s5[0] + s4[1], first[0] - s3[0], s5[0] - s4[1]]
+            out_im = [first[1] + s3[1], s5[1] - s4[0], first[1] - s3[1], s5[1] + s4[0]]
+        parts_re = np.stack(out_re, axis=2).reshape(batch, offsets, radix * length)
+        parts_im = np.stack(out_im, axis=2).reshape(batch, offsets, radix * length)
+    return parts_re[:, 0], parts_im[:, 0]
 
 
 class _RealFft:
@@ -146,22 +163,21 @@ class _RealFft:
         self.super_tw = _twiddles(-math.pi * ((np.arange(half // 2) + 1) / half + 0.5))
 
     def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(batch, fft_size) int16 values → real and imaginary parts of bins 0..fft_size/2 (int16 values)."""
+        """(batch, fft_size) int16 → real and imaginary parts of bins 0..fft_size/2 (int16)."""
         half = self.half
-        sub_re, sub_im = _kiss_fft(frames[:, 0::2], frames[:, 1::2], *self.tw, 1)
-        out_re = np.zeros((frames.shape[0], half + 1), np.int64)
+        sub_re, sub_im = _kiss_fft(frames[:, 0::2], frames[:, 1::2], *self.tw)
+        out_re = np.zeros((frames.shape[0], half + 1), np.int16)
         out_im = np.zeros_like(out_re)
         dc_re, dc_im = _fixdiv(sub_re[:, 0], 2), _fixdiv(sub_im[:, 0], 2)
-        out_re[:, 0], out_re[:, half] = _int16(dc_re + dc_im), _int16(dc_re - dc_im)
+        out_re[:, 0], out_re[:, half] = dc_re + dc_im, dc_re - dc_im
         k = np.arange(1, half // 2 + 1)
         pk_re, pk_im = _fixdiv(sub_re[:, k], 2), _fixdiv(sub_im[:, k], 2)
-        pnk_re, pnk_im = _fixdiv(sub_re[:, half - k], 2), _fixdiv(_int16(-sub_im[:, half - k]), 2)
-        f1_re, f1_im = _int16(pk_re + pnk_re), _int16(pk_im + pnk_im)
-        f2_re, f2_im = _int16(pk_re - pnk_re), _int16(pk_im - pnk_im)
-        tw_re, tw_im = _cmul(f2_re, f2_im, self.super_tw[0][k - 1], self.super_tw[1][k - 1])
+        pnk_re, pnk_im = _fixdiv(sub_re[:, half - k], 2), _fixdiv(-sub_im[:, half - k], 2)
+        f1_re, f1_im = (pk_re + pnk_re).astype(np.int32), (pk_im + pnk_im).astype(np.int32)
+        tw_re, tw_im = _cmul(pk_re - pnk_re, pk_im - pnk_im, self.super_tw[0][k - 1], self.super_tw[1][k - 1])
         # Bins k and half-k; at k = half/2 they coincide and the second write wins, as in C.
-        out_re[:, k], out_im[:, k] = _int16((f1_re + tw_re) >> 1), _int16((f1_im + tw_im) >> 1)
-        out_re[:, half - k], out_im[:, half - k] = _int16((f1_re - tw_re) >> 1), _int16((tw_im - f1_im) >> 1)
+        out_re[:, k], out_im[:, k] = (f1_re + tw_re) >> 1, (f1_im + tw_im) >> 1
+        out_re[:, half - k], out_im[:, half - k] = (f1_re - tw_re) >> 1, (tw_im - f1_im) >> 1
         return out_re, out_im
 
 
@@ -293,11 +309,12 @@ class MicroFrontend:
         # C takes abs() in int16: -32768 stays negative and is ignored by the max.
         peak = np.maximum(_int16(np.abs(windowed)).max(axis=1), 0)
         shift = 15 - _bit_length(peak)
-        scaled = _int16(windowed << shift[:, None])
-        padded = np.zeros((frames.shape[0], self._fft_size), np.int64)
+        scaled = (windowed << shift[:, None]).astype(np.int16)  # astype wraps, like the C cast
+        padded = np.zeros((frames.shape[0], self._fft_size), np.int16)
         padded[:, : scaled.shape[1]] = scaled
         real, imag = self._fft(padded)
-        real, imag = real[:, self._start : self._end], imag[:, self._start : self._end]
+        real = real[:, self._start : self._end].astype(np.int64)
+        imag = imag[:, self._start : self._end].astype(np.int64)
         # C stores re² + im² in an int32 (a full-scale bin overflows it) and widens it to uint64 with sign
         # extension; the uint64 sums then wrap. Reproduced so that loud tones give the C features too.
         energy = ((real * real + imag * imag) & _MASK32).astype(np.uint64)
