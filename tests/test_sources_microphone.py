@@ -19,12 +19,12 @@ import pytest
 from live_fixtures import virtual_mic  # noqa: F401
 
 from edgekit.errors import InputError
+from edgekit.processing.streaming import StreamingResampler
 from edgekit.sources import (
     AudioFileSource,
     DeviceNotFoundError,
     MicrophoneSource,
     SourceNotFoundError,
-    StreamingResampler,
     open_source,
 )
 from edgekit.sources._ring import AudioRing
@@ -103,11 +103,15 @@ def test_resampler_has_no_clicks_at_block_edges():
     assert np.max(np.abs(out[steady] - expected[steady])) < 2e-3
 
 
-def test_resampler_refuses_unusual_rates():
-    with pytest.raises(InputError, match="16001"):
-        StreamingResampler(44100, 16001)
+def test_sources_refuse_bad_rates_and_block_sizes(tmp_path):
     with pytest.raises(InputError):
         StreamingResampler(0, 16000)
+    with pytest.raises(InputError, match="sample_rate_hz"):
+        MicrophoneSource(sample_rate_hz=0)
+    with pytest.raises(InputError, match="two blocks"):
+        MicrophoneSource(block_ms=100, buffer_s=0.1)
+    with pytest.raises(InputError, match="no samples"):
+        AudioFileSource(write_wav(tmp_path / "a.wav", np.zeros(10), 16000), block_ms=0)
 
 
 def test_ring_counts_overflows_and_keeps_positions():

@@ -21,7 +21,6 @@ from .audio_file import AUDIO_FILE_SUFFIXES, AudioFileSource
 from .camera import CameraSource, is_network_url
 from .microphone import MicrophoneSource, find_input_device
 from .picamera import Picamera2Source
-from .resampler import StreamingResampler
 
 __all__ = [
     "AudioBlock",
@@ -35,7 +34,6 @@ __all__ = [
     "SourceNotFoundError",
     "SourceTimeoutError",
     "StreamError",
-    "StreamingResampler",
     "find_input_device",
     "monotonic_ms",
     "open_source",

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, MissingDependencyError
+from ..processing.streaming import StreamingResampler
 from ._errors import SourceNotFoundError, SourceTimeoutError
 from ._types import AudioBlock, monotonic_ms
-from .resampler import StreamingResampler
 
 AUDIO_FILE_SUFFIXES = (".wav", ".flac")
 DECODERS = ("soundfile", "wave", "ffmpeg")
@@ -152,6 +152,7 @@ class AudioFileSource:
         self._pending = np.zeros(0, np.float32)
         self._position = 0  # stream position (output samples) of _pending[0]
         self._ended = False
+        self._samples_decoded = 0
         self._blocks_read = 0
         self._started_ms = 0.0
 
@@ -184,10 +185,11 @@ class AudioFileSource:
         available = self._pending.size
         while available < count and not self._ended:
             chunk = next(self._chunks, None)
-            if chunk is None and self.loop and self._resampler.samples_in > 0:  # (an empty file cannot loop)
+            if chunk is None and self.loop and self._samples_decoded > 0:  # (an empty file cannot loop)
                 self._open_decoder()
                 continue
             piece = self._resampler.flush() if chunk is None else self._resampler.process(chunk)
+            self._samples_decoded += 0 if chunk is None else chunk.size
             self._ended = chunk is None
             pieces.append(piece)
             available += piece.size

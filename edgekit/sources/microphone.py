@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, MissingDependencyError, require
+from ..processing.streaming import StreamingResampler
 from ._errors import DeviceNotFoundError, StreamError
 from ._ring import AudioRing
 from ._types import AudioBlock, monotonic_ms
-from .resampler import StreamingResampler
 
 log = logging.getLogger("edgekit.sources")
 CLOSE_TIMEOUT_S = 3.0
