@@ -34,7 +34,7 @@ from .results import (
 )
 from .tasks import RunningMode
 from .text import TextClassifier, TextClassifierOptions
-from .vision import ImageClassifier, ImageClassifierOptions
+from .vision import ImageClassifier, ImageClassifierOptions, ObjectDetector, ObjectDetectorOptions
 
 __version__ = "0.1.0"
 
@@ -49,6 +49,8 @@ __all__ = [
     "ImageClassifier",
     "ImageClassifierOptions",
     "Keypoint",
+    "ObjectDetector",
+    "ObjectDetectorOptions",
     "KeywordDetection",
     "RunningMode",
     "TextClassifier",

@@ -1,5 +1,6 @@
 """Vision tasks."""
 
 from .image_classifier import ImageClassifier, ImageClassifierOptions
+from .object_detector import ObjectDetector, ObjectDetectorOptions
 
-__all__ = ["ImageClassifier", "ImageClassifierOptions"]
+__all__ = ["ImageClassifier", "ImageClassifierOptions", "ObjectDetector", "ObjectDetectorOptions"]
