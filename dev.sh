@@ -15,7 +15,7 @@ APT_PACKAGES=(python3-venv python3-pip)
 # PortAudio for sounddevice; a PulseAudio virtual microphone, Xvfb and Chromium (with its driver) for the
 # live tests; ffmpeg for network camera streams.
 APT_DATA=(dataset-fashion-mnist espeak-ng flite sox pocketsphinx-testdata libportaudio2
-  pulseaudio pulseaudio-utils libasound2-plugins xvfb x11-apps imagemagick xdotool chromium chromium-driver ffmpeg)
+  pulseaudio pulseaudio-utils libasound2-plugins xvfb x11-apps imagemagick xdotool chromium chromium-driver ffmpeg rtsp-server-perl)
 
 log() { printf '\033[1m[edgekit]\033[0m %s\n' "$*" >&2; }
 

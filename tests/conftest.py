@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# Live-source fixtures (stream servers, video files, the PulseAudio virtual microphone), registered once.
+pytest_plugins = ["live_fixtures"]
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
