@@ -143,7 +143,6 @@ class _StreamState:
         if detector is not None:
             detector.reset()
         self.expected_next_ms: float | None = None
-        self.dropped_seen = 0
 
 
 class AudioClassifier(BaseTask):
@@ -185,6 +184,7 @@ class AudioClassifier(BaseTask):
         self.keyword_threshold: float | None = None if threshold is None else float(threshold)
         self.smoothing_windows = options.smoothing_windows or default_smoothing
         self._stream: _StreamState | None = None
+        self._live_origin_ms: float | None = None
 
     def _window_engine(self, options: AudioClassifierOptions) -> WindowModelEngine:
         spec = self.card.audio if self.card else None
@@ -250,16 +250,21 @@ class AudioClassifier(BaseTask):
         return AudioClassifierResult(tuple(windows), tuple(keywords), timestamp_ms)
 
     def _fill_dropped_gap(self, stream: _StreamState, samples: np.ndarray, rate: int, timestamp_ms: float):
-        """LIVE_STREAM: when the worker dropped blocks, stand in silence for them so stream time stays true."""
+        """LIVE_STREAM: silence stands in for missing blocks (dropped by the queue), so stream time stays true.
+
+        A block is missing when this one starts later than the last one ended by more than half its
+        own length (and 20 ms): the caller's timestamps are the capture clock.
+        """
         if self._worker is None:
             return samples
-        gap_ms = 0.0
-        if self._worker.dropped > stream.dropped_seen and stream.expected_next_ms is not None:
-            gap_ms = min(max(timestamp_ms - stream.expected_next_ms, 0.0), MAX_GAP_FILL_S * 1000)
-        stream.dropped_seen = self._worker.dropped
-        stream.expected_next_ms = timestamp_ms + samples.size * 1000.0 / rate
-        if gap_ms <= 0:
+        duration_ms = samples.size * 1000.0 / rate
+        # The stream starts at the first block submitted, even if the queue dropped it.
+        expected_ms = self._live_origin_ms if stream.expected_next_ms is None else stream.expected_next_ms
+        gap_ms = timestamp_ms - expected_ms
+        stream.expected_next_ms = timestamp_ms + duration_ms
+        if gap_ms <= max(duration_ms / 2, 20.0):
             return samples
+        gap_ms = min(gap_ms, MAX_GAP_FILL_S * 1000)
         return np.concatenate([np.zeros(round(gap_ms * rate / 1000), np.float32), samples])
 
     # ------------------------------------------------------------------ the three modes
@@ -287,10 +292,13 @@ class AudioClassifier(BaseTask):
     def classify_async(self, samples: np.ndarray, sample_rate_hz: int, timestamp_ms: float) -> None:
         """LIVE_STREAM mode: queue a block; ``result_callback(result, AudioBlock, timestamp_ms)`` gets the result.
 
-        Up to 8 blocks wait; beyond that the oldest is dropped (``stats["dropped"]``) and replaced by
-        silence of the same length when the stream resumes, so stream time stays right.
+        Up to 8 blocks wait; beyond that the oldest is dropped (``stats["dropped"]``). A block that starts
+        later than the previous one ended (by the timestamps) gets the missing stretch as silence before
+        it, so stream time stays right.
         """
         prepare_samples(samples)  # refuse bad blocks on the caller's thread, where the error is useful
+        if self._live_origin_ms is None and isinstance(timestamp_ms, (int, float)):
+            self._live_origin_ms = float(timestamp_ms)
         self._run_async(AudioBlock(samples, _check_rate(sample_rate_hz)), timestamp_ms, "classify_async")
 
 
