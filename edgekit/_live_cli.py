@@ -96,7 +96,11 @@ def run_live(args: argparse.Namespace, serve: bool) -> int:
             sinks.append(web)
             print(f"web view: {web.url}", file=sys.stderr, flush=True)
         runner.sinks = sinks
-        print(f"running {os.path.basename(args.model)} on {source.description} (Ctrl-C stops)", file=sys.stderr)
+        print(
+            f"running {os.path.basename(args.model)} on {source.description} (Ctrl-C stops)",
+            file=sys.stderr,
+            flush=True,
+        )
         stats = runner.run(task).to_dict()
     if args.json:
         print(json.dumps(stats), flush=True)

@@ -4,6 +4,9 @@
 
 Fashion: the first test images of Fashion-MNIST (Debian's dataset-fashion-mnist), as PNG, named by
 their true label. Keywords: words spoken by espeak-ng and converted to 16 kHz mono WAV with sox.
+For the live demos: ``garments.mkv`` (those images, 1 s each, 30 fps), ``astronaut.mkv`` (scikit-image's
+astronaut photo drifting across a 640x480 frame) and ``keyword_stream.wav`` (the keywords with a
+non-keyword word and silence between them).
 """
 
 from __future__ import annotations
@@ -39,6 +42,56 @@ def write_samples(out: Path, count: int = 5) -> list[Path]:
             )
             raw.unlink()
             written.append(wav)
+        written.append(write_keyword_stream(out, [p for p in written if p.name.startswith("keyword_")]))
+    written += write_videos(out, images[:count])
+    return written
+
+
+def write_keyword_stream(out: Path, clips: list[Path]) -> Path:
+    """The keyword clips in a row, with the non-keyword "banana" and 0.7 s of silence between them."""
+    raw, banana = out / "banana_22k.wav", out / "banana.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(raw), "banana"], check=True)
+    subprocess.run(["sox", "-D", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(banana)], check=True)
+    raw.unlink()
+    parts = []
+    for clip in clips:
+        parts += [str(clip), str(banana)]
+    stream = out / "keyword_stream.wav"
+    subprocess.run(["sox", "-D", *parts, str(stream), "pad", "0.5", "0.5"], check=True)
+    banana.unlink()
+    return stream
+
+
+def write_videos(out: Path, garments) -> list[Path]:
+    """Lossless (FFV1) videos for the live demos; needs OpenCV, and scikit-image for the photo."""
+    import cv2
+    import numpy as np
+
+    fourcc = cv2.VideoWriter_fourcc(*"FFV1")
+    written = []
+    path = out / "garments.mkv"
+    writer = cv2.VideoWriter(str(path), fourcc, 30.0, (448, 448))
+    for image in garments:
+        frame = cv2.resize(image[:, :, ::-1], (448, 448), interpolation=cv2.INTER_NEAREST)
+        for _ in range(30):
+            writer.write(frame)
+    writer.release()
+    written.append(path)
+    try:
+        from skimage import data
+    except ImportError:
+        return written
+    # The upper part of the photo, enlarged: the short-range detector wants a face that fills the frame.
+    photo = cv2.resize(data.astronaut()[:320, 96:416, ::-1], (384, 384), interpolation=cv2.INTER_LINEAR)
+    path = out / "astronaut.mkv"
+    writer = cv2.VideoWriter(str(path), fourcc, 30.0, (640, 480))
+    for step in range(90):
+        frame = np.full((480, 640, 3), 96, np.uint8)
+        left = 20 + 2 * step
+        frame[48:432, left : left + 384] = photo[:, : min(384, 640 - left)]
+        writer.write(frame)
+    writer.release()
+    written.append(path)
     return written
 
 
