@@ -1,0 +1,224 @@
+"""Anchor-based single-shot detectors (MediaPipe's SSD semantics): anchors, box and keypoint decoding."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from ..errors import MetadataError
+from .nms import Detections
+
+BOX_FORMATS = ("yxhw", "xywh")
+NMS_ALGORITHMS = ("plain", "weighted")
+
+
+@dataclass(frozen=True)
+class SsdConfig:
+    """Anchors and decoding of an anchor-based single-shot detector, with MediaPipe's semantics.
+
+    Anchor fields follow MediaPipe's SsdAnchorsCalculator (consecutive layers with the same stride share
+    one grid; ``fixed_anchor_size`` makes every anchor 1x1 so the regressed size is the box size). Decoding
+    fields follow its TensorsToDetectionsCalculator: raw box rows hold ``box_format`` values at
+    ``box_coord_offset`` and (x, y) keypoint pairs from ``keypoint_coord_offset``; centres are
+    ``value / x_scale * anchor_w + anchor_x``. ``min_score`` is the default pre-NMS score filter and
+    ``ignore_classes`` drops score columns (e.g. a background class 0).
+    """
+
+    input_width: int
+    input_height: int
+    strides: tuple[int, ...]
+    num_layers: int = 0  # 0: one layer per stride (MediaPipe requires them equal)
+    min_scale: float = 0.2
+    max_scale: float = 0.95
+    aspect_ratios: tuple[float, ...] = (1.0,)
+    anchor_offset_x: float = 0.5
+    anchor_offset_y: float = 0.5
+    fixed_anchor_size: bool = False
+    interpolated_scale_aspect_ratio: float = 1.0
+    reduce_boxes_in_lowest_layer: bool = False
+    num_classes: int = 1
+    num_keypoints: int = 0
+    box_coord_offset: int = 0
+    keypoint_coord_offset: int = 4
+    box_format: str = "yxhw"
+    x_scale: float = 1.0
+    y_scale: float = 1.0
+    w_scale: float = 1.0
+    h_scale: float = 1.0
+    apply_exponential_on_box_size: bool = False
+    sigmoid_score: bool = False
+    score_clipping_threshold: float | None = None
+    ignore_classes: tuple[int, ...] = ()
+    min_score: float = 0.5
+    nms: str = "plain"
+    iou_threshold: float = 0.5
+    labels: tuple[str, ...] = ()
+    keypoint_labels: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        for name in ("strides", "aspect_ratios", "ignore_classes", "labels", "keypoint_labels"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if not self.strides or any(int(s) < 1 for s in self.strides):
+            raise MetadataError(f"ssd strides must be positive integers, got {self.strides}")
+        if self.num_layers not in (0, len(self.strides)):
+            raise MetadataError(f"ssd num_layers is {self.num_layers} but {len(self.strides)} strides are given")
+        if self.box_format not in BOX_FORMATS:
+            raise MetadataError(f"ssd box_format must be one of {BOX_FORMATS}, got {self.box_format!r}")
+        if self.nms not in NMS_ALGORITHMS:
+            raise MetadataError(f"ssd nms must be one of {NMS_ALGORITHMS}, got {self.nms!r}")
+        if self.keypoint_labels and len(self.keypoint_labels) != self.num_keypoints:
+            raise MetadataError(f"{len(self.keypoint_labels)} keypoint_labels for {self.num_keypoints} keypoints")
+        if min(self.x_scale, self.y_scale, self.w_scale, self.h_scale) <= 0:
+            raise MetadataError("ssd x_scale, y_scale, w_scale and h_scale must be positive")
+
+    @property
+    def num_coords(self) -> int:
+        """Values per raw box row: 4 box values and 2 per keypoint."""
+        return max(self.box_coord_offset + 4, self.keypoint_coord_offset + 2 * self.num_keypoints)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SsdConfig:
+        """Build from a model card's ``extra["detector"]`` dict (``"type": "ssd"`` and the fields above).
+
+        Raises:
+            MetadataError: an unknown field (with a close match), or a value that does not fit.
+        """
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k != "type"}
+        for key in values:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1)
+                raise MetadataError(
+                    f"unknown ssd detector field {key!r}", hint=f"did you mean {close[0]!r}?" if close else ""
+                )
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise MetadataError(f"ssd detector config is incomplete: {exc}") from exc
+
+
+def _layer_scale(config: SsdConfig, index: int) -> float:
+    count = len(config.strides)
+    if count == 1:
+        return (config.min_scale + config.max_scale) * 0.5
+    return config.min_scale + (config.max_scale - config.min_scale) * index / (count - 1.0)
+
+
+def generate_ssd_anchors(config: SsdConfig) -> np.ndarray:
+    """SSD anchors as MediaPipe's SsdAnchorsCalculator makes them (without multiscale generation).
+
+    Args:
+        config: the detector's anchor options (input size, strides, scales, aspect ratios, offsets).
+
+    Returns:
+        (N, 4) float32 anchors ``[x_center, y_center, width, height]``, normalized, in the order the
+        model's outputs list them (layer by layer, row-major over the grid, anchors of a cell together).
+    """
+    strides = [int(s) for s in config.strides]
+    anchors: list[np.ndarray] = []
+    layer = 0
+    while layer < len(strides):
+        ratios: list[float] = []
+        scales: list[float] = []
+        last = layer
+        # Consecutive layers with the same stride share one grid: their anchors interleave per cell.
+        while last < len(strides) and strides[last] == strides[layer]:
+            scale = _layer_scale(config, last)
+            if last == 0 and config.reduce_boxes_in_lowest_layer:
+                ratios += [1.0, 2.0, 0.5]
+                scales += [0.1, scale, scale]
+            else:
+                ratios += list(config.aspect_ratios)
+                scales += [scale] * len(config.aspect_ratios)
+                if config.interpolated_scale_aspect_ratio > 0:
+                    following = 1.0 if last == len(strides) - 1 else _layer_scale(config, last + 1)
+                    scales.append(float(np.sqrt(scale * following)))
+                    ratios.append(config.interpolated_scale_aspect_ratio)
+            last += 1
+        root = np.sqrt(np.asarray(ratios, np.float64))
+        widths, heights = np.asarray(scales) * root, np.asarray(scales) / root
+        if config.fixed_anchor_size:
+            widths, heights = np.ones_like(widths), np.ones_like(heights)
+        grid_h = int(np.ceil(config.input_height / strides[layer]))
+        grid_w = int(np.ceil(config.input_width / strides[layer]))
+        ys, xs = np.meshgrid(np.arange(grid_h), np.arange(grid_w), indexing="ij")
+        centers_x = (xs.reshape(-1, 1) + config.anchor_offset_x) / grid_w
+        centers_y = (ys.reshape(-1, 1) + config.anchor_offset_y) / grid_h
+        per_cell = len(scales)
+        block = np.stack(
+            np.broadcast_arrays(centers_x, centers_y, widths.reshape(1, per_cell), heights.reshape(1, per_cell)),
+            axis=-1,
+        )
+        anchors.append(block.reshape(-1, 4))
+        layer = last
+    return np.concatenate(anchors).astype(np.float32)
+
+
+def decode_ssd(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarray, config: SsdConfig) -> Detections:
+    """Decode every anchor's raw regression and scores (no filtering, no NMS).
+
+    Args:
+        raw_boxes: (N, num_coords) or (1, N, num_coords) regression values.
+        raw_scores: (N, C) or (1, N, C) class scores (logits when ``config.sigmoid_score``).
+        anchors: (N, 4) from :func:`generate_ssd_anchors` (x_center, y_center, width, height).
+        config: the decoding options.
+
+    Returns:
+        One detection per anchor: its box, best class and score, and keypoints.
+
+    Raises:
+        MetadataError: the tensors do not have the shapes the config implies.
+    """
+    boxes_raw = np.asarray(raw_boxes, np.float32).reshape(-1, raw_boxes.shape[-1])
+    scores_raw = np.asarray(raw_scores, np.float32).reshape(-1, raw_scores.shape[-1])
+    count = len(anchors)
+    if boxes_raw.shape != (count, config.num_coords) or len(scores_raw) != count:
+        raise MetadataError(
+            f"ssd config expects {count} anchors with {config.num_coords} box values each, got boxes "
+            f"{tuple(raw_boxes.shape)} and scores {tuple(raw_scores.shape)}"
+        )
+    ax, ay, aw, ah = anchors.T
+    off = config.box_coord_offset
+    first, second, third, fourth = (boxes_raw[:, off + i] for i in range(4))
+    if config.box_format == "xywh":
+        cx, cy, w, h = first, second, third, fourth
+    else:
+        cy, cx, h, w = first, second, third, fourth
+    cx = cx / config.x_scale * aw + ax
+    cy = cy / config.y_scale * ah + ay
+    if config.apply_exponential_on_box_size:
+        w, h = np.exp(w / config.w_scale) * aw, np.exp(h / config.h_scale) * ah
+    else:
+        w, h = w / config.w_scale * aw, h / config.h_scale * ah
+    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+    k = config.num_keypoints
+    points = boxes_raw[:, config.keypoint_coord_offset : config.keypoint_coord_offset + 2 * k].reshape(count, k, 2)
+    if config.box_format == "yxhw":
+        points = points[:, :, ::-1]  # MediaPipe reads keypoints in the box's axis order
+    keypoints = np.stack(
+        [
+            points[:, :, 0] / config.x_scale * aw[:, None] + ax[:, None],
+            points[:, :, 1] / config.y_scale * ah[:, None] + ay[:, None],
+        ],
+        axis=-1,
+    )
+    scores = scores_raw
+    if config.sigmoid_score:
+        if config.score_clipping_threshold is not None:
+            scores = np.clip(scores, -config.score_clipping_threshold, config.score_clipping_threshold)
+        with np.errstate(over="ignore"):  # exp overflows to inf for very negative logits: the score is 0
+            scores = 1.0 / (1.0 + np.exp(-scores))
+    if config.ignore_classes:
+        scores = scores.copy()
+        scores[:, [c for c in config.ignore_classes if c < scores.shape[1]]] = -np.inf
+    classes = scores.argmax(axis=1)
+    best = scores[np.arange(count), classes]
+    return Detections(
+        boxes.astype(np.float32), best.astype(np.float32), classes.astype(np.int64), keypoints.astype(np.float32)
+    )
+
+
+# ----------------------------------------------------------------------------- NMS
