@@ -1,5 +1,6 @@
 """Audio tasks."""
 
-from .audio_classifier import AudioBlock, AudioClassifier, AudioClassifierOptions, prepare_samples
+from ._input import prepare_samples
+from .audio_classifier import AudioBlock, AudioClassifier, AudioClassifierOptions
 
 __all__ = ["AudioBlock", "AudioClassifier", "AudioClassifierOptions", "prepare_samples"]

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -15,12 +13,12 @@ from ..processing.classification import rank_categories
 from ..processing.streaming import KeywordDetector, ScoreSmoother, StreamingResampler
 from ..results import AudioClassifierResult, ClassificationResult, Classifications, KeywordDetection
 from ..tasks import BaseTask, TaskOptions
+from ._input import check_rate, finite, prepare_samples
 from ._micro_wake_word import MicroWakeWordEngine, looks_like_micro_wake_word
 from ._window_model import WindowModelEngine
 
 DEFAULT_IGNORE_LABELS = ("silence", "unknown", "_silence_", "_unknown_", "_background_noise_", "background", "noise")
 DEFAULT_KEYWORD_THRESHOLD = 0.5
-MAX_CHANNELS = 16  # the smaller axis of a 2-D block is channels only if it is at most this
 MAX_GAP_FILL_S = 60.0
 
 
@@ -39,8 +37,11 @@ class AudioClassifierOptions(TaskOptions):
     Attributes:
         hop_ms: time between windows for window models (None: the model's own hop). Keyword
             timestamps are as precise as the hop: use 100 ms or less for keyword spotting.
-        smoothing_windows: average each class's score over the last N windows (1: off; None: 1, or
-            the sliding window of a microWakeWord model's JSON).
+        smoothing_windows: average each class's score over the last N windows (1: off). None: the
+            sliding window of a microWakeWord model's JSON; for keyword window models, the windows in
+            half a window (10 at a 50 ms hop for a 1 s model), so a word cut by the window's edge,
+            which may score as another word for a window or two, does not fire; 1 for other models.
+            Results carry the smoothed scores.
         keyword_threshold: a keyword is detected when its (smoothed) score reaches this. "auto": the
             model card's ``keyword_threshold``, a microWakeWord JSON's ``probability_cutoff``, or 0.5 for
             models with a silence/unknown label; other models get no detection. None: no detection.
@@ -57,79 +58,18 @@ class AudioClassifierOptions(TaskOptions):
     def __post_init__(self):
         super().__post_init__()
         name = type(self).__name__
-        if self.hop_ms is not None and not (_finite(self.hop_ms) and self.hop_ms > 0):
+        if self.hop_ms is not None and not (finite(self.hop_ms) and self.hop_ms > 0):
             raise InputError(f"{name}: hop_ms must be a positive number or None, got {self.hop_ms!r}")
         smoothing = self.smoothing_windows
         if smoothing is not None and (isinstance(smoothing, bool) or not isinstance(smoothing, int) or smoothing < 1):
             raise InputError(f"{name}: smoothing_windows must be an integer >= 1 or None, got {smoothing!r}")
         threshold = self.keyword_threshold
-        if threshold is not None and threshold != "auto" and not (_finite(threshold) and 0 < threshold <= 1):
+        if threshold is not None and threshold != "auto" and not (finite(threshold) and 0 < threshold <= 1):
             raise InputError(f"{name}: keyword_threshold must be in (0, 1], 'auto' or None, got {threshold!r}")
-        if not (_finite(self.refractory_ms) and self.refractory_ms >= 0):
+        if not (finite(self.refractory_ms) and self.refractory_ms >= 0):
             raise InputError(f"{name}: refractory_ms must be a number >= 0, got {self.refractory_ms!r}")
         labels = (self.ignore_labels,) if isinstance(self.ignore_labels, str) else tuple(self.ignore_labels)
         object.__setattr__(self, "ignore_labels", labels)
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def prepare_samples(samples: Any) -> np.ndarray:
-    """Any sensible block of audio → mono float32 in [-1, 1].
-
-    Args:
-        samples: (frames,) mono, or (frames, channels) / (channels, frames) with at most 16 channels
-            (mixed down by averaging); float in [-1, 1], or int16/int32/uint8 PCM (scaled).
-
-    Raises:
-        InputError: not numeric, NaN/Inf, floats far outside [-1, 1], or a shape that is not audio.
-    """
-    array = np.asarray(samples)
-    if array.dtype.kind not in "iuf":
-        raise InputError(f"audio samples must be numbers, got {array.dtype}")
-    if array.ndim == 2:
-        mono = _scaled(array).mean(axis=1 - _frames_axis(array.shape))
-    elif array.ndim == 1:
-        mono = _scaled(array)
-    else:
-        raise InputError(
-            f"audio must be (frames,) or (frames, channels), got shape {array.shape}",
-            hint="pass one block of mono or multichannel samples per call",
-        )
-    if mono.size and not np.isfinite(mono.sum()):
-        raise InputError("audio samples contain NaN or Inf", hint="clean the audio block")
-    if mono.size and np.abs(mono).max() > 2.0:
-        raise InputError(
-            f"float samples must be in [-1, 1], got a peak of {np.abs(mono).max():.4g}",
-            hint="pass int16 PCM as an int16 array, or divide by 32768",
-        )
-    return mono.astype(np.float32)
-
-
-def _frames_axis(shape: tuple[int, ...]) -> int:
-    rows, columns = shape
-    if columns <= MAX_CHANNELS < rows or (columns <= MAX_CHANNELS and rows == columns == 1):
-        return 0
-    if rows <= MAX_CHANNELS < columns:
-        return 1
-    raise InputError(
-        f"cannot tell frames from channels in an audio block of shape {shape}",
-        hint=f"pass (frames, channels) with at most {MAX_CHANNELS} channels and more frames than that, or mono",
-    )
-
-
-def _scaled(array: np.ndarray) -> np.ndarray:
-    kind, dtype = array.dtype.kind, array.dtype
-    if kind == "f":
-        return array.astype(np.float64)
-    if dtype == np.int16:
-        return array.astype(np.float64) / 32768.0
-    if dtype == np.int32:
-        return array.astype(np.float64) / 2147483648.0
-    if dtype == np.uint8:
-        return (array.astype(np.float64) - 128.0) / 128.0
-    raise InputError(f"integer audio must be int16, int32 or uint8 PCM, got {dtype}", hint="or pass floats in [-1, 1]")
 
 
 class _StreamState:
@@ -140,8 +80,6 @@ class _StreamState:
         self.resampler = StreamingResampler(source_rate_hz, model_rate_hz)
         self.smoother = ScoreSmoother(smoothing)
         self.detector = detector
-        if detector is not None:
-            detector.reset()
         self.expected_next_ms: float | None = None
 
 
@@ -223,7 +161,7 @@ class AudioClassifier(BaseTask):
 
     def _process(self, block: AudioBlock, timestamp_ms: float, clip: bool = False) -> AudioClassifierResult:
         samples = prepare_samples(block.samples)
-        rate = _check_rate(block.sample_rate_hz)
+        rate = check_rate(block.sample_rate_hz)
         if clip or self._stream is None:
             self._stream = self._new_stream(rate)
         stream = self._stream
@@ -286,7 +224,20 @@ class AudioClassifier(BaseTask):
     def classify_for_stream(
         self, samples: np.ndarray, sample_rate_hz: int, timestamp_ms: float
     ) -> AudioClassifierResult:
-        """VIDEO mode: the next block of a stream; state (buffer, resampler, smoothing) carries over."""
+        """VIDEO mode: the next block of a stream; state (buffer, resampler, smoothing) carries over.
+
+        Args:
+            samples: the block (any length, mono or multichannel; see :func:`prepare_samples`).
+            sample_rate_hz: the stream's rate (the same for every block).
+            timestamp_ms: the block's capture time; must increase. Result windows and keywords are
+                stamped in stream time (from the samples), not with this.
+
+        Returns:
+            The windows that completed inside this block, and their keyword detections.
+
+        Raises:
+            InputError: wrong mode, a timestamp that does not increase, a changed rate, bad samples.
+        """
         return self._run_stream(AudioBlock(samples, sample_rate_hz), timestamp_ms, "classify_for_stream")
 
     def classify_async(self, samples: np.ndarray, sample_rate_hz: int, timestamp_ms: float) -> None:
@@ -297,14 +248,6 @@ class AudioClassifier(BaseTask):
         it, so stream time stays right.
         """
         prepare_samples(samples)  # refuse bad blocks on the caller's thread, where the error is useful
-        if self._live_origin_ms is None and isinstance(timestamp_ms, (int, float)):
+        if self._live_origin_ms is None and finite(timestamp_ms):
             self._live_origin_ms = float(timestamp_ms)
-        self._run_async(AudioBlock(samples, _check_rate(sample_rate_hz)), timestamp_ms, "classify_async")
-
-
-def _check_rate(sample_rate_hz: Any) -> int:
-    if isinstance(sample_rate_hz, bool) or not _finite(sample_rate_hz) or sample_rate_hz != int(sample_rate_hz):
-        raise InputError(f"sample_rate_hz must be a whole number of Hz, got {sample_rate_hz!r}")
-    if not 1000 <= int(sample_rate_hz) <= 384000:
-        raise InputError(f"sample_rate_hz must be between 1000 and 384000, got {sample_rate_hz}")
-    return int(sample_rate_hz)
+        self._run_async(AudioBlock(samples, check_rate(sample_rate_hz)), timestamp_ms, "classify_async")
