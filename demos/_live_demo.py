@@ -52,10 +52,16 @@ def has_display() -> bool:
 def run_live(
     args: argparse.Namespace,
     make_task: Callable[[Callable[..., None]], Any],
-    sample_rate_hz: int = 16000,
+    sample_rate_hz: int | None = None,
     extra_sinks: tuple = (),
+    quiet: bool = False,
 ) -> int:
     """Open ``args.source``, create the task with the runner's callback, and run until done.
+
+    Args:
+        sample_rate_hz: audio: the rate blocks are delivered at (None: the model's, from its metadata).
+        extra_sinks: the demo's own result handlers, after the standard ones.
+        quiet: no standard per-result printing (the demo prints its own).
 
     Returns:
         The process exit status (0 ok, 1 a clear error was printed).
@@ -64,10 +70,9 @@ def run_live(
     try:
         runner = LiveRunner(None, max_frames=args.max_frames, duration_s=args.duration)
         with make_task(runner.on_result) as task:
-            runner.source = open_source(
-                args.source, sample_rate_hz=sample_rate_hz, width=width, height=height, realtime=True
-            )
-            sinks: list[Any] = [PrintSink(json_lines=args.json), *extra_sinks]
+            rate = sample_rate_hz or getattr(getattr(task, "engine", None), "sample_rate_hz", None) or 16000
+            runner.source = open_source(args.source, sample_rate_hz=rate, width=width, height=height, realtime=True)
+            sinks: list[Any] = ([] if quiet else [PrintSink(json_lines=args.json)]) + list(extra_sinks)
             if not args.headless and runner.source.kind == "video":
                 if has_display():
                     sinks.append(WindowSink(os.path.basename(args.model)))

@@ -40,9 +40,9 @@ def _model_kind(task: Any) -> str:
 
 
 def _sample_rate(task: Any) -> int:
-    for name in ("sample_rate_hz", "model_sample_rate_hz"):
-        if isinstance(getattr(task, name, None), int):
-            return getattr(task, name)
+    engine_rate = getattr(getattr(task, "engine", None), "sample_rate_hz", None)  # what the model consumes
+    if isinstance(engine_rate, int):
+        return engine_rate
     card = task.card
     return card.audio.sample_rate_hz if card is not None and card.audio is not None else 16000
 

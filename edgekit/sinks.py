@@ -37,6 +37,8 @@ def summary(result_dict: dict[str, Any]) -> str:
             if d["categories"]
         ]
         return f"{len(found)} found" + (": " + "; ".join(found) if found else "")
+    if kind == "audio" and not result_dict.get("windows"):
+        return "(listening: the first window is not full yet)"
     heads = result_dict.get("classifications") or []
     categories = heads[0]["categories"] if heads else []
     text = ", ".join(f"{c['label'] or c['index']} {c['score']:.2f}" for c in categories) or "(nothing above threshold)"
