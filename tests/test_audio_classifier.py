@@ -3,14 +3,18 @@
 Speech comes from espeak-ng/flite (tests/audio_fixtures.py: words synthesized one by one and laid end
 to end, so every word's end is known) and from Debian's pocketsphinx-testdata (46.6 s of real read
 speech). The keyword clips use speakers held out of the keyword model's training (speech_data.py):
-voice variants m3, f2 and klatt2. Measured on 11 held-out speakers x 2 clips (int8, hop 50 ms, default
-smoothing): 16 of 22 clips gave exactly their 8 keywords, in order, each within 190 ms of the word's
-end; the misses are the model's (accent en-029 loses "down", flite rms loses left/stop/go).
+voice variants m3, f2 and klatt2. Measured on 11 held-out speakers x 2 clips (hop 50 ms, default
+smoothing), in int8 and in float16: 16 of 22 clips gave exactly their 8 keywords, in order, each within
+200 ms of the word's end; 166 (int8) and 163 (float16) of 176 keywords were found (median error 40-50
+ms). The misses are the model's: accent en-029 loses "down", flite rms loses left/stop/go. The test
+asserts on four of the speakers that pass. Non-keywords here are table/music/hello: "banana" and
+"window" fire a keyword for 2 and 4-5 of the 11 speakers.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,7 +45,10 @@ def speech(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def wake_words() -> Path:
-    return fetch(default_cache())
+    try:
+        return fetch(default_cache())  # pymicro-wakeword's wheel, downloaded once with pip
+    except (OSError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"could not fetch the microWakeWord models: {exc}")
 
 
 def keyword_task(recipe: str = "int8", **options) -> AudioClassifier:
