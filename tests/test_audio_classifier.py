@@ -24,7 +24,7 @@ import pytest
 from audio_fixtures import SAMPLE_RATE_HZ, Voice, assemble, pocketsphinx_files, read_speech_file, tools_available
 
 import edgekit.zoo
-from edgekit.audio import AudioBlock, AudioClassifier
+from edgekit.audio import AudioClassifier, AudioInput
 from edgekit.errors import InputError, UnsupportedModelError
 
 sys.path.insert(0, str(Path(__file__).parent / "interop"))
@@ -211,7 +211,7 @@ def test_live_stream_delivers_every_block_in_order_on_the_worker_thread():
         assert task.flush(30)
         assert task.stats["dropped"] == 0
     assert [t for _, _, t in received] == [i / 16 for i in starts]
-    assert all(isinstance(block, AudioBlock) and block.sample_rate_hz == 16000 for _, block, _ in received)
+    assert all(isinstance(block, AudioInput) and block.sample_rate_hz == 16000 for _, block, _ in received)
     for (result, _, _), scores in zip(received, expected):
         np.testing.assert_allclose(scores_of(result), scores)
 

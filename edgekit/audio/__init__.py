@@ -1,6 +1,6 @@
 """Audio tasks."""
 
 from ._input import prepare_samples
-from .audio_classifier import AudioBlock, AudioClassifier, AudioClassifierOptions
+from .audio_classifier import AudioClassifier, AudioClassifierOptions, AudioInput
 
-__all__ = ["AudioBlock", "AudioClassifier", "AudioClassifierOptions", "prepare_samples"]
+__all__ = ["AudioClassifier", "AudioClassifierOptions", "AudioInput", "prepare_samples"]

@@ -23,7 +23,7 @@ MAX_GAP_FILL_S = 60.0
 
 
 @dataclass(frozen=True)
-class AudioBlock:
+class AudioInput:
     """The input handed to ``result_callback`` in LIVE_STREAM mode: the block as given, and its rate."""
 
     samples: np.ndarray
@@ -159,7 +159,7 @@ class AudioClassifier(BaseTask):
             )
         return _StreamState(source_rate_hz, self.engine.sample_rate_hz, self.smoothing_windows, detector)
 
-    def _process(self, block: AudioBlock, timestamp_ms: float, clip: bool = False) -> AudioClassifierResult:
+    def _process(self, block: AudioInput, timestamp_ms: float, clip: bool = False) -> AudioClassifierResult:
         samples = prepare_samples(block.samples)
         rate = check_rate(block.sample_rate_hz)
         if clip or self._stream is None:
@@ -219,7 +219,7 @@ class AudioClassifier(BaseTask):
         Raises:
             InputError: wrong mode, shape, dtype or rate, or NaN samples.
         """
-        return self._run_once(AudioBlock(samples, sample_rate_hz), "classify", clip=True)
+        return self._run_once(AudioInput(samples, sample_rate_hz), "classify", clip=True)
 
     def classify_for_stream(
         self, samples: np.ndarray, sample_rate_hz: int, timestamp_ms: float
@@ -238,10 +238,10 @@ class AudioClassifier(BaseTask):
         Raises:
             InputError: wrong mode, a timestamp that does not increase, a changed rate, bad samples.
         """
-        return self._run_stream(AudioBlock(samples, sample_rate_hz), timestamp_ms, "classify_for_stream")
+        return self._run_stream(AudioInput(samples, sample_rate_hz), timestamp_ms, "classify_for_stream")
 
     def classify_async(self, samples: np.ndarray, sample_rate_hz: int, timestamp_ms: float) -> None:
-        """LIVE_STREAM mode: queue a block; ``result_callback(result, AudioBlock, timestamp_ms)`` gets the result.
+        """LIVE_STREAM mode: queue a block; ``result_callback(result, AudioInput, timestamp_ms)`` gets the result.
 
         Up to 8 blocks wait; beyond that the oldest is dropped (``stats["dropped"]``). A block that starts
         later than the previous one ended (by the timestamps) gets the missing stretch as silence before
@@ -250,4 +250,4 @@ class AudioClassifier(BaseTask):
         prepare_samples(samples)  # refuse bad blocks on the caller's thread, where the error is useful
         if self._live_origin_ms is None and finite(timestamp_ms):
             self._live_origin_ms = float(timestamp_ms)
-        self._run_async(AudioBlock(samples, check_rate(sample_rate_hz)), timestamp_ms, "classify_async")
+        self._run_async(AudioInput(samples, check_rate(sample_rate_hz)), timestamp_ms, "classify_async")
