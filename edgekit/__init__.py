@@ -4,6 +4,7 @@ The runtime needs only numpy and an interpreter (ai-edge-litert, else tflite-run
 tensorflow.lite). Conversion lives in the separate ``converters`` package (``edgekit[convert]``).
 """
 
+from .audio import AudioClassifier, AudioClassifierOptions
 from .backends.litert import find_backend
 from .errors import (
     CalibrationError,
@@ -39,6 +40,8 @@ from .vision import ImageClassifier, ImageClassifierOptions, ObjectDetector, Obj
 __version__ = "0.1.0"
 
 __all__ = [
+    "AudioClassifier",
+    "AudioClassifierOptions",
     "AudioClassifierResult",
     "BoundingBox",
     "Category",

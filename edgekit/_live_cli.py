@@ -26,6 +26,9 @@ def add_live_arguments(parser: argparse.ArgumentParser, serve: bool = False) -> 
     group.add_argument("--fast", action="store_true", help="read files as fast as possible (default: real time)")
     group.add_argument("--loop", action="store_true", help="loop a video file")
     group.add_argument("--device", help="microphone: index or name (same as --source mic:NAME)")
+    group.add_argument(
+        "--hop-ms", type=float, help="audio window models: time between windows (100; keyword times are this precise)"
+    )
     if not serve:
         group.add_argument("--window", action="store_true", help="show the annotated video in a window")
         group.add_argument("--serve", action="store_true", help="also serve the web view (see `edgekit serve`)")
@@ -50,11 +53,16 @@ def _sample_rate(task: Any) -> int:
 def run_live(args: argparse.Namespace, serve: bool) -> int:
     """Build task, source and sinks from the flags, run until done, print the statistics."""
     from .live import LiveRunner
+    from .model import load
     from .sinks import PrintSink, WebSink, WindowSink
     from .sources import open_source
     from .tasks.factory import create_task
 
     runner = LiveRunner(None, max_frames=args.max_frames, duration_s=args.duration)
+    hop_ms = args.hop_ms
+    if hop_ms is None:
+        with load(args.model) as peek:  # window audio models: 100 ms hops, not the card's training hop
+            hop_ms = 100.0 if peek.card is not None and peek.card.audio is not None else None
     task = create_task(
         args.model,
         num_threads=args.threads,
@@ -62,6 +70,7 @@ def run_live(args: argparse.Namespace, serve: bool) -> int:
         result_callback=runner.on_result,
         max_results=args.max_results,
         score_threshold=args.score_threshold,
+        hop_ms=hop_ms,
     )
     with task:
         kind = _model_kind(task)

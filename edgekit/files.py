@@ -57,9 +57,11 @@ def _prepare(model: Model, item: str) -> tuple[list[np.ndarray], str]:
 def run_on_input(model: Model, item: str, max_results: int = 3) -> dict[str, Any]:
     """Run ``model`` on a file path (image, WAV, .npy) or, for text models, a string."""
     arrays, kind = _prepare(model, item)
-    if kind == "audio":  # one result per clip: the mean score over its windows
+    keywords = None
+    if kind == "audio":  # one result per clip: the mean score over its windows, and the keywords heard
         per_window = [model.run(window[None])[0][0] for window in arrays[0]]
         outputs = [np.mean(per_window, axis=0)[None]]
+        keywords = _keywords(model, item)
     else:
         outputs = model.run(*arrays)
     result: dict[str, Any] = {"input": item}
@@ -72,13 +74,29 @@ def run_on_input(model: Model, item: str, max_results: int = 3) -> dict[str, Any
             result["rows"] = rows
     else:
         result["outputs"] = {spec.key: value.tolist() for spec, value in zip(model.outputs, outputs)}
+    if keywords is not None:
+        result["keywords"] = keywords
     return result
+
+
+def _keywords(model: Model, item: str) -> list[dict[str, Any]]:
+    """Keyword detections in a clip, streamed at a 100 ms hop (one per utterance, stream-time stamps)."""
+    from .audio.audio_classifier import AudioClassifier, AudioClassifierOptions
+
+    # The task borrows the caller's model (not closed here); IMAGE mode starts no thread.
+    spotter = AudioClassifier(AudioClassifierOptions(model_path=str(model.path), hop_ms=100.0), model=model)
+    samples, rate = audio_proc.read_wav(item)
+    return [k.to_dict() for k in spotter.classify(samples, rate).keywords]
 
 
 def format_result(result: dict[str, Any]) -> str:
     if "classes" in result:
         best = ", ".join(f"{c['label']} {c['score']:.3f}" for c in result["classes"])
-        return f"{result['input']}: {best}"
+        heard = "".join(
+            f"\n  keyword {k['label']} ({k['score']:.2f}) at {k['timestamp_ms'] / 1000:.2f} s"
+            for k in result.get("keywords", [])
+        )
+        return f"{result['input']}: {best}{heard}"
     if "rows" in result:
         return "\n".join(
             f"{result['input']}[{i}]: " + ", ".join(f"{c['label']} {c['score']:.3f}" for c in row)
