@@ -9,6 +9,7 @@ Every fixture skips with a reason when its tool is missing. Run as a script to s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -263,6 +264,13 @@ _ALSA_VMIC = 'pcm.vmic {\n  type pulse\n  device vmic\n  hint { show on descript
 
 @pytest.fixture(scope="session")
 def virtual_mic() -> Iterator[VirtualMic]:
+    """The virtual microphone for a test session (see ``virtual_microphone``)."""
+    with virtual_microphone() as mic:
+        yield mic
+
+
+@contextlib.contextmanager
+def virtual_microphone() -> Iterator[VirtualMic]:
     """A PulseAudio null sink whose monitor is the microphone "vmic" (see shared TESTING.md for the pitfalls).
 
     The sink runs at 48 kHz; PortAudio reaches it through ALSA's pulse plugin, whose default rate is 44.1 kHz.
