@@ -195,9 +195,10 @@ def _install_sigint(stop: threading.Event):
             raise KeyboardInterrupt
         stop.set()
 
-    return signal.signal(signal.SIGINT, handler)
+    # SIGTERM too: `systemctl stop` and `docker stop` should end a run as cleanly as Ctrl-C.
+    return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
 def _restore_sigint(previous) -> None:
-    if previous is not None:
-        signal.signal(signal.SIGINT, previous)
+    for sig, handler in (previous or {}).items():
+        signal.signal(sig, handler)
