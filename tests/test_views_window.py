@@ -1,0 +1,90 @@
+"""The window for real: OpenCV's GUI build (in its own venv) under Xvfb, a screenshot of the root window
+compared with the frame that was shown, and the q key closing it; and the clear errors when there is no
+display or only the headless build."""
+
+from __future__ import annotations
+
+import queue
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from display_fixtures import INTEROP, display_env, gui_python, xdisplay  # noqa: F401
+from live_fixtures import wait_until
+
+pytestmark = pytest.mark.display
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def known_frame() -> np.ndarray:
+    """A frame with colour blocks and a noise patch, so its position in a screenshot is unambiguous."""
+    frame = np.zeros((240, 320, 3), np.uint8)
+    frame[:, :160] = (0, 0, 255)
+    frame[:120, 160:] = (0, 255, 0)
+    frame[120:, 160:] = (255, 0, 0)
+    frame[60:180, 100:220] = np.random.default_rng(0).integers(0, 256, (120, 120, 3), np.uint8)
+    return frame
+
+
+def test_window_shows_the_frame_and_q_closes_it(xdisplay, gui_python, tmp_path):  # noqa: F811
+    import cv2
+
+    frame = known_frame()
+    np.save(tmp_path / "frame.npy", frame)
+    env = display_env(xdisplay) | {"PYTHONPATH": str(ROOT)}
+    shown = subprocess.Popen(
+        [gui_python, str(INTEROP / "show_window.py"), str(tmp_path / "frame.npy"), "edgekit-test"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line.strip()) for line in shown.stdout], daemon=True).start()
+    try:
+        assert lines.get(timeout=30) == "shown"
+        time.sleep(1.0)  # let the window map and paint
+        shot = tmp_path / "screen.png"
+        subprocess.run(["import", "-window", "root", str(shot)], env=env, check=True, timeout=30)
+        screen = cv2.imread(str(shot))
+        match = cv2.matchTemplate(screen, frame, cv2.TM_SQDIFF)
+        _, _, (x, y), _ = cv2.minMaxLoc(match)
+        shown_pixels = screen[y : y + 240, x : x + 320].astype(int)
+        assert np.abs(shown_pixels - frame).max() <= 2  # 24-bit X server: what was shown is what is on screen
+        windows = subprocess.run(
+            ["xdotool", "search", "--name", "edgekit-test"], env=env, capture_output=True, text=True, timeout=10
+        ).stdout.split()
+        assert windows, "the window is not on the display"
+        for window in windows:
+            subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, timeout=10)
+        subprocess.run(["xdotool", "key", "q"], env=env, check=True, timeout=10)
+        assert wait_until(lambda: shown.poll() is not None, 10)
+        assert shown.returncode == 0 and lines.get(timeout=5) == "closed"
+    finally:
+        if shown.poll() is None:
+            shown.kill()
+        shown.wait()
+
+
+def run_window(python: str, display: str | None) -> subprocess.CompletedProcess:
+    env = display_env(display or "") | {"PYTHONPATH": str(ROOT)}
+    if display is None:
+        env.pop("DISPLAY")
+        env.pop("WAYLAND_DISPLAY", None)
+    code = "from edgekit.views.window import WindowView\ntry:\n    WindowView('x')\nexcept Exception as e:\n"
+    code += "    print(type(e).__name__, e, '|', e.hint)\n    raise SystemExit(1)"
+    return subprocess.run([python, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_no_display_is_a_clear_error_not_an_abort(gui_python):  # noqa: F811
+    for display in (None, ":250"):  # unset, and set to a display that does not exist
+        result = run_window(gui_python, display)
+        assert result.returncode == 1, (result.returncode, result.stderr)  # not 134 (SIGABRT)
+        assert "NoDisplayError no display to open a window on" in result.stdout and "edgekit serve" in result.stdout
+
+
+def test_the_headless_build_says_it_cannot_open_windows(xdisplay):  # noqa: F811
+    result = run_window(sys.executable, xdisplay)
+    assert result.returncode == 1
+    assert "headless build" in result.stdout and "pip install opencv-python" in result.stdout
