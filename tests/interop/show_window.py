@@ -1,6 +1,6 @@
 """Show a frame in edgekit's WindowView until it says the user closed it (run in the GUI OpenCV venv).
 
-    python show_window.py FRAME.npy TITLE       # prints "shown" once the frame is up, "closed" at the end
+python show_window.py FRAME.npy TITLE       # prints "shown" once the frame is up, "closed" at the end
 """
 
 import sys

@@ -1,0 +1,51 @@
+"""Every demo runs without hardware, on a file source, with its default bundled model."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DEMOS = Path(__file__).resolve().parents[1] / "demos"
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    from converters.zoo.samples import write_samples
+
+    folder = tmp_path_factory.mktemp("samples")
+    write_samples(folder, count=3)
+    return folder
+
+
+def demo(name: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(DEMOS / name), *args], capture_output=True, text=True, timeout=300, cwd=DEMOS.parent
+    )
+
+
+@pytest.mark.slow
+def test_live_demos_run_on_files(media):
+    result = demo("webcam_classify.py", "--source", str(media / "garments.mkv"), "--headless", "--max-frames", "60")
+    assert result.returncode == 0, result.stderr
+    assert "Ankle boot" in result.stdout and "Pullover" in result.stdout  # the first two garments, 1 s each
+    result = demo("webcam_detect.py", "--source", str(media / "astronaut.mkv"), "--headless", "--max-frames", "30")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("1 found: face") >= 25
+    result = demo("mic_keywords.py", "--source", str(media / "keyword_stream.wav"))
+    assert result.returncode == 0, result.stderr
+    assert [line.split("'")[1] for line in result.stdout.splitlines()] == ["yes", "stop", "left", "go"]
+    result = demo("mic_sounds.py", "--source", str(media / "keyword_stream.wav"), "--duration", "3")
+    assert result.returncode == 0, result.stderr
+    assert "silence" in result.stdout and "yes" in result.stdout
+
+
+def test_text_demo_and_clear_errors(media):
+    result = demo("classify_text.py", "--text", "my laptop will not boot after the update", "--max-results", "1")
+    assert result.returncode == 0 and "tech support" in result.stdout
+    result = demo("webcam_classify.py", "--source", "0", "--headless")
+    assert result.returncode == 1 and "no camera at index 0" in result.stderr and "Traceback" not in result.stderr
+    result = demo("webcam_detect.py", "--model", "missing.tflite", "--source", str(media / "astronaut.mkv"))
+    assert result.returncode == 1 and "not found" in result.stderr and "Traceback" not in result.stderr
