@@ -56,6 +56,8 @@ def _prepare(model: Model, item: str) -> tuple[list[np.ndarray], str]:
 
 def run_on_input(model: Model, item: str, max_results: int = 3) -> dict[str, Any]:
     """Run ``model`` on a file path (image, WAV, .npy) or, for text models, a string."""
+    if model.card is not None and model.card.task is Task.OBJECT_DETECTOR and not item.endswith(".npy"):
+        return _detect(model, item, max_results)
     arrays, kind = _prepare(model, item)
     keywords = None
     if kind == "audio":  # one result per clip: the mean score over its windows, and the keywords heard
@@ -79,6 +81,14 @@ def run_on_input(model: Model, item: str, max_results: int = 3) -> dict[str, Any
     return result
 
 
+def _detect(model: Model, item: str, max_results: int) -> dict[str, Any]:
+    """Objects in an image file, boxes in its pixels (the task borrows the caller's model)."""
+    from .vision.object_detector import ObjectDetector, ObjectDetectorOptions
+
+    detector = ObjectDetector(ObjectDetectorOptions(model_path=str(model.path), max_results=max_results), model=model)
+    return {"input": item} | detector.detect(item).to_dict()
+
+
 def _keywords(model: Model, item: str) -> list[dict[str, Any]]:
     """Keyword detections in a clip, streamed at a 100 ms hop (one per utterance, stream-time stamps)."""
     from .audio.audio_classifier import AudioClassifier, AudioClassifierOptions
@@ -97,6 +107,10 @@ def format_result(result: dict[str, Any]) -> str:
             for k in result.get("keywords", [])
         )
         return f"{result['input']}: {best}{heard}"
+    if result.get("type") == "detection":
+        from .sinks import summary
+
+        return f"{result['input']}: {summary(result)}"
     if "rows" in result:
         return "\n".join(
             f"{result['input']}[{i}]: " + ", ".join(f"{c['label']} {c['score']:.3f}" for c in row)
