@@ -2,18 +2,21 @@
 
 Endpoints: ``/`` a small self-contained page (no external assets; fits a phone), ``/stream.mjpg`` the
 newest annotated frame as multipart JPEG (any number of clients; a slow client skips frames, it never
-slows ``publish``), ``/events`` one ``data: {json}`` line per published result, ``/result.json`` the
-latest result and statistics, ``/healthz``. Listens on 127.0.0.1 unless told otherwise.
+slows ``publish``), ``/frame.jpg`` the newest frame once, ``/events`` one ``data: {json}`` message per
+published result, ``/result.json`` the latest one, ``/healthz``. Listens on 127.0.0.1 unless told otherwise.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
+import math
 import socket
 import threading
-import time
+from collections import deque
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
@@ -24,7 +27,10 @@ from ..errors import EdgekitError, require
 
 log = logging.getLogger("edgekit.views")
 BOUNDARY = "edgekit-frame"
-HEARTBEAT_S = 10.0
+HEARTBEAT_S = 10.0  # proxies and phones drop connections that stay silent much longer
+EVENT_BACKLOG = 256  # results an SSE client may fall behind by before it skips (bounded memory per view)
+SOCKET_TIMEOUT_S = 30.0  # a viewer that stops reading is dropped after this, not kept forever
+STOP_WAIT_S = 2.0
 
 
 class PortInUseError(EdgekitError, OSError):
@@ -32,22 +38,37 @@ class PortInUseError(EdgekitError, OSError):
 
 
 class _Latest:
-    """The newest frame (JPEG) and result, with a sequence number clients wait on."""
+    """What the handlers serve: the newest frame (raw and JPEG), recent results, and who is connected."""
 
-    def __init__(self):
+    def __init__(self, jpeg_quality: int):
         self.cond = threading.Condition()
+        self.jpeg_quality = jpeg_quality
+        self.raw: np.ndarray | None = None  # kept unencoded while nobody watches the video
         self.jpeg: bytes | None = None
         self.frame_seq = 0
-        self.result: dict[str, Any] = {}
-        self.stats: dict[str, Any] = {}
+        self.events: deque[tuple[int, bytes]] = deque(maxlen=EVENT_BACKLOG)
         self.result_seq = 0
         self.stream_clients = 0
+        self.connections: set[socket.socket] = set()
         self.closed = False
 
-    def wait(self, attribute: str, seen: int, timeout_s: float) -> int:
+    def wait_past(self, counter: str, seen: int) -> bool:
+        """Wait until the counter moves past ``seen`` or HEARTBEAT_S passes; False once the view is stopped."""
         with self.cond:
-            self.cond.wait_for(lambda: getattr(self, attribute) != seen or self.closed, timeout_s)
-            return getattr(self, attribute)
+            self.cond.wait_for(lambda: getattr(self, counter) != seen or self.closed, HEARTBEAT_S)
+            return not self.closed
+
+    def jpeg_now(self) -> tuple[int, bytes | None]:
+        """The newest JPEG, encoding the newest raw frame first if nobody has yet."""
+        with self.cond:
+            raw, seq = self.raw, self.frame_seq
+        if raw is not None:
+            jpeg = _encode(raw, self.jpeg_quality)
+            with self.cond:
+                if self.frame_seq == seq and self.raw is raw:
+                    self.raw, self.jpeg = None, jpeg
+        with self.cond:
+            return self.frame_seq, self.jpeg
 
 
 class WebView:
@@ -55,69 +76,112 @@ class WebView:
 
     Args:
         host: address to bind; "127.0.0.1" (default) is this machine only, "0.0.0.0" the whole LAN.
-        port: TCP port; 0 picks a free one (see ``url``).
+        port: TCP port; 0 picks a free one (see ``url`` after ``start``).
         jpeg_quality: 1..100 for the MJPEG stream.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8080, jpeg_quality: int = 80):
         self.host, self.port, self.jpeg_quality = host, int(port), int(jpeg_quality)
-        self._latest = _Latest()
+        self._latest = _Latest(self.jpeg_quality)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._publish_lock = threading.Lock()
+
+    @property
+    def stream_clients(self) -> int:
+        """How many viewers are watching ``/stream.mjpg`` now."""
+        return self._latest.stream_clients
 
     @property
     def url(self) -> str:
+        """The page's address on this machine, e.g. ``http://127.0.0.1:8080/``."""
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         return f"http://{host}:{self.port}/"
 
     def start(self) -> WebView:
-        """Bind and serve in a background thread.
+        """Bind and serve in a background (daemon) thread.
+
+        Returns:
+            This view, started.
 
         Raises:
-            PortInUseError: the port is taken (the message names it).
+            PortInUseError: the port is taken (the message names it; the hint names --port).
+            EdgekitError: any other reason the address cannot be bound (e.g. a port below 1024 without root).
         """
         handler = type("Handler", (_Handler,), {"latest": self._latest, "page": _page()})
+        server = ThreadingHTTPServer((self.host, self.port), handler, bind_and_activate=False)
+        server.daemon_threads = True
         try:
-            server = ThreadingHTTPServer((self.host, self.port), handler)
+            server.server_bind()
+            server.server_activate()
         except OSError as exc:
+            server.server_close()
             if exc.errno == errno.EADDRINUSE:
                 raise PortInUseError(
                     f"port {self.port} on {self.host} is already in use", hint="pick another with --port"
                 ) from None
-            raise EdgekitError(f"cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
-        server.daemon_threads = True
+            raise EdgekitError(
+                f"cannot listen on {self.host}:{self.port}: {exc.strerror}", hint="pick another port with --port"
+            ) from None
         self._server, self.port = server, server.server_address[1]
-        self._thread = threading.Thread(target=server.serve_forever, name="edgekit-web", daemon=True)
+        # A short poll interval keeps stop() quick; the loop costs nothing measurable at 10 wake-ups a second.
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.1,), name="edgekit-web", daemon=True)
         self._thread.start()
-        if self.host in ("0.0.0.0", ""):
+        if self.host in ("0.0.0.0", "", "::"):
             log.warning("web view reachable from the LAN: http://%s:%d/", _lan_address(), self.port)
         return self
 
-    def publish(self, frame_bgr: np.ndarray | None, result: dict[str, Any], stats: dict[str, Any] | None = None):
-        """Make ``frame_bgr`` (annotated, BGR) and ``result`` the newest; wakes every waiting client."""
-        jpeg = None
-        if frame_bgr is not None and self._latest.stream_clients > 0:  # no viewer, no JPEG work
-            cv2 = require("cv2", "live", "encoding the web view's video")
-            ok, encoded = cv2.imencode(".jpg", frame_bgr, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
-            jpeg = encoded.tobytes() if ok else None
+    def publish(
+        self, frame_bgr: np.ndarray | None, result: Mapping[str, Any], stats: Mapping[str, Any] | None = None
+    ) -> None:
+        """Make ``frame_bgr`` and ``result`` the newest; never waits for a viewer.
+
+        Args:
+            frame_bgr: the annotated uint8 BGR frame to stream, or None (audio and text have no video).
+            result: the task result as a dict (``result.to_dict()``); sent to every ``/events`` client.
+            stats: figures to show beside it (``fps``, ``latency_ms_p50``, ...), or None.
+        """
+        latest = self._latest
+        with self._publish_lock:  # one publisher at a time keeps the sequence numbers in order
+            message = {"seq": latest.result_seq + 1, "result": dict(result), "stats": dict(stats or {})}
+            payload = json.dumps(_json_ready(message), separators=(",", ":")).encode()
+            jpeg = raw = None
+            if frame_bgr is not None:
+                if latest.stream_clients > 0:  # encode once here for every viewer
+                    jpeg = _encode(frame_bgr, self.jpeg_quality)
+                else:  # no viewer: no JPEG work, but keep a copy for the next one to connect
+                    raw = np.array(frame_bgr, copy=True)
+            self._store(frame_bgr is not None, raw, jpeg, payload)
+
+    def _store(self, has_frame: bool, raw: np.ndarray | None, jpeg: bytes | None, payload: bytes) -> None:
         latest = self._latest
         with latest.cond:
-            if jpeg is not None:
-                latest.jpeg, latest.frame_seq = jpeg, latest.frame_seq + 1
-            latest.result, latest.stats = result, dict(stats or {})
+            if has_frame:
+                latest.raw, latest.jpeg = raw, jpeg
+                latest.frame_seq += 1
             latest.result_seq += 1
+            latest.events.append((latest.result_seq, payload))
             latest.cond.notify_all()
 
     def stop(self) -> None:
-        with self._latest.cond:
-            self._latest.closed = True
-            self._latest.cond.notify_all()
+        """Stop serving and end every open connection; returns within a few seconds, also with stuck viewers."""
+        latest = self._latest
+        with latest.cond:
+            latest.closed = True
+            latest.cond.notify_all()
+            connections = list(latest.connections)
+        for connection in connections:  # unblocks handlers stuck writing to a viewer that stopped reading
+            with contextlib.suppress(OSError):  # already closed by the viewer
+                connection.shutdown(socket.SHUT_RDWR)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
         if self._thread is not None:
-            self._thread.join(5)
+            self._thread.join(STOP_WAIT_S)
+            self._thread = None
+        with latest.cond:
+            latest.cond.wait_for(lambda: not latest.connections, STOP_WAIT_S)
 
     def __enter__(self) -> WebView:
         return self.start()
@@ -130,6 +194,20 @@ class _Handler(BaseHTTPRequestHandler):
     latest: _Latest
     page: bytes
     protocol_version = "HTTP/1.1"
+    timeout = SOCKET_TIMEOUT_S
+
+    def setup(self) -> None:
+        super().setup()
+        with self.latest.cond:
+            self.latest.connections.add(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            with self.latest.cond:
+                self.latest.connections.discard(self.connection)
+                self.latest.cond.notify_all()
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: the console shows results
         log.debug("%s " + format, self.address_string(), *args)
@@ -142,6 +220,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _start_stream(self, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+
     def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
         path = self.path.split("?")[0]
         try:
@@ -151,60 +237,80 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(b"ok\n", "text/plain")
             elif path == "/result.json":
                 with self.latest.cond:
-                    body = json.dumps({"result": self.latest.result, "stats": self.latest.stats})
-                self._send(body.encode(), "application/json")
+                    events = self.latest.events
+                    body = events[-1][1] if events else b'{"seq":0,"result":null,"stats":{}}'
+                self._send(body, "application/json")
+            elif path == "/frame.jpg":
+                _, jpeg = self.latest.jpeg_now()
+                if jpeg:
+                    self._send(jpeg, "image/jpeg")
+                else:
+                    self._send(b"no frame yet\n", "text/plain", 404)
             elif path == "/stream.mjpg":
                 self._stream()
             elif path == "/events":
                 self._events()
             else:
                 self._send(b"not found\n", "text/plain", 404)
-        except (TimeoutError, BrokenPipeError, ConnectionResetError):
-            pass  # the viewer went away
+        except OSError:  # the viewer went away, stopped reading (timeout), or stop() closed the socket
+            self.close_connection = True
 
     def _stream(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.close_connection = True
-        latest, seen = self.latest, 0
+        self._start_stream(f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+        latest = self.latest
         with latest.cond:
             latest.stream_clients += 1
         try:
-            while not latest.closed:
-                seq = latest.wait("frame_seq", seen, HEARTBEAT_S)
-                jpeg = latest.jpeg
-                if seq == seen or jpeg is None:
-                    continue
-                seen = seq
-                head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
-                self.wfile.write(head.encode() + jpeg + b"\r\n")
-                self.wfile.flush()
+            seen, jpeg = latest.jpeg_now()  # the newest frame at once, not at the next publish
+            while True:
+                if jpeg is not None:
+                    head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                    self.wfile.write(head.encode() + jpeg + b"\r\n")
+                    self.wfile.flush()
+                if not latest.wait_past("frame_seq", seen):
+                    return
+                fresh, jpeg = latest.jpeg_now()
+                jpeg, seen = (jpeg, fresh) if fresh != seen else (None, seen)
         finally:
             with latest.cond:
                 latest.stream_clients -= 1
 
     def _events(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.close_connection = True
+        self._start_stream("text/event-stream")
         self.wfile.write(b"retry: 1000\n\n")
-        latest, seen = self.latest, 0
-        while not latest.closed:
-            seq = latest.wait("result_seq", seen, HEARTBEAT_S)
-            if seq == seen:
-                self.wfile.write(b": keep-alive\n\n")  # proxies and phones drop silent connections
+        latest = self.latest
+        with latest.cond:  # start from the newest result, so the page has something to show at once
+            seen = latest.events[-1][0] - 1 if latest.events else 0
+        while True:
+            if not latest.wait_past("result_seq", seen):
+                return
+            with latest.cond:
+                fresh = [(seq, payload) for seq, payload in latest.events if seq > seen]
+            if fresh:
+                seen = fresh[-1][0]
+                self.wfile.write(b"".join(b"data: " + payload + b"\n\n" for _, payload in fresh))
             else:
-                seen = seq
-                with latest.cond:
-                    data = json.dumps({"result": latest.result, "stats": latest.stats, "seq": seq})
-                self.wfile.write(f"data: {data}\n\n".encode())
+                self.wfile.write(b": keep-alive\n\n")
             self.wfile.flush()
+
+
+def _encode(frame_bgr: np.ndarray, quality: int) -> bytes | None:
+    cv2 = require("cv2", "live", "encoding the web view's video")
+    ok, encoded = cv2.imencode(".jpg", frame_bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return encoded.tobytes() if ok else None
+
+
+def _json_ready(value: Any) -> Any:
+    """Plain JSON for browsers: numpy scalars and arrays become numbers and lists, NaN and inf become null."""
+    if isinstance(value, Mapping):
+        return {str(key): _json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_json_ready(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON.parse refuses NaN; json.dumps would write it
+    return value
 
 
 def _page() -> bytes:
@@ -218,13 +324,3 @@ def _lan_address() -> str:
             return probe.getsockname()[0]
         except OSError:
             return socket.gethostname()
-
-
-def wait_for_clients(view: WebView, count: int = 1, timeout_s: float = 5.0) -> bool:
-    """True once ``count`` MJPEG viewers are connected (tests and demos that want the first frame seen)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if view._latest.stream_clients >= count:
-            return True
-        time.sleep(0.02)
-    return False
