@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from live_fixtures import wait_until
 
 INTEROP = Path(__file__).parent / "interop"
 CHROMIUM = "/usr/bin/chromium"
@@ -20,19 +19,25 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 
 @pytest.fixture(scope="session")
 def xdisplay() -> Iterator[str]:
-    """A 1024x768x24 Xvfb display on a free number (started here, stopped after); yields e.g. ':97'."""
+    """A 1024x768x24 Xvfb display (started here, stopped after); yields its name, e.g. ':97'.
+
+    Xvfb picks the display number itself (-displayfd), so test sessions and other engineers' Xvfb
+    servers running at the same time never race for one.
+    """
     if not shutil.which("Xvfb"):
         pytest.skip("Xvfb is not installed (apt install xvfb)")
-    number = next(n for n in range(97, 200) if not Path(f"/tmp/.X11-unix/X{n}").exists())
-    display = f":{number}"
+    read_end, write_end = os.pipe()
     server = subprocess.Popen(
-        ["Xvfb", display, "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(write_end,),
+    )  # fmt: skip
+    os.close(write_end)
     try:
-        assert wait_until(lambda: Path(f"/tmp/.X11-unix/X{number}").exists(), 10.0), "Xvfb did not start"
-        yield display
+        # Xvfb writes the number once it accepts connections; EOF without it means it failed to start.
+        with os.fdopen(read_end) as numbers:
+            number = numbers.readline().strip()
+        assert number.isdigit(), "Xvfb did not start"
+        yield f":{number}"
     finally:
         server.terminate()
         server.wait(10)
@@ -40,10 +45,19 @@ def xdisplay() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def gui_python() -> str:
-    """The python of a venv with OpenCV's GUI build (tests/interop/gui_env.sh; made once per machine)."""
+    """The python of a venv with OpenCV's GUI build (tests/interop/gui_env.sh; made once per machine).
+
+    Making it needs the package index the first time; if that fails the tests fail (CI has it), unless
+    EDGEKIT_SKIP_GUI_VENV=1 asks to skip them.
+    """
+    if os.environ.get("EDGEKIT_SKIP_GUI_VENV") == "1":
+        pytest.skip("EDGEKIT_SKIP_GUI_VENV=1")
     made = subprocess.run(["bash", str(INTEROP / "gui_env.sh")], capture_output=True, text=True, timeout=900)
     if made.returncode != 0:
-        pytest.skip(f"cannot make the GUI OpenCV venv: {made.stderr.strip()[-300:]}")
+        pytest.fail(
+            "could not make the GUI OpenCV venv (EDGEKIT_SKIP_GUI_VENV=1 skips these tests):\n" + made.stderr[-3000:],
+            pytrace=False,
+        )
     return made.stdout.strip().splitlines()[-1]
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from edgekit import BoundingBox, Category, Detection, DetectionResult, InputError, Keypoint
 from edgekit.results import AudioClassifierResult, ClassificationResult, Classifications, KeywordDetection
-from edgekit.views.overlay import draw_overlay
+from edgekit.views.overlay import KEYPOINT_RADIUS_PX, color_for_index, draw_overlay
 
 GREY = 90
 
@@ -77,3 +77,72 @@ def test_grey_frames_become_colour_and_bad_input_is_refused():
         draw_overlay(np.zeros((10, 10, 3), np.float32), face_result())
     with pytest.raises(InputError, match="type"):
         draw_overlay(blank(), {"type": "segmentation"})
+
+
+# The schema as the task results write it (issue 5): the overlay's contract, independent of the classes.
+HEADS = [{"head_index": 0, "head_name": "", "categories": [{"index": 3, "score": 0.91, "label": "dress"}]}]
+CONTRACT = {
+    "classification": {"type": "classification", "timestamp_ms": 123, "classifications": HEADS},
+    "text": {"type": "text", "timestamp_ms": 123, "classifications": HEADS},
+    "audio": {
+        "type": "audio",
+        "timestamp_ms": 123,
+        "classifications": HEADS,
+        "keywords": [{"label": "yes", "score": 0.93, "timestamp_ms": 1234.0}],
+    },
+    "detection": {
+        "type": "detection",
+        "timestamp_ms": 123,
+        "detections": [
+            {
+                "box": {"x": 10.0, "y": 20.0, "width": 50.0, "height": 60.0},
+                "categories": [{"index": 0, "score": 0.97, "label": "face"}],
+                "keypoints": [{"x": 30.0, "y": 40.0, "label": "right_eye", "score": None}],
+            }
+        ],
+    },
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CONTRACT))
+def test_every_result_type_of_the_schema_is_drawn(kind):
+    frame = blank()
+    diff = changed(frame, draw_overlay(frame, CONTRACT[kind]))
+    if kind == "detection":
+        assert diff[20, 10:60].mean() > 0.9 and diff[40, 30]  # the box's top edge and the keypoint
+    else:
+        assert diff[:30, :120].any()  # "dress 0.91" top-left
+    assert diff[:, 320:].sum() == 0  # nothing on the right half (no FPS was given)
+
+
+def test_keypoint_dots_are_centred_on_their_coordinates():
+    frame = blank()
+    result = face_result()
+    result["detections"][0]["keypoints"] = [{"x": 500.0, "y": 400.0, "label": "far", "score": None}]
+    diff = changed(frame, draw_overlay(frame, result))
+    diff[100:260, 190:330] = False  # the box and its label
+    rows, cols = np.nonzero(diff)
+    assert abs(rows.mean() - 400) <= 0.5 and abs(cols.mean() - 500) <= 0.5
+    assert np.ptp(rows) <= 2 * KEYPOINT_RADIUS_PX + 2 and np.ptp(cols) <= 2 * KEYPOINT_RADIUS_PX + 2
+
+
+def test_boxes_partly_outside_are_clipped_to_their_visible_edges():
+    frame = blank()
+    diff = changed(frame, draw_overlay(frame, face_result(600.0, 440.0, 200.0, 200.0)))
+    assert diff[440, 600:640].mean() > 0.9 and diff[440:480, 600].mean() > 0.9  # top and left edges, clipped
+    outside = diff.copy()
+    outside[400:, 590:] = False  # the visible part of the box and its label above it
+    outside[185:196, 245:256] = False  # the keypoint, which stays where it is
+    assert not outside.any()
+    for box in ((float("nan"), 10.0, 5.0, 5.0), (1e30, -1e30, 1e30, 1e30), (10.0, 10.0, -5.0, 5.0)):
+        assert draw_overlay(frame, face_result(*box)).shape == frame.shape  # no crash, no overflow
+
+
+def test_each_class_keeps_its_own_colour():
+    frame = blank()
+    result = face_result()
+    for index in (0, 7):
+        result["detections"][0]["categories"][0]["index"] = index
+        out = draw_overlay(frame, result)
+        assert tuple(int(v) for v in out[200, 200]) == color_for_index(index)  # left edge pixel, 1 px line
+    assert color_for_index(0) != color_for_index(7) and color_for_index(3) == color_for_index(23)
