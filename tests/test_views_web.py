@@ -59,33 +59,108 @@ def result(label: str) -> dict:
 
 def test_stream_and_events_deliver_what_was_published():
     with WebView(port=0) as view:
+        view.publish(None, result("before"))  # what a client that connects now sees first
         frames, events = [], []
         readers = [
             threading.Thread(target=read_mjpeg, args=(view.url + "stream.mjpg", 3, frames), daemon=True),
-            threading.Thread(target=read_events, args=(view.url + "events", 3, events), daemon=True),
+            threading.Thread(target=read_events, args=(view.url + "events", 4, events), daemon=True),
         ]
         for reader in readers:
             reader.start()
-        assert wait_until(lambda: view.stream_clients >= 1)
+        assert wait_until(lambda: view.stream_clients >= 1 and len(events) == 1)
         published = []
         for serial in range(40):
             published.append(coloured_frame(serial))
             view.publish(published[-1], result(f"label{serial}"), {"fps": 30.0})
             time.sleep(0.03)
-            if len(frames) >= 3 and len(events) >= 3:
+            if len(frames) >= 3 and len(events) >= 4:
                 break
         for reader in readers:
             reader.join(10)
+        assert len(frames) == 3
         for frame in frames:  # each decoded frame is one of the published ones, within JPEG error
             errors = [np.abs(frame.astype(int) - p).mean() for p in published]
             assert min(errors) < 3.0
         labels = [e["result"]["classifications"][0]["categories"][0]["label"] for e in events]
-        assert all(label.startswith("label") for label in labels) and labels == sorted(labels, key=lambda s: int(s[5:]))
+        assert labels == ["before", "label0", "label1", "label2"]  # every result, in order, none merged
+        assert [e["seq"] for e in events] == [1, 2, 3, 4]
         with urllib.request.urlopen(view.url + "result.json", timeout=5) as reply:
             latest = json.load(reply)
         assert latest["stats"]["fps"] == 30.0 and latest["result"]["type"] == "classification"
         with urllib.request.urlopen(view.url + "healthz", timeout=5) as reply:
             assert reply.read() == b"ok\n"
+
+
+def test_a_stuck_viewer_neither_slows_publish_nor_stops_the_others_nor_hangs_stop():
+    import socket
+
+    noise = np.random.default_rng(0).integers(0, 256, (480, 640, 3), np.uint8)  # ~200 KB JPEGs fill buffers fast
+    view = WebView(port=0).start()
+    stuck = socket.create_connection(("127.0.0.1", view.port))
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")  # ...and never reads
+    frames_a, frames_b = [], []
+    readers = [
+        threading.Thread(target=read_mjpeg, args=(view.url + "stream.mjpg", 10, out), daemon=True)
+        for out in (frames_a, frames_b)
+    ]
+    for reader in readers:
+        reader.start()
+    assert wait_until(lambda: view.stream_clients == 3)
+    publish_s = []
+    for serial in range(60):
+        frame = noise.copy()
+        frame[:40, :40] = serial * 4
+        started = time.perf_counter()
+        view.publish(frame, result(f"label{serial}"))
+        publish_s.append(time.perf_counter() - started)
+        time.sleep(0.01)
+    for reader in readers:
+        reader.join(10)
+    assert len(frames_a) == 10 and len(frames_b) == 10  # both readers were served while one viewer was stuck
+    assert max(publish_s) < 0.1, max(publish_s)  # a JPEG encode (a few ms): never waits for a viewer
+    started = time.perf_counter()
+    view.stop()
+    assert time.perf_counter() - started < 3.0
+    stuck.close()
+
+
+def test_every_result_reaches_an_event_client_in_order_and_json_is_strict():
+    with WebView(port=0) as view:
+        view.publish(None, result("before"))
+        events = []
+        reader = threading.Thread(target=read_events, args=(view.url + "events", 101, events), daemon=True)
+        reader.start()
+        assert wait_until(lambda: len(events) == 1)  # the newest result arrives at once on connect
+        for serial in range(100):  # faster than any page reads: none may be merged or lost
+            scored = result(f"label{serial}")
+            scored["classifications"][0]["categories"][0]["score"] = np.float32(0.5)
+            view.publish(None, scored, {"fps": float("nan"), "frames": np.int64(serial)})
+        reader.join(10)
+        assert [e["seq"] for e in events] == list(range(1, 102))
+        assert events[-1]["stats"] == {"fps": None, "frames": 99}
+        with urllib.request.urlopen(view.url + "result.json", timeout=5) as reply:
+            latest = json.loads(reply.read(), parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+        assert latest["result"]["classifications"][0]["categories"][0] == {"index": 0, "score": 0.5, "label": "label99"}
+
+
+def test_a_new_viewer_gets_the_newest_frame_without_waiting_for_the_next():
+    import cv2
+
+    with WebView(port=0) as view:
+        view.publish(coloured_frame(3), result("x"))  # nobody watching: kept, not encoded
+        frames = []
+        read_mjpeg(view.url + "stream.mjpg", 1, frames)
+        assert np.abs(frames[0].astype(int) - coloured_frame(3)).mean() < 3.0
+        with urllib.request.urlopen(view.url + "frame.jpg", timeout=5) as reply:
+            single = cv2.imdecode(np.frombuffer(reply.read(), np.uint8), cv2.IMREAD_COLOR)
+        assert np.abs(single.astype(int) - coloured_frame(3)).mean() < 3.0
+
+
+def test_binding_all_interfaces_says_it_is_reachable_from_the_lan(caplog):
+    with caplog.at_level("WARNING", logger="edgekit.views"), WebView(host="0.0.0.0", port=0) as view:
+        assert view.url.startswith("http://127.0.0.1:")
+    assert "reachable from the LAN" in caplog.text
 
 
 def test_a_port_in_use_is_named():
