@@ -19,7 +19,7 @@ from live_fixtures import free_port, wait_until
 from edgekit import zoo
 from edgekit.views.web import PortInUseError, WebView
 
-pytestmark = pytest.mark.display
+pytestmark = pytest.mark.network  # and display, for the tests that drive Chromium
 
 
 def coloured_frame(serial: int) -> np.ndarray:
@@ -174,6 +174,7 @@ def test_listens_on_localhost_by_default():
         assert view._server.server_address[0] == "127.0.0.1"
 
 
+@pytest.mark.display
 def test_chromium_shows_the_video_and_the_results(chromium):  # noqa: F811
     import cv2
     from selenium.webdriver.common.by import By
@@ -209,6 +210,7 @@ def test_chromium_shows_the_video_and_the_results(chromium):  # noqa: F811
 
 
 @pytest.mark.slow
+@pytest.mark.display
 def test_edgekit_serve_end_to_end_in_chromium(chromium, tmp_path):  # noqa: F811
     from live_fixtures import write_ffv1_video
     from selenium.webdriver.common.by import By

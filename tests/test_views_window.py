@@ -5,6 +5,7 @@ display or only the headless build."""
 from __future__ import annotations
 
 import queue
+import shutil
 import subprocess
 import sys
 import threading
@@ -34,6 +35,9 @@ def known_frame() -> np.ndarray:
 def test_window_shows_the_frame_and_a_key_closes_it(key, xdisplay, gui_python, tmp_path):  # noqa: F811
     import cv2
 
+    for tool, package in (("import", "imagemagick"), ("xdotool", "xdotool")):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} is not installed (apt install {package})")
     frame = known_frame()
     np.save(tmp_path / "frame.npy", frame)
     env = display_env(xdisplay) | {"PYTHONPATH": str(ROOT)}

@@ -96,13 +96,9 @@ def _x_server_answers(display: str, timeout_s: float = 1.0) -> bool:
     number = rest.split(".")[0]
     if not number.isdigit():
         return False
-    host = host.removeprefix("unix/")
-    if host in ("", "unix") or host.startswith("/"):
+    if host in ("", "unix"):
         # Xlib tries the abstract socket first (Xvfb and Xorg listen on both), then the file.
-        addresses = ["\0/tmp/.X11-unix/X" + number, "/tmp/.X11-unix/X" + number]
-        if host.startswith("/"):  # macOS launchd style: the socket's path is the "host"
-            addresses = [host + ":" + rest]
-        for address in addresses:
+        for address in ("\0/tmp/.X11-unix/X" + number, "/tmp/.X11-unix/X" + number):
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
                 probe.settimeout(timeout_s)
                 try:
