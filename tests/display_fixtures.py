@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,7 +53,10 @@ def gui_python() -> str:
     """
     if os.environ.get("EDGEKIT_SKIP_GUI_VENV") == "1":
         pytest.skip("EDGEKIT_SKIP_GUI_VENV=1")
-    made = subprocess.run(["bash", str(INTEROP / "gui_env.sh")], capture_output=True, text=True, timeout=900)
+    # Made from this interpreter (the venv's python) unless PYTHON says otherwise: `python3` on PATH may be
+    # a system Python without the venv module.
+    env = {**os.environ, "PYTHON": os.environ.get("PYTHON", sys.executable)}
+    made = subprocess.run(["bash", str(INTEROP / "gui_env.sh")], env=env, capture_output=True, text=True, timeout=900)
     if made.returncode != 0:
         pytest.fail(
             "could not make the GUI OpenCV venv (EDGEKIT_SKIP_GUI_VENV=1 skips these tests):\n" + made.stderr[-3000:],
