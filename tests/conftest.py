@@ -127,3 +127,24 @@ def audio_model():
     x = keras.layers.GlobalAveragePooling1D()(x)
     outputs = keras.layers.Dense(3, activation="softmax")(x)
     return keras.Model(samples, outputs)
+
+
+@pytest.fixture(scope="session")
+def mediapipe_python() -> str:
+    """The python of a venv with MediaPipe Tasks 0.10.21 (tests/interop/mediapipe_env.sh; made once per machine)."""
+    if os.environ.get("EDGEKIT_SKIP_INTEROP") == "1":
+        pytest.skip("EDGEKIT_SKIP_INTEROP=1")
+    import subprocess
+    import sys
+
+    # The venv is made from this interpreter unless PYTHON says otherwise (mediapipe wheels: 3.9-3.12).
+    env = {**os.environ, "PYTHON": os.environ.get("PYTHON", sys.executable)}
+    script = Path(__file__).parent / "interop" / "mediapipe_env.sh"
+    made = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=1800)
+    if made.returncode != 0:
+        pytest.fail(
+            "could not make the MediaPipe venv (needs PyPI; EDGEKIT_SKIP_INTEROP=1 skips these tests):\n"
+            + made.stderr[-3000:],
+            pytrace=False,
+        )
+    return made.stdout.strip().splitlines()[-1]

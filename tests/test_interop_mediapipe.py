@@ -10,9 +10,7 @@ these tests fail, unless EDGEKIT_SKIP_INTEROP=1.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,24 +23,6 @@ LABELS = ["cat", "dog", "bird", "fish"]
 SIZE = 16
 FLOAT_ATOL = 1e-3  # float32: only float rounding separates MediaPipe from Keras (measured ~1e-7)
 INT8_ATOL = 0.05  # int8: uint8 input and output quantization (measured ~1e-3)
-
-
-@pytest.fixture(scope="session")
-def mediapipe_python() -> str:
-    if os.environ.get("EDGEKIT_SKIP_INTEROP") == "1":
-        pytest.skip("EDGEKIT_SKIP_INTEROP=1")
-    # The venv is made from this interpreter unless PYTHON says otherwise (mediapipe wheels: 3.9-3.12).
-    env = {**os.environ, "PYTHON": os.environ.get("PYTHON", sys.executable)}
-    made = subprocess.run(
-        ["bash", str(INTEROP / "mediapipe_env.sh")], env=env, capture_output=True, text=True, timeout=1800
-    )
-    if made.returncode != 0:
-        pytest.fail(
-            "could not make the MediaPipe venv (needs PyPI; EDGEKIT_SKIP_INTEROP=1 skips these tests):\n"
-            + made.stderr[-3000:],
-            pytrace=False,
-        )
-    return made.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ bilinearly with half-pixel centres. BlazeFace moves its box and keypoints by a f
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -74,19 +73,11 @@ def images() -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def mediapipe_faces(images, tmp_path_factory) -> dict[str, dict]:
+def mediapipe_faces(images, tmp_path_factory, mediapipe_python) -> dict[str, dict]:
     """MediaPipe's detections (pixels) for every test image, from one run of its own runtime."""
-    if os.environ.get("EDGEKIT_SKIP_INTEROP") == "1":
-        pytest.skip("EDGEKIT_SKIP_INTEROP=1")
     import cv2
 
-    env = {**os.environ, "PYTHON": os.environ.get("PYTHON", sys.executable)}
-    made = subprocess.run(
-        ["bash", str(INTEROP / "mediapipe_env.sh")], env=env, capture_output=True, text=True, timeout=1800
-    )
-    if made.returncode != 0:
-        pytest.fail(f"could not make the MediaPipe venv:\n{made.stderr[-3000:]}", pytrace=False)
-    python = made.stdout.strip().splitlines()[-1]
+    python = mediapipe_python
     folder = tmp_path_factory.mktemp("faces")
     paths = []
     for name, rgb in images.items():
