@@ -129,22 +129,43 @@ def audio_model():
     return keras.Model(samples, outputs)
 
 
-@pytest.fixture(scope="session")
-def mediapipe_python() -> str:
-    """The python of a venv with MediaPipe Tasks 0.10.21 (tests/interop/mediapipe_env.sh; made once per machine)."""
+def runtime_python(runtime: str) -> str:
+    """The python of a venv holding a third-party runtime (tests/interop/runtime_env.sh; made once per machine).
+
+    ``runtime`` is mediapipe-0.10.21, mediapipe-1.2.2 or tflite-runtime-2.14. Without network the venv
+    cannot be made and the test fails, unless EDGEKIT_SKIP_INTEROP=1 (then it skips and says so).
+    """
     if os.environ.get("EDGEKIT_SKIP_INTEROP") == "1":
         pytest.skip("EDGEKIT_SKIP_INTEROP=1")
     import subprocess
     import sys
 
-    # The venv is made from this interpreter unless PYTHON says otherwise (mediapipe wheels: 3.9-3.12).
+    # The venv is made from this interpreter unless PYTHON says otherwise.
     env = {**os.environ, "PYTHON": os.environ.get("PYTHON", sys.executable)}
-    script = Path(__file__).parent / "interop" / "mediapipe_env.sh"
-    made = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=1800)
+    script = Path(__file__).parent / "interop" / "runtime_env.sh"
+    made = subprocess.run(["bash", str(script), runtime], env=env, capture_output=True, text=True, timeout=1800)
     if made.returncode != 0:
         pytest.fail(
-            "could not make the MediaPipe venv (needs PyPI; EDGEKIT_SKIP_INTEROP=1 skips these tests):\n"
+            f"could not make the {runtime} venv (needs PyPI; EDGEKIT_SKIP_INTEROP=1 skips these tests):\n"
             + made.stderr[-3000:],
             pytrace=False,
         )
     return made.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def mediapipe_python() -> str:
+    """MediaPipe Tasks 0.10.21 (numpy<2): what older Android/iOS apps still ship."""
+    return runtime_python("mediapipe-0.10.21")
+
+
+@pytest.fixture(scope="session")
+def mediapipe_current_python() -> str:
+    """MediaPipe Tasks 1.2.2, the current release (numpy 2): what a new Android/iOS app runs."""
+    return runtime_python("mediapipe-1.2.2")
+
+
+@pytest.fixture(scope="session")
+def tflite_runtime_python() -> str:
+    """tflite-runtime 2.14 (numpy<2, no XNNPACK by default): the documented fallback on old Raspberry Pi OS."""
+    return runtime_python("tflite-runtime-2.14")

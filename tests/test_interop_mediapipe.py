@@ -3,7 +3,7 @@
 MediaPipe takes the labels (TENSOR_AXIS_LABELS file on output 0) and the input normalization
 (NormalizationOptions on input 0) only from the metadata edgekit embeds, so if its category names
 and scores equal our labels and the Keras model's own probabilities, it read both correctly.
-The venv is made by tests/interop/mediapipe_env.sh (MediaPipe needs numpy<2); no network makes
+The venv is made by tests/interop/runtime_env.sh (MediaPipe needs numpy<2); no network makes
 these tests fail, unless EDGEKIT_SKIP_INTEROP=1.
 """
 

@@ -1,6 +1,6 @@
 """Classify one image with MediaPipe Tasks and print what it returns, as one JSON line on stdout.
 
-Runs inside the MediaPipe venv made by ``mediapipe_env.sh`` (MediaPipe needs numpy<2, so it never
+Runs inside the MediaPipe venv made by ``runtime_env.sh`` (MediaPipe needs numpy<2, so it never
 shares the project's environment). Labels and preprocessing come only from the model's own TFLite
 Metadata: that is what the interop test checks.
 

@@ -1,6 +1,6 @@
 """Detect faces with MediaPipe's own runtime and print them as one JSON line on stdout (pixels).
 
-Runs inside the MediaPipe venv made by ``mediapipe_env.sh`` (MediaPipe needs numpy<2). It uses the
+Runs inside the MediaPipe venv made by ``runtime_env.sh`` (MediaPipe needs numpy<2). It uses the
 legacy ``mediapipe.solutions.face_detection`` graph with ``model_selection=0``: the short-range
 BlazeFace model (the same .tflite edgekit is tested with), MediaPipe's own letterboxing, anchors,
 decoding and weighted NMS, all in C++. That makes it an independent golden for edgekit's detector.
