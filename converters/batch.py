@@ -162,7 +162,7 @@ def export_recipes(
     folder = Path(output_folder)
     if not folder.is_dir():
         raise OutputPathError(f"output folder {str(folder)!r} does not exist", hint=f"mkdir -p {folder}")
-    name = card_options.name if card_options is not None and card_options.name else "model"
+    name = card_options.name if card_options is not None and card_options.name else getattr(model, "name", "model")
     if isinstance(model, (str, os.PathLike)):
         name = Path(str(model).rstrip("/")).stem
     if to == "coreml":

@@ -33,9 +33,9 @@ MAX_SAMPLES = 32  # enough to see a divergence; the interpreter keeps every tens
 class LayerError:
     """One compared layer: how far the export's tensor is from the Keras layer's output.
 
-    ``relative_error`` is the recipe tolerance's measure applied to this layer: the largest
-    absolute difference divided by the largest absolute value of the Keras output (inf when the
-    export holds NaN or Inf there).
+    ``relative_error`` is the recipe tolerance's measure applied to this layer, input by input: the
+    largest absolute difference divided by the largest absolute value of the Keras output on the
+    same input, worst input (inf when the export holds NaN or Inf there).
     """
 
     name: str
@@ -117,34 +117,36 @@ def _json_float(value: float) -> float | None:
 
 
 def relative_error(reference: np.ndarray, exported: np.ndarray) -> tuple[float, float]:
-    """(relative error, max abs error) of ``exported`` against ``reference`` (same shape)."""
+    """(relative error, max abs error) of ``exported`` against ``reference``, one input per first-axis row."""
     stats = _ErrorStats()
-    stats.add(reference, exported)
+    for row in range(len(reference)):
+        stats.add(reference[row : row + 1], exported[row : row + 1])
     return stats.relative, stats.max_abs
 
 
 class _ErrorStats:
-    """Running max |difference| and peak |reference| over samples (nothing kept per sample)."""
+    """Running error of one layer over inputs, added one input at a time (nothing kept per input).
+
+    ``relative`` is the worst input's max |difference| / max |source value|: per input, because an
+    activation whose range varies across inputs by orders of magnitude (an exponential, a power
+    spectrum) can be destroyed on the quiet inputs while looking fine against the loudest one.
+    """
 
     def __init__(self):
-        self.max_abs = self.peak = 0.0
-        self.non_finite = False
+        self.max_abs = 0.0
+        self.relative = 0.0
 
     def add(self, reference: np.ndarray, exported: np.ndarray) -> None:
         reference = np.asarray(reference, np.float64)
         exported = np.asarray(exported, np.float64).reshape(reference.shape)
         finite = np.isfinite(reference)  # a source that overflows itself is compared where it is finite
         if not np.isfinite(exported[finite]).all():
-            self.non_finite = True
+            self.max_abs = self.relative = float("inf")
         elif finite.any():
-            self.max_abs = max(self.max_abs, float(np.abs(exported[finite] - reference[finite]).max()))
-            self.peak = max(self.peak, float(np.abs(reference[finite]).max()))
-
-    @property
-    def relative(self) -> float:
-        if self.non_finite:
-            return float("inf")
-        return self.max_abs / self.peak if self.peak > 0 else self.max_abs
+            diff = float(np.abs(exported[finite] - reference[finite]).max())
+            peak = float(np.abs(reference[finite]).max())
+            self.max_abs = max(self.max_abs, diff)
+            self.relative = max(self.relative, diff / peak if peak > 0 else diff)
 
 
 # ---------------------------------------------------------------------------------------- Keras side
