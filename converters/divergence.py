@@ -83,8 +83,9 @@ class Divergence:
             if worst is None:
                 return "no layer of the model could be matched to a tensor of the export"
             return (
-                f"no single layer exceeds the tolerance {self.tolerance:.3g}: the error builds up gradually, "
-                f"largest at layer '{worst.name}' ({worst.kind}): relative error {_error(worst.relative_error)}"
+                f"no layer's relative error exceeds the tolerance {self.tolerance:.3g} (largest: layer "
+                f"'{worst.name}' ({worst.kind}), {_error(worst.relative_error)}): the outputs miss it on "
+                "another measure, or the error builds up gradually"
             )
         text = (
             f"first divergence at layer '{first.name}' ({first.kind}): relative error "
