@@ -231,3 +231,23 @@ def test_quantize_all_writes_every_recipe_that_passes(tmp_path):
     assert batch.failed[0].row.divergence.first.name == "exp"
     assert "first divergence at layer 'exp'" in str(batch.failed[0].error)
     assert sorted(p.name for p in api.iterdir()) == ["expnet_float32.tflite"]
+
+
+def test_core_ml_layers_are_compared_through_the_reference_evaluator(tmp_path):
+    """The Core ML float32 export of the same model: every layer is matched to an ML Program value
+    and agrees (a wrong match would differ by orders of magnitude); the refusal on the recipe's
+    absolute bound (outputs of ~1e4) says that no layer exceeds the relative tolerance."""
+    pytest.importorskip("coremltools")
+    from converters.coreml import CoreMLExporter
+    from converters.coreml_recipes import CoreMLConfig
+    from converters.tflite import CardOptions
+    from edgekit.errors import VerificationError
+
+    model_path, data = exp_model(tmp_path)
+    exporter = CoreMLExporter(str(model_path), CardOptions(task="custom"), str(data), 32, show_progress=False)
+    with pytest.raises(VerificationError, match="no layer's relative error exceeds") as refused:
+        exporter.export(CoreMLConfig("float32"), tmp_path / "expnet.mlpackage")
+    layers = refused.value.row.divergence.layers
+    assert [layer.name for layer in layers] == ["features", "exp", "head"]
+    assert all(layer.relative_error < 1e-5 for layer in layers)
+    assert not (tmp_path / "expnet.mlpackage").exists()
