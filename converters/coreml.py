@@ -280,6 +280,7 @@ class CoreMLExporter:
             if predicted is not None:
                 reasons += _failures(predicted, config, "Core ML predict: ")
             verdict = "ok"
+            where = _locate(self, package, config) if reasons else None
             if reasons and not force:
                 row = ReportRow(
                     config.recipe.value,
@@ -289,17 +290,33 @@ class CoreMLExporter:
                     latency,
                     "REFUSED: " + "; ".join(reasons),
                     self.verification_origin,
+                    where,
                 )
                 raise VerificationError(
                     f"Core ML {config.recipe.value} export not written: "
                     + "; ".join(reasons)
-                    + f" (on {self.verification_origin})",
+                    + f" (on {self.verification_origin}); {where.describe()}",
                     hint=_retry_hint(config.recipe),
                 ).with_row(row)
             if reasons:
                 verdict = "FORCED: " + "; ".join(reasons)
-        row = ReportRow(config.recipe.value, str(output), size, comparison, latency, verdict, self.verification_origin)
+        row = ReportRow(
+            config.recipe.value, str(output), size, comparison, latency, verdict, self.verification_origin, where
+        )
         return CoreMLExportResult(row, output, comparison, predicted, config, timings, stats, notes)
+
+
+def _locate(exporter: CoreMLExporter, package: Path, config: CoreMLConfig):
+    """Where the package stops answering like the source, layer by layer (never raises)."""
+    from .divergence_coreml import locate_coreml, safely
+
+    tolerance = config.tolerance.max_relative_error
+    return safely(
+        lambda: locate_coreml(
+            exporter.source.keras_model, package, exporter._inputs, tolerance, exporter.plan.output_names
+        ),
+        tolerance,
+    )
 
 
 def _failures(comparison: Comparison, config: CoreMLConfig, prefix: str = "") -> list[str]:

@@ -14,6 +14,8 @@ from edgekit.metadata import ImageSpec, ModelCard, Task
 
 from ._quiet import quiet_tensorflow
 
+REFERENCE_BATCH = 1  # inputs per call of the source when computing reference outputs (see SourceModel.predict)
+
 
 def import_tensorflow():
     with quiet_tensorflow():
@@ -58,18 +60,27 @@ class SourceModel:
 
     # ------------------------------------------------------------------ reference outputs
     def predict(self, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
-        """Run the source on a batch; ``inputs`` in ``self.inputs`` order. Returns outputs by key."""
+        """Run the source on every input, one at a time; ``inputs`` in ``self.inputs`` order.
+
+        One at a time because that is how an exported file runs: a layer that reduces over the
+        batch (Keras' MelSpectrogram clips at the batch's maximum) answers differently in batches.
+
+        Returns:
+            Outputs by key, stacked.
+        """
         if self.keras_model is not None:
             with quiet_tensorflow():
-                outputs = self.keras_model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0, batch_size=32)
+                outputs = self.keras_model.predict(
+                    inputs if len(inputs) > 1 else inputs[0], verbose=0, batch_size=REFERENCE_BATCH
+                )
             outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
             return {key: np.asarray(value) for key, value in zip(self.output_keys, outputs)}
         tf = import_tensorflow()
         results: dict[str, list[np.ndarray]] = {k: [] for k in self.output_keys}
         count = len(inputs[0])
-        for start in range(0, count, 32):
+        for start in range(0, count, REFERENCE_BATCH):
             feed = {
-                spec.key: tf.constant(array[start : start + 32], dtype=spec.dtype)
+                spec.key: tf.constant(array[start : start + REFERENCE_BATCH], dtype=spec.dtype)
                 for spec, array in zip(self.inputs, inputs)
             }
             out = self._signature(**feed)

@@ -15,7 +15,7 @@ from edgekit._files import atomic_path, check_output_path
 from edgekit.errors import CalibrationError, InvalidModelError, MetadataError, VerificationError
 from edgekit.metadata import AudioSpec, ImageSpec, ModelCard, Task, TextSpec, embed_card
 
-from . import calibration
+from . import calibration, divergence
 from ._quiet import quiet_tensorflow
 from .progress import Progress
 from .recipes import Recipe, RecipeConfig
@@ -190,6 +190,10 @@ class Exporter:
             self.verification_set = calibration.random_inputs(self.card, self.source.inputs, 16)
             self.notes.append("verifying on random inputs: give --calibration or --verify-data for real ones")
         self.reference = self.source.predict(self.verification_set.arrays)
+        batch_note = divergence.batch_dependence(
+            self.source.keras_model, self.verification_set.arrays, list(self.reference.values())
+        )
+        self.notes.extend([batch_note] if batch_note else [])
         for key, value in self.reference.items():
             if not np.isfinite(value).all():
                 raise VerificationError(
@@ -301,6 +305,7 @@ class Exporter:
             comparison, latency = self.verify(temporary)
             reasons = comparison.failures(config.tolerance)
             verdict = "ok"
+            where = self.locate_divergence(data, config) if reasons else None
             if reasons and not force:
                 row = ReportRow(
                     config.recipe.value,
@@ -310,19 +315,41 @@ class Exporter:
                     latency,
                     "REFUSED: " + "; ".join(reasons),
                     self.verification_set.origin,
+                    where,
                 )
                 raise VerificationError(
                     f"{config.recipe.value} export not written: "
                     + "; ".join(reasons)
-                    + f" (on {self.verification_set.origin})",
+                    + f" (on {self.verification_set.origin}); {where.describe()}",
                     hint="try another recipe or more calibration data; --force writes it anyway",
                 ).with_row(row)
             if reasons:
                 verdict = "FORCED: " + "; ".join(reasons)
         row = ReportRow(
-            config.recipe.value, str(output), len(data), comparison, latency, verdict, self.verification_set.origin
+            config.recipe.value,
+            str(output),
+            len(data),
+            comparison,
+            latency,
+            verdict,
+            self.verification_set.origin,
+            where,
         )
         return ExportResult(row, output, comparison, self.notes)
+
+    def locate_divergence(self, model_content: bytes, config: RecipeConfig) -> divergence.Divergence:
+        """Where ``model_content`` stops answering like the source, layer by layer (never raises)."""
+        tolerance = config.tolerance.max_relative_error
+        return divergence.safely(
+            lambda: divergence.locate_tflite(
+                self.source.keras_model,
+                model_content,
+                self.verification_set.arrays,
+                tolerance,
+                [spec.key for spec in self.source.inputs],
+            ),
+            tolerance,
+        )
 
 
 def _converter_error(exc: Exception, log: list[str]) -> str:

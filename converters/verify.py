@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -76,11 +77,16 @@ class ReportRow:
 
     recipe: str
     path: str
-    size_bytes: int
+    size_bytes: int | None  # None when nothing was made (the conversion failed)
     comparison: Comparison | None
     latency_p50_ms: float | None
-    verdict: str  # "ok", "FORCED: ...", "REFUSED: ..."
+    verdict: str  # "ok", "FORCED: ...", "REFUSED: ...", "FAILED: ..."
     data_origin: str = ""
+    divergence: Any = None  # a divergence.Divergence when the export missed its tolerance
+
+    @property
+    def written(self) -> bool:
+        return not self.verdict.startswith(("REFUSED", "FAILED"))
 
     def to_dict(self) -> dict:
         c = self.comparison
@@ -96,13 +102,16 @@ class ReportRow:
             "latency_p50_ms": self.latency_p50_ms,
             "verdict": self.verdict,
             "data": self.data_origin,
+            "divergence": None if self.divergence is None else self.divergence.to_dict(),
         }
 
 
 HEADER = f"{'recipe':<10} {'size':>10} {'agreement':>10} {'max err':>10} {'mean err':>10} {'p50 (1 thr)':>12}  verdict"
 
 
-def _size(size: int) -> str:
+def _size(size: int | None) -> str:
+    if size is None:
+        return "n/a"
     return f"{size / 1e6:.2f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB"
 
 

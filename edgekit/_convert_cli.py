@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
-from .errors import MissingDependencyError, RecipeError, VerificationError
+from .errors import MissingDependencyError, RecipeError
 
 
 def _recipes(text: str | None, target: str = "tflite") -> list[str]:
@@ -73,33 +74,29 @@ def _print_row(row, output: Path, show: bool, refused: Exception | None = None) 
     if not show:
         print(json.dumps(row.to_dict()), flush=True)
     elif refused is not None:
+        if row.verdict.startswith("FAILED"):  # the reason follows on its own line
+            row = dataclasses.replace(row, verdict="FAILED")
         print(format_row(row), flush=True)
-        print(f"  not written: {refused}\n  hint: {refused.hint}", flush=True)
+        hint = getattr(refused, "hint", "")
+        print(f"  not written: {refused}" + (f"\n  hint: {hint}" if hint else ""), flush=True)
     else:
         print(format_row(row) + f"  -> {output}", flush=True)
 
 
 def _export_each(exporter, configs, outputs, args, show: bool, what: str, row_notes: bool = False) -> int:
-    """Export every recipe, printing a report row each; refused ones are reported, then one error at the end."""
-    refused = 0
-    for config, output in zip(configs, outputs):
-        try:
-            result = exporter.export(config, output, force=args.force, overwrite=args.overwrite)
-        except VerificationError as exc:
-            refused += 1
-            if exc.row is None:
-                raise
-            _print_row(exc.row, output, show, exc)
-            continue
-        _print_row(result.row, output, show)
-        if show and row_notes:
-            for note in result.notes:
+    """Export every recipe, printing a report row each. A refused or failed recipe leaves no file
+    and never stops the others; the exit status is 1 if any recipe was not written (one error at the end)."""
+    from converters.batch import export_each
+
+    def report(outcome) -> None:
+        _print_row(outcome.row, outcome.output, show, outcome.error)
+        if show and row_notes and outcome.result is not None:
+            for note in outcome.result.notes:
                 print(f"  note: {note}")
-    if refused:
-        raise VerificationError(
-            f"{refused} of {len(configs)} {what} failed verification and were not written",
-            hint="see the report above; --force writes them anyway",
-        )
+
+    batch = export_each(exporter, configs, outputs, force=args.force, overwrite=args.overwrite, on_outcome=report)
+    if not batch.ok:
+        raise batch.summary_error(what)
     return 0
 
 

@@ -79,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
         "preprocessing embedded as TFLite Metadata) or to a Core ML .mlpackage (image input, class labels and "
         "metadata inside); verify the export against the source model "
         "on held-out inputs and print a report card. Nothing is written when verification fails "
-        "(unless --force).",
+        "(unless --force); the message names the first layer whose output diverges. With several recipes, "
+        "one that is refused or fails gets its row and the others are still written. Exit status: 0 when "
+        "every recipe was written, 1 when any was refused or failed (the written files are listed).",
         epilog=EPILOG,
     )
     convert.add_argument("model", help=".keras / .h5 file or SavedModel folder")

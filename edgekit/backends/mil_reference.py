@@ -164,6 +164,8 @@ class ReferenceProgram:
         self.outputs = list(main.block_specializations[main.opset].outputs)
         self._output_vars = list(self.function.outputs)
         self._check_supported()
+        # Called with (MIL variable name, value) for every op output of each run, in schedule order.
+        self.observer: Any = None
         self._constants: dict[int, Any] = {}
         self._schedule = []
         for op in self.function.operations:
@@ -224,6 +226,8 @@ class ReferenceProgram:
             values = result if len(op.outputs) > 1 else (result,)
             for var, value in zip(op.outputs, values):
                 env[id(var)] = _as_declared(var, value)
+                if self.observer is not None:  # a debugger looking at intermediate values (costs nothing otherwise)
+                    self.observer(var.name, env[id(var)])
         return {name: env[id(var)] for name, var in zip(self.outputs, self._output_vars)}
 
     def _evaluate(self, op: Any, env: dict[int, Any]) -> Any:
