@@ -15,7 +15,7 @@ from edgekit._files import atomic_path, check_output_path
 from edgekit.errors import CalibrationError, InvalidModelError, MetadataError, VerificationError
 from edgekit.metadata import AudioSpec, ImageSpec, ModelCard, Task, TextSpec, embed_card
 
-from . import calibration
+from . import calibration, normalization
 from ._quiet import quiet_tensorflow
 from .progress import Progress
 from .recipes import Recipe, RecipeConfig
@@ -99,6 +99,10 @@ def build_card(source: SourceModel, options: CardOptions, notes: list[str]) -> M
     image = options.image_spec or (None if options.audio_spec or options.text_spec else image)
     audio = options.audio_spec or audio
     text = options.text_spec or text
+    extra = dict(options.extra)
+    if image is not None:
+        given = options.image_spec is not None or options.mean is not None or options.std is not None
+        extra |= normalization.note_preprocessing(source.graph_normalization(), image, given, notes)
     if image is not None and len(set(image.mean)) * len(set(image.std)) > 1:
         notes.append(
             "per-channel mean/std: edgekit and Android read it, but MediaPipe Tasks accepts only one "
@@ -125,7 +129,7 @@ def build_card(source: SourceModel, options: CardOptions, notes: list[str]) -> M
         author=options.author,
         license=options.license,
         version=options.version,
-        extra=options.extra,
+        extra=extra,
     )
 
 
@@ -135,6 +139,8 @@ class ExportResult:
     path: Path | None
     comparison: Comparison | None
     notes: list[str]
+    preprocessing: str = ""  # one line: the image mean/std written, and whether inferred, given or assumed
+    preprocessing_assumed: bool = False
 
 
 class Exporter:
@@ -322,7 +328,10 @@ class Exporter:
         row = ReportRow(
             config.recipe.value, str(output), len(data), comparison, latency, verdict, self.verification_set.origin
         )
-        return ExportResult(row, output, comparison, self.notes)
+        extra = self.card.extra
+        return ExportResult(
+            row, output, comparison, self.notes, extra.get("preprocessing", ""), extra.get("preprocessing_assumed", False)
+        )
 
 
 def _converter_error(exc: Exception, log: list[str]) -> str:
