@@ -99,3 +99,76 @@ def keras_for_eval(path: str, labels: list[str] | None, data: LabelledData) -> t
         notes.append(f"no --labels: class {0} is {labels[0]!r}, … in sorted order of the data's label names")
     card = build_card(source, CardOptions(labels=list(labels), name=Path(path).stem), notes)
     return KerasAsModel(source, source_card(source, card), Path(path).name), notes
+
+
+# ------------------------------------------------------------------ the report card's accuracy column
+ACCURACY_SAMPLES = 300
+
+
+class AccuracyCheck:
+    """Accuracy of the source and of each export on the labelled part of the calibration/verification data.
+
+    Exports are evaluated through edgekit's tasks reading the exported file's own metadata, so a spec
+    that does not match the model costs accuracy here even when every converter array agrees.
+    """
+
+    def __init__(self, source: SourceModel, card: ModelCard, data_path: str | None, notes: list[str]):
+        self.data: LabelledData | None = None
+        self.source_report: EvalReport | None = None
+        if not data_path or card.task.value not in ("image-classifier", "audio-classifier", "text-classifier"):
+            return
+        from edgekit.errors import InputError
+        from edgekit.labelled import is_labelled, read_labelled
+
+        if not is_labelled(data_path):
+            return
+        try:
+            data = read_labelled(data_path).subset(ACCURACY_SAMPLES)
+            self.source_report = evaluate_source(source, card, data, "source")
+        except InputError as exc:
+            notes.append(f"no accuracy column: {exc}" + (f" ({exc.hint})" if exc.hint else ""))
+            return
+        self.data = data
+        if self.source_report.skipped:
+            notes.append(f"accuracy: skipped {len(self.source_report.skipped)} unreadable file(s) in {data_path}")
+
+    @property
+    def source_accuracy(self) -> float | None:
+        return None if self.source_report is None else self.source_report.accuracy
+
+    def describe_source(self) -> str:
+        """The line for the source model (printed above the export rows)."""
+        report = self.source_report
+        return f"source accuracy {report.accuracy:.1%} on {report.evaluated} labelled items ({report.origin})"
+
+    def of_file(self, path: Path) -> float | None:
+        """Accuracy of an exported file, through edgekit's task on its own metadata (None without labels)."""
+        if self.data is None:
+            return None
+        if path.suffix.lower() == ".mlpackage" or path.is_dir():
+            from edgekit.backends.coreml import load_reference
+
+            model = load_reference(path)
+        else:
+            import edgekit
+
+            model = edgekit.load(path, num_threads=1)
+        try:
+            return evaluate(model, self.data).accuracy
+        finally:
+            model.close()
+
+    def failure(self, accuracy: float | None, min_agreement: float) -> str | None:
+        """Why an export's accuracy is unacceptable: it lost more than the recipe's disagreement allows
+        (at least 5 points) against the source; None when fine or unknown."""
+        source = self.source_accuracy
+        if accuracy is None or source is None:
+            return None
+        allowed = max(0.05, 1.0 - min_agreement)
+        if source - accuracy <= allowed:
+            return None
+        return (
+            f"deployed accuracy {accuracy:.1%} is {100 * (source - accuracy):.1f} points below the source's "
+            f"{source:.1%} on {self.source_report.evaluated} labelled items: the preprocessing in the metadata "
+            "does not match the model"
+        )

@@ -365,3 +365,16 @@ def note_preprocessing(found: GraphNormalization | None, image: Any, given: bool
     if warning:
         notes.append("warning: " + warning)
     return {"preprocessing": line, "preprocessing_assumed": assumed}
+
+
+def check_npy_data(path: str | None, dataset: Any, card: Any, notes: list[str]) -> None:
+    """For image models given a .npy (fed as it is), compare its range with the card's spec.
+
+    Raises:
+        CalibrationError: see :func:`check_data_range`.
+    """
+    if not path or not str(path).lower().endswith(".npy") or card.image is None or dataset is None:
+        return
+    warning = check_data_range(dataset.arrays[0], card.image.mean, card.image.std, str(path))
+    if warning:
+        notes.append("warning: " + warning)

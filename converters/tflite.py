@@ -17,6 +17,7 @@ from edgekit.metadata import AudioSpec, ImageSpec, ModelCard, Task, TextSpec, em
 
 from . import calibration, normalization
 from ._quiet import quiet_tensorflow
+from .evaluate import AccuracyCheck
 from .progress import Progress
 from .recipes import Recipe, RecipeConfig
 from .source import SourceModel, import_tensorflow, load_source
@@ -168,6 +169,7 @@ class Exporter:
         self.calibration_set: calibration.Dataset | None = None
         self.verification_set: calibration.Dataset | None = None
         self.reference: dict[str, np.ndarray] | None = None
+        self.accuracy: AccuracyCheck | None = None
 
     def check(self, config: RecipeConfig) -> None:
         """Refuse a recipe that cannot work for this model, before any data is read or converted."""
@@ -185,6 +187,7 @@ class Exporter:
             self.calibration_set, self.verification_set = calibration.split(data, self.verification_samples)
             if len(self.calibration_set) == 0:
                 self.calibration_set = data
+            normalization.check_npy_data(self.calibration_path, data, self.card, self.notes)
             warning = calibration.warn_if_few(self.calibration_set)
             if warning:
                 self.notes.append("warning: " + warning)
@@ -192,10 +195,14 @@ class Exporter:
             self.verification_set = calibration.load_dataset(
                 self.verification_path, self.card, self.source.inputs, self.verification_samples
             )
+            normalization.check_npy_data(self.verification_path, self.verification_set, self.card, self.notes)
         if self.verification_set is None or len(self.verification_set) == 0:
             self.verification_set = calibration.random_inputs(self.card, self.source.inputs, 16)
             self.notes.append("verifying on random inputs: give --calibration or --verify-data for real ones")
         self.reference = self.source.predict(self.verification_set.arrays)
+        self.accuracy = AccuracyCheck(
+            self.source, self.card, self.verification_path or self.calibration_path, self.notes
+        )
         for key, value in self.reference.items():
             if not np.isfinite(value).all():
                 raise VerificationError(
@@ -306,6 +313,9 @@ class Exporter:
             temporary.write_bytes(data)
             comparison, latency = self.verify(temporary)
             reasons = comparison.failures(config.tolerance)
+            accuracy = self.accuracy.of_file(temporary) if self.accuracy else None
+            lost = self.accuracy.failure(accuracy, config.tolerance.min_agreement) if self.accuracy else None
+            reasons += [lost] if lost else []
             verdict = "ok"
             if reasons and not force:
                 row = ReportRow(
@@ -316,21 +326,37 @@ class Exporter:
                     latency,
                     "REFUSED: " + "; ".join(reasons),
                     self.verification_set.origin,
+                    accuracy=accuracy,
                 )
                 raise VerificationError(
                     f"{config.recipe.value} export not written: "
                     + "; ".join(reasons)
                     + f" (on {self.verification_set.origin})",
-                    hint="try another recipe or more calibration data; --force writes it anyway",
+                    hint="give --mean/--std that match how the model was trained (see the preprocessing note); "
+                    "--force writes it anyway"
+                    if lost
+                    else "try another recipe or more calibration data; --force writes it anyway",
                 ).with_row(row)
             if reasons:
                 verdict = "FORCED: " + "; ".join(reasons)
         row = ReportRow(
-            config.recipe.value, str(output), len(data), comparison, latency, verdict, self.verification_set.origin
+            config.recipe.value,
+            str(output),
+            len(data),
+            comparison,
+            latency,
+            verdict,
+            self.verification_set.origin,
+            accuracy=accuracy,
         )
         extra = self.card.extra
         return ExportResult(
-            row, output, comparison, self.notes, extra.get("preprocessing", ""), extra.get("preprocessing_assumed", False)
+            row,
+            output,
+            comparison,
+            self.notes,
+            extra.get("preprocessing", ""),
+            extra.get("preprocessing_assumed", False),
         )
 
 

@@ -81,6 +81,7 @@ class ReportRow:
     latency_p50_ms: float | None
     verdict: str  # "ok", "FORCED: ...", "REFUSED: ..."
     data_origin: str = ""
+    accuracy: float | None = None  # on labelled data, through edgekit's task reading the file's metadata
 
     def to_dict(self) -> dict:
         c = self.comparison
@@ -96,10 +97,14 @@ class ReportRow:
             "latency_p50_ms": self.latency_p50_ms,
             "verdict": self.verdict,
             "data": self.data_origin,
+            "accuracy": self.accuracy,
         }
 
 
-HEADER = f"{'recipe':<10} {'size':>10} {'agreement':>10} {'max err':>10} {'mean err':>10} {'p50 (1 thr)':>12}  verdict"
+HEADER = (
+    f"{'recipe':<10} {'size':>10} {'agreement':>10} {'accuracy':>9} {'max err':>10} {'mean err':>10} "
+    f"{'p50 (1 thr)':>12}  verdict"
+)
 
 
 def _size(size: int) -> str:
@@ -112,5 +117,6 @@ def format_row(row: ReportRow) -> str:
     max_err = "n/a" if c is None else f"{c.max_abs_error:.3g}"
     mean_err = "n/a" if c is None else f"{c.mean_abs_error:.3g}"
     latency = "n/a" if row.latency_p50_ms is None else f"{row.latency_p50_ms:.3g} ms"
-    cells = f"{_size(row.size_bytes):>10} {agreement:>10} {max_err:>10} {mean_err:>10} {latency:>12}"
+    accuracy = "n/a" if row.accuracy is None else f"{row.accuracy:.1%}"
+    cells = f"{_size(row.size_bytes):>10} {agreement:>10} {accuracy:>9} {max_err:>10} {mean_err:>10} {latency:>12}"
     return f"{row.recipe:<10} {cells}  {row.verdict}"

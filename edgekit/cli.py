@@ -361,7 +361,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return run_eval(args)
 
 
-COMMANDS = {"eval": cmd_eval, "convert": cmd_convert, "info": cmd_info, "run": cmd_run, "bench": cmd_bench, "serve": cmd_serve}
+COMMANDS = {
+    "eval": cmd_eval,
+    "convert": cmd_convert,
+    "info": cmd_info,
+    "run": cmd_run,
+    "bench": cmd_bench,
+    "serve": cmd_serve,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
