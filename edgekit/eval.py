@@ -163,6 +163,15 @@ def evaluate(model: Any, data: LabelledData, progress: Callable[[], None] | None
     model_name = Path(str(getattr(model, "path", "model"))).name
     _check_kind(model, data, model_name)
     classes = model_classes(model)
+    if data.by_index:  # class numbers from a .npy: name them by the model's classes
+        numbers = [int(n) for n in data.labels]
+        outside = sorted({n for n in numbers if not 0 <= n < len(classes)})
+        if outside:
+            raise InputError(
+                f"the labels hold class number(s) {outside[:20]} but {model_name} has classes 0..{len(classes) - 1}",
+                hint="save class numbers in the model's output order (or label names)",
+            )
+        data = LabelledData(data.kind, data.items, tuple(classes[n] for n in numbers), data.origin)
     truth = class_indices(data.labels, classes, model_name)
     predict = _predictor(model, data.kind)
     confusion = np.zeros((len(classes), len(classes)), np.int64)

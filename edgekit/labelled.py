@@ -36,6 +36,7 @@ class LabelledData:
     items: tuple
     labels: tuple[str, ...]
     origin: str
+    by_index: bool = False  # labels are class numbers (a .npy of integers), not names
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -50,6 +51,7 @@ class LabelledData:
             tuple(self.items[i] for i in picks),
             tuple(self.labels[i] for i in picks),
             f"{limit} of {self.origin}",
+            self.by_index,
         )
 
 
@@ -186,4 +188,5 @@ def _from_arrays(path: Path) -> LabelledData:
             f"{labels_file.name} has shape {labels.shape}; it needs one label per row of {path.name} ({len(inputs)})",
         )
     names = tuple(str(v.item() if hasattr(v, "item") else v) for v in labels)
-    return LabelledData("array", tuple(inputs), names, f"{len(inputs)} rows of {path.name}")
+    by_index = labels.dtype.kind in "iu"
+    return LabelledData("array", tuple(inputs), names, f"{len(inputs)} rows of {path.name}", by_index)
