@@ -35,12 +35,11 @@ def write_class_folders(root: Path, images: np.ndarray, labels: np.ndarray, per_
     return root
 
 
-def build_trap(root: Path, lambda_layer: bool = False) -> dict:
+def build_trap(root: Path) -> dict:
     """Train (once) the trap model on 4000 raw-pixel training images, 2 epochs; write the PNG folders."""
     import keras
 
-    name = "trap_lambda" if lambda_layer else "trap"
-    keras_path = root / f"{name}.keras"
+    keras_path = root / "trap.keras"
     folders = root / "fashion_test"
     labels_file = root / "labels.txt"
     if not folders.exists():
@@ -51,10 +50,7 @@ def build_trap(root: Path, lambda_layer: bool = False) -> dict:
         keras.utils.set_random_seed(0)
         train_images, train_labels = _fashion("train")
         inputs = keras.Input((28, 28, 3), name="image")
-        if lambda_layer:
-            x = keras.layers.Lambda(lambda t: t / 127.5 - 1.0, name="scale")(inputs)
-        else:
-            x = inputs / 127.5 - 1.0  # plain arithmetic: no Rescaling layer for a converter to find
+        x = inputs / 127.5 - 1.0  # plain arithmetic: no Rescaling layer for a converter to find
         x = keras.layers.Conv2D(16, 3, activation="relu")(x)
         x = keras.layers.MaxPooling2D()(x)
         x = keras.layers.Conv2D(32, 3, activation="relu")(x)
