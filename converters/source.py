@@ -13,6 +13,7 @@ from edgekit.errors import InvalidModelError, ModelNotFoundError, UnsupportedMod
 from edgekit.metadata import ImageSpec, ModelCard, Task
 
 from ._quiet import quiet_tensorflow
+from .normalization import GraphNormalization, infer_graph_normalization, spec_from_graph
 
 REFERENCE_BATCH = 1  # inputs per call of the source when computing reference outputs (see SourceModel.predict)
 
@@ -108,16 +109,7 @@ class SourceModel:
             if not height or not width:
                 height = width = 224
                 notes.append("the model takes any image size; assumed 224x224 (override with --size)")
-            in_graph = self._layer_preprocessing()
-            if in_graph:
-                mean, std = (0.0,), (1.0,)
-                notes.append(f"found {in_graph} in the model: it takes raw 0..255 pixels (mean 0, std 1)")
-            else:
-                mean, std = (0.0,), (255.0,)
-                notes.append(
-                    "no Rescaling/Normalization layer found: assumed pixels scaled to 0..1 "
-                    "(mean 0, std 255); pass --mean/--std if the model expects otherwise"
-                )
+            mean, std, _ = spec_from_graph(self.graph_normalization())
             image = ImageSpec(
                 width=width,
                 height=height,
@@ -141,14 +133,15 @@ class SourceModel:
             return [tuple(t.shape) for t in self.keras_model.outputs]
         return [tuple(self._signature.structured_outputs[k].shape) for k in self.output_keys]
 
-    def _layer_preprocessing(self) -> str:
-        if self.keras_model is None:
-            return ""
-        for layer in self.keras_model.layers[:4]:
-            name = type(layer).__name__
-            if name in ("Rescaling", "Normalization"):
-                return f"a {name} layer ({layer.name})"
-        return ""
+    def graph_normalization(self) -> GraphNormalization | None:
+        """The normalization the model's graph applies to its image input (measured once), or None."""
+        if not hasattr(self, "_graph_normalization"):
+            found = None
+            if self.keras_model is not None and len(self.inputs) == 1 and len(self.inputs[0].shape) == 4:
+                with quiet_tensorflow():
+                    found = infer_graph_normalization(self.keras_model)
+            self._graph_normalization = found
+        return self._graph_normalization
 
 
 def _dtype_name(dtype: Any) -> str:

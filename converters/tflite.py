@@ -15,8 +15,9 @@ from edgekit._files import atomic_path, check_output_path
 from edgekit.errors import CalibrationError, InvalidModelError, MetadataError, VerificationError
 from edgekit.metadata import AudioSpec, ImageSpec, ModelCard, Task, TextSpec, embed_card
 
-from . import calibration, divergence
+from . import calibration, divergence, normalization
 from ._quiet import quiet_tensorflow
+from .evaluate import AccuracyCheck
 from .progress import Progress
 from .recipes import Recipe, RecipeConfig
 from .source import SourceModel, import_tensorflow, load_source
@@ -99,6 +100,10 @@ def build_card(source: SourceModel, options: CardOptions, notes: list[str]) -> M
     image = options.image_spec or (None if options.audio_spec or options.text_spec else image)
     audio = options.audio_spec or audio
     text = options.text_spec or text
+    extra = dict(options.extra)
+    if image is not None:
+        given = options.image_spec is not None or options.mean is not None or options.std is not None
+        extra |= normalization.note_preprocessing(source.graph_normalization(), image, given, notes)
     if image is not None and len(set(image.mean)) * len(set(image.std)) > 1:
         notes.append(
             "per-channel mean/std: edgekit and Android read it, but MediaPipe Tasks accepts only one "
@@ -125,7 +130,7 @@ def build_card(source: SourceModel, options: CardOptions, notes: list[str]) -> M
         author=options.author,
         license=options.license,
         version=options.version,
-        extra=options.extra,
+        extra=extra,
     )
 
 
@@ -135,6 +140,8 @@ class ExportResult:
     path: Path | None
     comparison: Comparison | None
     notes: list[str]
+    preprocessing: str = ""  # one line: the image mean/std written, and whether inferred, given or assumed
+    preprocessing_assumed: bool = False
 
 
 class Exporter:
@@ -162,6 +169,7 @@ class Exporter:
         self.calibration_set: calibration.Dataset | None = None
         self.verification_set: calibration.Dataset | None = None
         self.reference: dict[str, np.ndarray] | None = None
+        self.accuracy: AccuracyCheck | None = None
 
     def check(self, config: RecipeConfig) -> None:
         """Refuse a recipe that cannot work for this model, before any data is read or converted."""
@@ -179,6 +187,7 @@ class Exporter:
             self.calibration_set, self.verification_set = calibration.split(data, self.verification_samples)
             if len(self.calibration_set) == 0:
                 self.calibration_set = data
+            normalization.check_npy_data(self.calibration_path, data, self.card, self.notes)
             warning = calibration.warn_if_few(self.calibration_set)
             if warning:
                 self.notes.append("warning: " + warning)
@@ -186,6 +195,7 @@ class Exporter:
             self.verification_set = calibration.load_dataset(
                 self.verification_path, self.card, self.source.inputs, self.verification_samples
             )
+            normalization.check_npy_data(self.verification_path, self.verification_set, self.card, self.notes)
         if self.verification_set is None or len(self.verification_set) == 0:
             self.verification_set = calibration.random_inputs(self.card, self.source.inputs, 16)
             self.notes.append("verifying on random inputs: give --calibration or --verify-data for real ones")
@@ -194,6 +204,9 @@ class Exporter:
             self.source.keras_model, self.verification_set.arrays, list(self.reference.values())
         )
         self.notes.extend([batch_note] if batch_note else [])
+        self.accuracy = AccuracyCheck(
+            self.source, self.card, self.verification_path or self.calibration_path, self.notes
+        )
         for key, value in self.reference.items():
             if not np.isfinite(value).all():
                 raise VerificationError(
@@ -304,6 +317,9 @@ class Exporter:
             temporary.write_bytes(data)
             comparison, latency = self.verify(temporary)
             reasons = comparison.failures(config.tolerance)
+            accuracy = self.accuracy.of_file(temporary) if self.accuracy else None
+            lost = self.accuracy.failure(accuracy, config.tolerance.min_agreement) if self.accuracy else None
+            reasons += [lost] if lost else []
             verdict = "ok"
             where = self.locate_divergence(data, config) if reasons else None
             if reasons and not force:
@@ -316,12 +332,16 @@ class Exporter:
                     "REFUSED: " + "; ".join(reasons),
                     self.verification_set.origin,
                     where,
+                    accuracy=accuracy,
                 )
                 raise VerificationError(
                     f"{config.recipe.value} export not written: "
                     + "; ".join(reasons)
                     + f" (on {self.verification_set.origin}); {where.describe()}",
-                    hint="try another recipe or more calibration data; --force writes it anyway",
+                    hint="give --mean/--std that match how the model was trained (see the preprocessing note); "
+                    "--force writes it anyway"
+                    if lost
+                    else "try another recipe or more calibration data; --force writes it anyway",
                 ).with_row(row)
             if reasons:
                 verdict = "FORCED: " + "; ".join(reasons)
@@ -334,8 +354,17 @@ class Exporter:
             verdict,
             self.verification_set.origin,
             where,
+            accuracy=accuracy,
         )
-        return ExportResult(row, output, comparison, self.notes)
+        extra = self.card.extra
+        return ExportResult(
+            row,
+            output,
+            comparison,
+            self.notes,
+            extra.get("preprocessing", ""),
+            extra.get("preprocessing_assumed", False),
+        )
 
     def locate_divergence(self, model_content: bytes, config: RecipeConfig) -> divergence.Divergence:
         """Where ``model_content`` stops answering like the source, layer by layer (never raises)."""

@@ -83,6 +83,7 @@ class ReportRow:
     verdict: str  # "ok", "FORCED: ...", "REFUSED: ...", "FAILED: ..."
     data_origin: str = ""
     divergence: Any = None  # a divergence.Divergence when the export missed its tolerance
+    accuracy: float | None = None  # on labelled data, through edgekit's task reading the file's metadata
 
     @property
     def written(self) -> bool:
@@ -103,10 +104,14 @@ class ReportRow:
             "verdict": self.verdict,
             "data": self.data_origin,
             "divergence": None if self.divergence is None else self.divergence.to_dict(),
+            "accuracy": self.accuracy,
         }
 
 
-HEADER = f"{'recipe':<10} {'size':>10} {'agreement':>10} {'max err':>10} {'mean err':>10} {'p50 (1 thr)':>12}  verdict"
+HEADER = (
+    f"{'recipe':<10} {'size':>10} {'agreement':>10} {'accuracy':>9} {'max err':>10} {'mean err':>10} "
+    f"{'p50 (1 thr)':>12}  verdict"
+)
 
 
 def _size(size: int | None) -> str:
@@ -121,5 +126,6 @@ def format_row(row: ReportRow) -> str:
     max_err = "n/a" if c is None else f"{c.max_abs_error:.3g}"
     mean_err = "n/a" if c is None else f"{c.mean_abs_error:.3g}"
     latency = "n/a" if row.latency_p50_ms is None else f"{row.latency_p50_ms:.3g} ms"
-    cells = f"{_size(row.size_bytes):>10} {agreement:>10} {max_err:>10} {mean_err:>10} {latency:>12}"
+    accuracy = "n/a" if row.accuracy is None else f"{row.accuracy:.1%}"
+    cells = f"{_size(row.size_bytes):>10} {agreement:>10} {accuracy:>9} {max_err:>10} {mean_err:>10} {latency:>12}"
     return f"{row.recipe:<10} {cells}  {row.verdict}"

@@ -155,6 +155,8 @@ def convert(args: argparse.Namespace) -> int:
         print(f"note: {note}") if show else None
     if show:
         print(f"verifying on {exporter.verification_set.origin}")
+        if exporter.accuracy and exporter.accuracy.source_report:
+            print(exporter.accuracy.describe_source())
         print(HEADER)
     return _export_each(exporter, configs, outputs, args, show, what="export(s)")
 

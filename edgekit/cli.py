@@ -218,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--warmup", type=_positive, default=5, help="untimed runs first (5)")
     bench.add_argument("--threads", type=_threads, default=[1], metavar="N[,N…]", help="thread counts (1)")
     bench.add_argument("--json", action="store_true", help="one JSON object per thread count")
+    from ._eval_cli import add_eval_parser
+
+    add_eval_parser(commands, EPILOG)
     return parser
 
 
@@ -354,7 +357,20 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return convert(args)
 
 
-COMMANDS = {"convert": cmd_convert, "info": cmd_info, "run": cmd_run, "bench": cmd_bench, "serve": cmd_serve}
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ._eval_cli import cmd_eval as run_eval
+
+    return run_eval(args)
+
+
+COMMANDS = {
+    "eval": cmd_eval,
+    "convert": cmd_convert,
+    "info": cmd_info,
+    "run": cmd_run,
+    "bench": cmd_bench,
+    "serve": cmd_serve,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,174 @@
+"""Accuracy of a Keras source on labelled data, through the same tasks as a deployed file.
+
+The source gets a model-like wrapper (``inputs``, ``outputs``, ``run``, ``card``) so that
+``edgekit.eval.evaluate`` preprocesses its inputs exactly as it does for an exported file; only the
+card differs: the source is fed the way its own graph says (raw pixels when it normalizes itself),
+so a wrong spec forced into an export shows as an accuracy drop against it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.eval import EvalReport, evaluate
+from edgekit.labelled import LabelledData
+from edgekit.metadata import ModelCard
+from edgekit.model import TensorSpec
+
+from ._quiet import quiet_tensorflow
+from .normalization import spec_from_graph
+from .source import SourceModel, load_source
+
+
+class KerasAsModel:
+    """A Keras source with the part of the :class:`edgekit.Model` interface the tasks use."""
+
+    def __init__(self, source: SourceModel, card: ModelCard, name: str):
+        self.source = source
+        self.card = card
+        self.path = Path(name)
+        self.inputs = tuple(
+            TensorSpec(
+                spec.key,
+                index,
+                (1,) + tuple(d or 1 for d in spec.shape[1:]),
+                np.dtype(_numpy(spec.dtype)),
+                key=spec.key,
+            )
+            for index, spec in enumerate(source.inputs)
+        )
+        shapes = source._output_shapes()
+        self.outputs = tuple(
+            TensorSpec(key, index, (1,) + tuple(d or 1 for d in shape[1:]), np.dtype(np.float32), key=key)
+            for index, (key, shape) in enumerate(zip(source.output_keys, shapes))
+        )
+
+    def run(self, *inputs: Any) -> list[np.ndarray]:
+        arrays = [np.asarray(a, spec.dtype) for a, spec in zip(inputs, self.inputs)]
+        if self.source.keras_model is not None:
+            with quiet_tensorflow():
+                outputs = self.source.keras_model(arrays if len(arrays) > 1 else arrays[0], training=False)
+            outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+            return [np.asarray(o, np.float32) for o in outputs]
+        results = self.source.predict(arrays)
+        return [np.asarray(results[key], np.float32) for key in self.source.output_keys]
+
+    def close(self) -> None:
+        pass
+
+
+def _numpy(dtype: str) -> str:
+    return dtype if dtype in ("float32", "float16", "int32", "int64", "uint8", "int8") else "float32"
+
+
+def source_card(source: SourceModel, card: ModelCard) -> ModelCard:
+    """``card`` with the image mean/std the source's own graph implies (when it tells)."""
+    found = source.graph_normalization() if card.image is not None else None
+    mean, std, assumed = spec_from_graph(found)
+    if card.image is None or assumed:
+        return card
+    return card.replace(image=dataclasses.replace(card.image, mean=mean, std=std))
+
+
+def evaluate_source(source: SourceModel, card: ModelCard, data: LabelledData, name: str = "") -> EvalReport:
+    """Accuracy of the source on ``data``, fed as its graph says (see :func:`source_card`)."""
+    model = KerasAsModel(source, source_card(source, card), name or source.description)
+    return evaluate(model, data)
+
+
+def keras_for_eval(path: str, labels: list[str] | None, data: LabelledData) -> tuple[KerasAsModel, list[str]]:
+    """Open a Keras source for ``edgekit eval``: its card as the converter would infer it, plus notes.
+
+    Without ``labels``, classes are the data's label names in sorted order (Keras'
+    ``image_dataset_from_directory`` order); a note says so.
+    """
+    from .tflite import CardOptions, build_card
+
+    source = load_source(path)
+    notes: list[str] = []
+    if not labels:
+        labels = sorted(set(data.labels))
+        outputs = source._output_shapes()
+        count = outputs[0][-1] if outputs and outputs[0] else None
+        if all(name.isdigit() for name in labels) and count:
+            labels = [str(i) for i in range(count)]
+        notes.append(f"no --labels: class {0} is {labels[0]!r}, … in sorted order of the data's label names")
+    card = build_card(source, CardOptions(labels=list(labels), name=Path(path).stem), notes)
+    return KerasAsModel(source, source_card(source, card), Path(path).name), notes
+
+
+# ------------------------------------------------------------------ the report card's accuracy column
+ACCURACY_SAMPLES = 300
+
+
+class AccuracyCheck:
+    """Accuracy of the source and of each export on the labelled part of the calibration/verification data.
+
+    Exports are evaluated through edgekit's tasks reading the exported file's own metadata, so a spec
+    that does not match the model costs accuracy here even when every converter array agrees.
+    """
+
+    def __init__(self, source: SourceModel, card: ModelCard, data_path: str | None, notes: list[str]):
+        self.data: LabelledData | None = None
+        self.source_report: EvalReport | None = None
+        if not data_path or card.task.value not in ("image-classifier", "audio-classifier", "text-classifier"):
+            return
+        from edgekit.errors import InputError
+        from edgekit.labelled import is_labelled, read_labelled
+
+        if not is_labelled(data_path):
+            return
+        try:
+            data = read_labelled(data_path).subset(ACCURACY_SAMPLES)
+            self.source_report = evaluate_source(source, card, data, "source")
+        except InputError as exc:
+            notes.append(f"no accuracy column: {exc}" + (f" ({exc.hint})" if exc.hint else ""))
+            return
+        self.data = data
+        if self.source_report.skipped:
+            notes.append(f"accuracy: skipped {len(self.source_report.skipped)} unreadable file(s) in {data_path}")
+
+    @property
+    def source_accuracy(self) -> float | None:
+        return None if self.source_report is None else self.source_report.accuracy
+
+    def describe_source(self) -> str:
+        """The line for the source model (printed above the export rows)."""
+        report = self.source_report
+        return f"source accuracy {report.accuracy:.1%} on {report.evaluated} labelled items ({report.origin})"
+
+    def of_file(self, path: Path) -> float | None:
+        """Accuracy of an exported file, through edgekit's task on its own metadata (None without labels)."""
+        if self.data is None:
+            return None
+        if path.suffix.lower() == ".mlpackage" or path.is_dir():
+            from edgekit.backends.coreml import load_reference
+
+            model = load_reference(path)
+        else:
+            import edgekit
+
+            model = edgekit.load(path, num_threads=1)
+        try:
+            return evaluate(model, self.data).accuracy
+        finally:
+            model.close()
+
+    def failure(self, accuracy: float | None, min_agreement: float) -> str | None:
+        """Why an export's accuracy is unacceptable: it lost more than the recipe's disagreement allows
+        (at least 5 points) against the source; None when fine or unknown."""
+        source = self.source_accuracy
+        if accuracy is None or source is None:
+            return None
+        allowed = max(0.05, 1.0 - min_agreement)
+        if source - accuracy <= allowed:
+            return None
+        return (
+            f"deployed accuracy {accuracy:.1%} is {100 * (source - accuracy):.1f} points below the source's "
+            f"{source:.1%} on {self.source_report.evaluated} labelled items: the preprocessing in the metadata "
+            "does not match the model"
+        )

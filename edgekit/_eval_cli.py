@@ -1,0 +1,96 @@
+"""`edgekit eval MODEL DATA`: accuracy, per-class precision and recall, confusion matrix.
+
+A .tflite needs only the runtime; a .mlpackage runs in Core ML on macOS, else in the NumPy reference
+evaluator; a Keras source needs the convert extra (TensorFlow).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import MissingDependencyError
+
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def add_eval_parser(commands, epilog: str) -> None:
+    """Register the ``eval`` subcommand."""
+    evaluate = commands.add_parser(
+        "eval",
+        help="accuracy on labelled data, through the model's own metadata",
+        description="Evaluate a .tflite, a Core ML .mlpackage (reference evaluator off macOS) or a Keras source on "
+        "labelled data, preprocessed as the model's metadata says (what a deployed app does): accuracy, "
+        "per-class precision and recall, confusion matrix. DATA: a folder with one subfolder of images or WAV "
+        "files per class, a CSV/TSV of text,label, or NAME.npy with NAME_labels.npy.",
+        epilog=epilog,
+    )
+    evaluate.add_argument("model", help=".tflite, .mlpackage, or .keras/.h5/SavedModel (needs edgekit[convert])")
+    evaluate.add_argument("data", help="class subfolders, CSV/TSV of text,label, or NAME.npy + NAME_labels.npy")
+    evaluate.add_argument("--labels", metavar="FILE", help="Keras sources: class names, one per line, in output order")
+    evaluate.add_argument("--json", action="store_true", help="one JSON object")
+    evaluate.add_argument("--plot", metavar="FILE.png", help="write the confusion matrix as a PNG (edgekit[plot])")
+
+
+def _open_model(args: argparse.Namespace, data):
+    path = Path(args.model.rstrip("/"))
+    notes: list[str] = []
+    if path.suffix.lower() == ".mlpackage":
+        if sys.platform == "darwin":
+            from .backends.coreml import load_coreml
+
+            return load_coreml(path), notes
+        from .backends.coreml import load_reference
+
+        notes.append("Core ML runs only on Apple platforms: evaluated with edgekit's NumPy reference evaluator")
+        return load_reference(path), notes
+    if path.suffix.lower() in KERAS_SUFFIXES or path.is_dir():
+        try:
+            from converters.evaluate import keras_for_eval
+            from converters.tflite import read_labels
+        except ImportError as exc:
+            raise MissingDependencyError(
+                f"evaluating a Keras model needs TensorFlow ({exc})", hint='pip install "edgekit[convert]"'
+            ) from exc
+        labels = read_labels(args.labels) if args.labels else None
+        return keras_for_eval(str(path), labels, data)
+    from .model import load
+
+    return load(path), notes
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Read the data, evaluate, print (and plot); nothing is written unless everything succeeded."""
+    from ._files import check_output_path
+    from .eval import evaluate, format_report, plot_confusion
+    from .labelled import read_labelled
+
+    if args.plot:
+        check_output_path(args.plot)
+        if Path(args.plot).suffix.lower() != ".png":
+            from .errors import InputError
+
+            raise InputError(f"--plot writes a PNG, got {args.plot!r}", hint="give a FILE.png")
+    if args.labels and Path(args.model.rstrip("/")).suffix.lower() in (".tflite", ".mlpackage"):
+        from .errors import InputError
+
+        raise InputError("--labels is for Keras sources; a .tflite or .mlpackage carries its own labels")
+    data = read_labelled(args.data)
+    model, notes = _open_model(args, data)
+    try:
+        report = evaluate(model, data)
+    finally:
+        model.close()
+    if args.plot:
+        plot_confusion(report, args.plot)
+    if args.json:
+        print(json.dumps(report.to_dict() | {"notes": notes} | ({"plot": args.plot} if args.plot else {})))
+        return 0
+    for note in notes:
+        print(f"note: {note}")
+    print("\n".join(format_report(report)))
+    if args.plot:
+        print(f"confusion matrix plot -> {args.plot}")
+    return 0
