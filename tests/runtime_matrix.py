@@ -79,11 +79,35 @@ def sample_inputs(path: Path, image_files: list[Path] | None = None) -> np.ndarr
     return arrays.astype(spec.dtype)
 
 
-def litert_outputs(path: Path, inputs: np.ndarray, threads: int = 1) -> np.ndarray:
-    """The first output of ai-edge-litert's own Interpreter (XNNPACK on, its default) for each input."""
+def litert_invoke_ms(path: Path, tensor: np.ndarray, repeat: int) -> float:
+    """Median ms of ``repeat`` invoke() calls in ai-edge-litert at one thread (after 10 untimed)."""
+    import time
+
     from ai_edge_litert.interpreter import Interpreter
 
-    interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    interpreter = Interpreter(model_path=str(path), num_threads=1)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], tensor[None])
+    times = []
+    for run_number in range(10 + repeat):
+        start = time.perf_counter()
+        interpreter.invoke()
+        if run_number >= 10:
+            times.append((time.perf_counter() - start) * 1e3)
+    return float(np.median(times))
+
+
+def litert_outputs(path: Path, inputs: np.ndarray, xnnpack: bool = True) -> np.ndarray:
+    """The first output of ai-edge-litert's own Interpreter for each input, one thread.
+
+    ``xnnpack=False`` uses its builtin kernels only (the kernels tflite-runtime 2.14 runs quantized
+    models with; measured: its outputs then equal tflite-runtime's exactly). XNNPACK's int8 kernels
+    round differently (up to 8 steps of a uint8 softmax output on the zoo's fashion_int8).
+    """
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    interpreter = Interpreter(model_path=str(path), num_threads=1, experimental_op_resolver_type=resolver)
     interpreter.allocate_tensors()
     index_in = interpreter.get_input_details()[0]["index"]
     index_out = interpreter.get_output_details()[0]["index"]
@@ -95,15 +119,19 @@ def litert_outputs(path: Path, inputs: np.ndarray, threads: int = 1) -> np.ndarr
     return np.stack(outputs)
 
 
-def tflite_runtime_results(python: str, runs: list[tuple[Path, np.ndarray | None]]) -> list[dict]:
+def tflite_runtime_results(
+    python: str, runs: list[tuple[Path, np.ndarray | None]], repeat: dict[Path, int] | None = None
+) -> list[dict]:
     """Load each model into tflite-runtime (its venv) and, when inputs are given, run it on them.
 
-    Returns one dict per model: loads, error, and ``outputs`` (first output per input) when it ran.
+    Returns one dict per model: loads, error, and ``outputs`` (first output per input) when it ran;
+    ``invoke_ms_p50`` for the models in ``repeat`` (timed that many times, one thread).
     """
     with tempfile.TemporaryDirectory() as folder:
         manifest = []
         for number, (model, inputs) in enumerate(runs):
             entry = {"model": str(model), "inputs": None, "outputs": str(Path(folder) / f"out{number}.npy")}
+            entry["repeat"] = (repeat or {}).get(model, 0)
             if inputs is not None:
                 entry["inputs"] = str(Path(folder) / f"in{number}.npy")
                 np.save(entry["inputs"], inputs)

@@ -109,9 +109,9 @@ def measured(digits, digits_exports, tflite_runtime_python, mediapipe_current_py
 @pytest.mark.interop
 @pytest.mark.slow
 def test_tflite_runtime_loads_exactly_what_the_verdict_says_and_agrees(measured):
-    """tflite-runtime 2.14: every file the verdict says loads does load and agrees >= 99 % (int outputs
-    within one quantization step, float within 1e-4, against ai-edge-litert on the same input bytes);
-    every file it says won't, doesn't."""
+    """tflite-runtime 2.14: every file the verdict says loads does load and agrees (same input bytes)
+    with ai-edge-litert: within one quantization step (int) or 1e-4 (float) against its builtin kernels,
+    and top-1 >= 99 % against its default XNNPACK path; every file the verdict says won't, doesn't."""
     assert len(measured) >= len(ZOO) + 5
     seen = {True: 0, False: 0}
     for path, row in measured.items():
@@ -123,10 +123,15 @@ def test_tflite_runtime_loads_exactly_what_the_verdict_says_and_agrees(measured)
             continue
         card = edgekit.load(path).card
         classifier = card is not None and card.task.value.endswith("classifier")
-        compared = agreement(litert_outputs(path, row["inputs"]), result["outputs"], classifier)
-        assert compared["within_tolerance"], (path.name, compared)
+        # Same kernels (ai-edge-litert without XNNPACK): int within one step, float within 1e-4.
+        same_kernels = agreement(litert_outputs(path, row["inputs"], xnnpack=False), result["outputs"], classifier)
+        assert same_kernels["within_tolerance"], (path.name, same_kernels)
+        # ai-edge-litert as users run it (XNNPACK): the same top-1 on >= 99 % of inputs, float within 1e-4.
+        default = agreement(litert_outputs(path, row["inputs"]), result["outputs"], classifier)
+        if default["unit"] == "absolute":
+            assert default["within_tolerance"], (path.name, default)
         if classifier:
-            assert compared["top1_agreement"] >= TOP1_MIN, (path.name, compared)
+            assert default["top1_agreement"] >= TOP1_MIN, (path.name, default)
     assert seen[True] and seen[False], f"both answers should occur among the files measured: {seen}"
 
 

@@ -6,7 +6,9 @@ Interpreter (not edgekit), so it is an independent measurement of what that runt
     python tflite_runtime_run.py MANIFEST.json
     MANIFEST: [{"model": PATH, "inputs": IN.npy or null, "outputs": OUT.npy}, ...]
     IN.npy holds N input tensors stacked (each in the model's own dtype and shape); OUT.npy gets the
-    first output of each, stacked. Prints {"model", "loads", "error", "runtime"} per entry.
+    first output of each, stacked. Prints {"model", "loads", "error", "runtime"} per entry; with
+    "repeat": N in an entry, also "invoke_ms_p50": the median of N timed invoke() calls on its first
+    input, after 10 untimed ones (one thread).
 """
 
 import json
@@ -34,6 +36,17 @@ def run(entry: dict) -> dict:
             interpreter.invoke()
             outputs.append(interpreter.get_tensor(detail_out["index"])[0].copy())
         np.save(entry["outputs"], np.stack(outputs))
+        if entry.get("repeat"):
+            import time
+
+            interpreter.set_tensor(detail_in["index"], inputs[0][None])
+            times = []
+            for run_number in range(10 + int(entry["repeat"])):
+                start = time.perf_counter()
+                interpreter.invoke()
+                if run_number >= 10:
+                    times.append((time.perf_counter() - start) * 1e3)
+            answer["invoke_ms_p50"] = float(np.median(times))
     return answer | {"loads": True, "error": ""}
 
 
