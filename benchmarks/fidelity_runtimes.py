@@ -96,6 +96,7 @@ def run(json_out: bool, speed_model: Path | None = None, runs: int = 50) -> list
             compat = verdicts[path]
             card = edgekit.load(path).card
             classifier = card is not None and card.task.value.endswith("classifier")
+            quantized = card is not None and card.extra.get("recipe") in ("dynamic", "int8", "int16x8")
             row = {
                 "file": path.name,
                 "verdict": {v.runtime: v.loads for v in compat.verdicts},
@@ -108,9 +109,9 @@ def run(json_out: bool, speed_model: Path | None = None, runs: int = 50) -> list
                 row[f"mediapipe_{version}_loads"] = got["loads"] if got else None
                 row[f"mediapipe_{version}_error"] = got["error"] if got else ""
             if result["loads"]:
-                row["agreement"] = agreement(litert_outputs(path, inputs), result["outputs"], classifier)
+                row["agreement"] = agreement(litert_outputs(path, inputs), result["outputs"], classifier, quantized)
                 row["agreement_builtin_kernels"] = agreement(
-                    litert_outputs(path, inputs, xnnpack=False), result["outputs"], classifier
+                    litert_outputs(path, inputs, xnnpack=False), result["outputs"], classifier, quantized
                 )
             rows.append(row)
         speed_row = measured[-1]
