@@ -256,8 +256,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     try:
         model = load(args.model)
     except InvalidModelError:  # this interpreter refuses it: still say which runtimes will load it
-        if not args.json and Path(args.model).is_file():
-            print("\n".join(_compat_lines(check_compatibility(args.model))))
+        try:
+            lines = _compat_lines(check_compatibility(args.model)) if not args.json else []
+        except EdgekitError:  # unreadable too: the interpreter's error says it best
+            lines = []
+        print("\n".join(lines)) if lines else None
         raise
     data = model.info()
     compat = check_compatibility(args.model)

@@ -136,7 +136,10 @@ def read_facts(data: bytes) -> FileFacts:
         outputs = _tensors(subgraphs[0], 2) if subgraphs else ()
         blob = find_metadata_buffer(data)
     except (IndexError, ValueError, UnicodeDecodeError, struct.error) as exc:
-        raise InvalidModelError(f"the file's TFLite tables cannot be read ({exc})") from exc
+        raise InvalidModelError(
+            f"the file's TFLite tables cannot be read ({exc})",
+            hint="check that the file is a complete .tflite model (re-export or re-download it)",
+        ) from exc
     facts = FileFacts(codes, len(subgraphs), inputs, outputs)
     if blob is None or blob[4:8] != b"M001":
         return facts
