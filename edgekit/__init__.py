@@ -6,6 +6,7 @@ tensorflow.lite). Conversion lives in the separate ``converters`` package (``edg
 
 from .audio import AudioClassifier, AudioClassifierOptions
 from .backends.litert import find_backend
+from .compat import Compatibility, RuntimeVerdict, check_compatibility
 from .errors import (
     CalibrationError,
     EdgekitError,
@@ -47,6 +48,7 @@ __all__ = [
     "Category",
     "ClassificationResult",
     "Classifications",
+    "Compatibility",
     "Detection",
     "DetectionResult",
     "ImageClassifier",
@@ -56,6 +58,7 @@ __all__ = [
     "ObjectDetectorOptions",
     "KeywordDetection",
     "RunningMode",
+    "RuntimeVerdict",
     "TextClassifier",
     "TextClassifierOptions",
     "AudioSpec",
@@ -77,6 +80,7 @@ __all__ = [
     "TextSpec",
     "UnsupportedModelError",
     "VerificationError",
+    "check_compatibility",
     "find_backend",
     "load",
     "__version__",

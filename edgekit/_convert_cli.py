@@ -71,8 +71,11 @@ def _card_options(args: argparse.Namespace):
 def _print_row(row, output: Path, show: bool, refused: Exception | None = None) -> None:
     from converters.verify import format_row
 
+    from .compat import check_compatibility, format_compatibility
+
+    compat = check_compatibility(output) if refused is None and output.exists() else None
     if not show:
-        print(json.dumps(row.to_dict()), flush=True)
+        print(json.dumps(row.to_dict() | ({"compatibility": compat.to_dict()} if compat else {})), flush=True)
     elif refused is not None:
         if row.verdict.startswith("FAILED"):  # the reason follows on its own line
             row = dataclasses.replace(row, verdict="FAILED")
@@ -81,6 +84,8 @@ def _print_row(row, output: Path, show: bool, refused: Exception | None = None) 
         print(f"  not written: {refused}" + (f"\n  hint: {hint}" if hint else ""), flush=True)
     else:
         print(format_row(row) + f"  -> {output}", flush=True)
+        if compat is not None:
+            print("\n".join(format_compatibility(compat, indent="    ", compact=True)), flush=True)
 
 
 def _export_each(exporter, configs, outputs, args, show: bool, what: str, row_notes: bool = False) -> int:

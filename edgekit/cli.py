@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .errors import EdgekitError, InputError
+from .errors import EdgekitError, InputError, InvalidModelError
 
 EPILOG = "Docs: README.md. Exit status: 0 success, 1 error, 2 bad command line, 130 interrupted."
 
@@ -239,7 +239,14 @@ def _is_coreml(path: str) -> bool:
     return Path(path.rstrip("/")).suffix.lower() == ".mlpackage"
 
 
+def _compat_lines(compat) -> list[str]:
+    from .compat import format_compatibility
+
+    return ["compatibility:"] + format_compatibility(compat)
+
+
 def cmd_info(args: argparse.Namespace) -> int:
+    from .compat import check_compatibility
     from .model import load
 
     if _is_coreml(args.model):  # described from its spec, without running it (works off macOS too)
@@ -247,10 +254,22 @@ def cmd_info(args: argparse.Namespace) -> int:
 
         runs_with = "Core ML (macOS, iOS)" + (f"; here: {REFERENCE_BACKEND}" if sys.platform != "darwin" else "")
         data = describe_package(args.model).to_dict() | {"interpreter": runs_with}
-        _print_json(data) if args.json else print("\n".join(format_description(data)))
+        compat = check_compatibility(args.model)
+        data["compatibility"] = compat.to_dict()
+        _print_json(data) if args.json else print("\n".join(format_description(data) + _compat_lines(compat)))
         return 0
-    model = load(args.model)
+    try:
+        model = load(args.model)
+    except InvalidModelError:  # this interpreter refuses it: still say which runtimes will load it
+        try:
+            lines = _compat_lines(check_compatibility(args.model)) if not args.json else []
+        except EdgekitError:  # unreadable too: the interpreter's error says it best
+            lines = []
+        print("\n".join(lines)) if lines else None
+        raise
     data = model.info()
+    compat = check_compatibility(args.model)
+    data["compatibility"] = compat.to_dict()
     if args.json:
         _print_json(data)
         return 0
@@ -264,6 +283,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         for spec in specs:
             print(f"  {spec.describe()}" + (f"  [key {spec.key}]" if spec.key != spec.name else ""))
     print("operators: " + ", ".join(f"{name} x{count}" for name, count in sorted(data["operators"].items())))
+    print("\n".join(_compat_lines(compat)))
     card = model.card
     if card is None:
         print(f"metadata: none. Note: {model.metadata_note}")

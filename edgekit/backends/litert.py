@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -81,6 +82,30 @@ def find_backend() -> InterpreterBackend:
     )
 
 
+# What TFLite says when the file needs a kernel the interpreter was built without.
+_OP_VERSION = re.compile(r"Didn't find op for builtin opcode '(\w+)' version '(\d+)'")
+_NEWER_RUNTIME = ("builtin_code out of range", "unresolved custom op", "Select TensorFlow op")
+
+
+def load_failure_hint(message: str, backend: InterpreterBackend) -> str:
+    """The fix for an interpreter's refusal: a newer runtime for operator versions, else a damaged file."""
+    found = _OP_VERSION.search(message)
+    if found:
+        op, version = found.groups()
+        return (
+            f"the file uses {op} version {version}, newer than {backend} knows (the file is fine): run it with "
+            "ai-edge-litert (pip install ai-edge-litert), or re-export with a recipe this runtime supports "
+            "(`edgekit info FILE` lists which runtimes load it, e.g. dynamic needs ai-edge-litert; for "
+            "tflite-runtime 2.14 use int8)"
+        )
+    if any(part in message for part in _NEWER_RUNTIME):
+        return (
+            f"the file uses an operator {backend} does not have (the file is fine): run it with ai-edge-litert "
+            "(pip install ai-edge-litert) or re-export with builtin operators only"
+        )
+    return "check that the file is a complete .tflite model (re-export or re-download it)"
+
+
 def open_interpreter(path: str, num_threads: int | None) -> tuple[Any, InterpreterBackend]:
     """Open ``path`` with the best interpreter, XNNPACK on, and allocate its tensors.
 
@@ -102,7 +127,6 @@ def open_interpreter(path: str, num_threads: int | None) -> tuple[Any, Interpret
     except (ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InvalidModelError(
-            f"{path}: {backend.name} cannot load this model: {first}",
-            hint="check that the file is a complete .tflite model (re-export or re-download it)",
+            f"{path}: {backend} cannot load this model: {first}", hint=load_failure_hint(first, backend)
         ) from exc
     return interpreter, backend
