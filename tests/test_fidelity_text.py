@@ -33,8 +33,12 @@ ZOO = Path(edgekit.__file__).parent / "zoo"
 BUNDLED_TOPICS = ["topics_float16.tflite", "topics_int8.tflite"]
 MIN_AGREEMENT = 0.995  # the issue's target for text
 # Same ids reach the same graph; only the interpreter build differs (XNNPACK versions, int8 kernels).
-FLOAT_SCORE_ATOL = 1e-4
-INT8_SCORE_ATOL = 0.02  # a few uint8/int8 output quantization steps
+FLOAT_SCORE_ATOL = 1e-4  # measured: 0 (1.2.2), 2.7e-7 (0.10.21)
+INT8_SCORE_ATOL = 0.02  # a few uint8 output steps; measured 0 with MediaPipe 1.2.2 (same kernels as ai-edge-litert)
+# MediaPipe 0.10.21 ships an older TFLite whose int8 MEAN (1 LSB) and int8 SOFTMAX round differently:
+# measured 0.094 on the bundled topics_int8, the same as tflite-runtime 2.14 fed edgekit's own token
+# ids (benchmarks/fidelity_text.py), so it is the interpreter, not the tokenizer.
+OLD_INT8_SCORE_ATOL = 0.12
 RUNTIMES = ["mediapipe_current_python", "mediapipe_python"]  # 1.2.2 (current) and 0.10.21 fixtures
 
 
@@ -171,9 +175,19 @@ def test_token_ids_equal_mediapipe_tokenizer(runtime, vocabulary, delimiter, req
 
 
 # ----------------------------------------------------------------------------- models on the test set
-def agreement(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, float]:
+def agreement(ours: np.ndarray, theirs: np.ndarray, tie: float = 0.0) -> tuple[float, float]:
+    """Top-1 agreement and the largest score difference.
+
+    With ``tie`` > 0 (quantized outputs), a line whose two best edgekit scores are within ``tie`` of
+    each other counts as agreeing when MediaPipe's top-1 is either of them: one output quantization
+    step decides such a tie, and int8 kernels of different interpreter builds round differently.
+    """
     assert ours.shape == theirs.shape
-    return float(np.mean(ours.argmax(1) == theirs.argmax(1))), float(np.abs(ours - theirs).max())
+    top2 = np.argsort(-ours, axis=1)[:, :2]
+    margin = ours[np.arange(len(ours)), top2[:, 0]] - ours[np.arange(len(ours)), top2[:, 1]]
+    mine, theirs_top = top2[:, 0], theirs.argmax(1)
+    agree = (mine == theirs_top) | ((margin <= tie) & (top2[:, 1] == theirs_top))
+    return float(np.mean(agree)), float(np.abs(ours - theirs).max())
 
 
 @pytest.mark.interop
@@ -188,7 +202,8 @@ def test_bundled_topics_agree_with_mediapipe(file_name, runtime, request, topics
     top1, max_diff = agreement(ours, theirs)
     print(f"{file_name} vs {runtime}: top-1 agreement {top1:.2%}, max score difference {max_diff:.2g}")
     assert top1 >= MIN_AGREEMENT
-    assert max_diff <= (INT8_SCORE_ATOL if "int8" in file_name else FLOAT_SCORE_ATOL)
+    int8_atol = OLD_INT8_SCORE_ATOL if runtime == "mediapipe_python" else INT8_SCORE_ATOL
+    assert max_diff <= (int8_atol if "int8" in file_name else FLOAT_SCORE_ATOL)
 
 
 def synthetic_lines(vocabulary: list[str], count: int = 558) -> list[str]:
@@ -215,12 +230,16 @@ def test_converter_made_text_model_agrees_with_mediapipe(text_model, runtime, re
     (tmp_path / "lines.txt").write_text("\n".join(lines))
     options = CardOptions(vocabulary=vocabulary, task="text-classifier", labels=["a", "b", "c"])
     exporter = Exporter(model, options, calibration_path=str(tmp_path / "lines.txt"), show_progress=False)
-    for recipe, atol in (("float32", FLOAT_SCORE_ATOL), ("int8", INT8_SCORE_ATOL)):
+    # The fixture's weights are random, so near-ties are common: for int8, ties within 2 output steps
+    # (uint8, scale 1/256) count as agreeing when MediaPipe picks the runner-up (see agreement()).
+    for recipe, atol, tie in (("float32", FLOAT_SCORE_ATOL, 0.0), ("int8", INT8_SCORE_ATOL, 2 / 256)):
         out = tmp_path / f"text_{recipe}.tflite"
         exporter.export(RecipeConfig(recipe), out)
         ours = edgekit_text_scores(out, lines)
         theirs = mediapipe_text_scores(python, out, lines, tmp_path)
-        top1, max_diff = agreement(ours, theirs)
+        top1, max_diff = agreement(ours, theirs, tie)
+        strict, _ = agreement(ours, theirs)
+        print(f"text_model {recipe} vs {runtime}: strict top-1 agreement {strict:.2%}")
         print(f"text_model {recipe} vs {runtime}: top-1 agreement {top1:.2%}, max score difference {max_diff:.2g}")
         assert top1 >= MIN_AGREEMENT and max_diff <= atol
 
@@ -242,6 +261,31 @@ def test_converter_refuses_what_the_standard_cannot_say(text_model, change, reas
     model, vocabulary = text_model
     spec = TextSpec(**{"vocabulary": tuple(vocabulary), "max_length": 12, **change})
     with pytest.raises(MetadataError, match=reason) as refused:
-        Exporter(model, CardOptions(task="text-classifier", labels=["a", "b", "c"], text_spec=spec), show_progress=False)
+        Exporter(
+            model, CardOptions(task="text-classifier", labels=["a", "b", "c"], text_spec=spec), show_progress=False
+        )
     assert "MediaPipe and other runtimes would tokenize differently" in str(refused.value)
     assert refused.value.hint and "standard" in refused.value.hint
+
+
+@pytest.mark.slow
+def test_old_export_with_lowercasing_is_read_as_the_standard_says(text_model, tmp_path, caplog):
+    """A file from an older edgekit (lowercase=True only in edgekit.json) gets the standard reading, and a warning."""
+    from converters.recipes import RecipeConfig
+    from converters.tflite import CardOptions, Exporter
+    from edgekit.metadata import embed_card
+
+    model, vocabulary = text_model
+    out = tmp_path / "text_float32.tflite"
+    options = CardOptions(vocabulary=vocabulary, task="text-classifier", labels=["a", "b", "c"])
+    Exporter(model, options, show_progress=False).export(RecipeConfig("float32"), out)
+    card = edgekit.load(out).card
+    old = tmp_path / "old.tflite"
+    old.write_bytes(embed_card(out.read_bytes(), card.replace(text=TextSpec(**{**vars(card.text), "lowercase": True}))))
+    with edgekit.TextClassifier.create_from_model_path(old, max_results=-1) as classifier:
+        assert "the standard RegexTokenizer never lowercases" in caplog.text
+        upper, unknown = classifier.classify("W3 W4"), classifier.classify("zz zz")
+        lower = classifier.classify("w3 w4")
+    # "W3 W4" is read as two unknown words, exactly like "zz zz", not as "w3 w4".
+    assert [c.score for c in upper.categories] == [c.score for c in unknown.categories]
+    assert [c.score for c in upper.categories] != [c.score for c in lower.categories]
