@@ -49,6 +49,13 @@ def check_text_spec(spec: TextSpec, first_input: SourceInput, notes: list[str]) 
             f"would tokenize differently from edgekit: {listed}",
             hint=_FIX,
         )
+    start = "<START> first (it is in the vocabulary), " if spec.start_token else "no <START> token, "
+    # The converter cannot see how the model was trained: say the one reading every runtime will use.
+    notes.append(
+        f"text: tokenized as the standard RegexTokenizer does: split on {spec.delimiter_pattern} (RE2, ASCII \\w), "
+        f"{start}case kept, <UNKNOWN> for other words, <PAD> to {int(shape[1])} tokens; the model must have been "
+        "trained on these ids"
+    )
     if first_input.dtype != "int32":
         notes.append(
             f"token input is {first_input.dtype}: MediaPipe's TextClassifier loads only int32 token inputs "

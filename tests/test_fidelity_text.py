@@ -289,3 +289,24 @@ def test_old_export_with_lowercasing_is_read_as_the_standard_says(text_model, tm
     # "W3 W4" is read as two unknown words, exactly like "zz zz", not as "w3 w4".
     assert [c.score for c in upper.categories] == [c.score for c in unknown.categories]
     assert [c.score for c in upper.categories] != [c.score for c in lower.categories]
+
+
+@pytest.mark.slow
+def test_a_file_with_only_standard_metadata_reads_the_same(text_model, tmp_path):
+    """Without edgekit.json (a model from MediaPipe Model Maker or elsewhere) edgekit still gets the tokenizer."""
+    from converters.recipes import RecipeConfig
+    from converters.tflite import CardOptions, Exporter
+
+    model, vocabulary = text_model
+    out = tmp_path / "text_float32.tflite"
+    options = CardOptions(vocabulary=vocabulary, task="text-classifier", labels=["a", "b", "c"])
+    Exporter(model, options, show_progress=False).export(RecipeConfig("float32"), out)
+    # Renaming the card file (same length, in the metadata and the zip alike) hides it from edgekit.
+    data = out.read_bytes()
+    assert data.count(b"edgekit.json") >= 2
+    standard_only = tmp_path / "standard_only.tflite"
+    standard_only.write_bytes(data.replace(b"edgekit.json", b"edgekit.jsoX"))
+    card = edgekit.load(standard_only).card
+    assert "metadata_source" in card.extra and card.text is not None and card.text.max_length == 12
+    lines = synthetic_lines(vocabulary, 50)
+    np.testing.assert_array_equal(edgekit_text_scores(standard_only, lines), edgekit_text_scores(out, lines))
