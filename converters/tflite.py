@@ -21,6 +21,7 @@ from .evaluate import AccuracyCheck
 from .progress import Progress
 from .recipes import Recipe, RecipeConfig
 from .source import SourceModel, import_tensorflow, load_source
+from .text_card import check_text_spec
 from .verify import Comparison, ReportRow, compare, latency_ms
 
 
@@ -96,7 +97,8 @@ def build_card(source: SourceModel, options: CardOptions, notes: list[str]) -> M
                 "a text model needs its vocabulary to embed the tokenizer",
                 hint="pass --vocab FILE (one token per line, line number = id)",
             )
-        text = TextSpec(vocabulary=tuple(options.vocabulary), max_length=options.max_length or int(first.shape[1]))
+        length = options.max_length or (first.shape[1] if len(first.shape) == 2 else None) or 1
+        text = TextSpec(vocabulary=tuple(options.vocabulary), max_length=length)
     image = options.image_spec or (None if options.audio_spec or options.text_spec else image)
     audio = options.audio_spec or audio
     text = options.text_spec or text
@@ -104,6 +106,8 @@ def build_card(source: SourceModel, options: CardOptions, notes: list[str]) -> M
     if image is not None:
         given = options.image_spec is not None or options.mean is not None or options.std is not None
         extra |= normalization.note_preprocessing(source.graph_normalization(), image, given, notes)
+    if text is not None:
+        check_text_spec(text, first, notes)
     if image is not None and len(set(image.mean)) * len(set(image.std)) > 1:
         notes.append(
             "per-channel mean/std: edgekit and Android read it, but MediaPipe Tasks accepts only one "

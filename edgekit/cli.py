@@ -305,7 +305,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"  audio: {a.sample_rate_hz} Hz, window {a.window_samples}, hop {a.hop_samples}, features {a.features}")
     if card.text:
         t = card.text
-        print(f"  text: {len(t.vocabulary)} tokens, max length {t.max_length}, lowercase {t.lowercase}")
+        start = "<START> first, " if "<START>" in t.vocabulary else ""
+        print(f"  text: {len(t.vocabulary)} tokens, max length {t.max_length}, {start}split on {t.delimiter_pattern!r}")
     for key in ("recipe", "io_dtype", "source", "converter", "exported_by"):
         if card.extra.get(key):
             print(f"  {key}: {card.extra[key]}")

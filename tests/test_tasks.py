@@ -246,9 +246,10 @@ def text_export(text_model, tmp_path_factory):
 
 def test_text_classifier_matches_keras_on_hand_tokenized_text(text_export):
     path, model, vocabulary = text_export
-    # Token ids worked out by hand from the vocabulary: lower-cased words, unknown → <UNKNOWN> (2), padded with 0.
+    # Token ids worked out by hand from the vocabulary: words as written (the standard RegexTokenizer never
+    # lower-cases, so "W3" is unknown), unknown → <UNKNOWN> (2), <START> first, padded with 0.
     cases = {
-        "W3 w7 zzz": [vocabulary.index("w3"), vocabulary.index("w7"), 2],
+        "W3 w7 zzz": [2, vocabulary.index("w7"), 2],
         "": [],
         "w1, w2... w3!": [vocabulary.index(w) for w in ("w1", "w2", "w3")],
         " ".join(["w5"] * 40): [vocabulary.index("w5")] * 12,

@@ -323,7 +323,7 @@ def bundle(entry: ZooModel, paths: dict[str, Path], rows: list[dict], summary: d
     if card.text is not None:  # the vocabulary is in the file; the card names its size, not its words
         spec = (
             f"{type(spec).__name__}({len(spec.vocabulary)}-token vocabulary, max_length={spec.max_length}, "
-            f"lowercase={spec.lowercase}, delimiter {spec.delimiter_pattern!r})"
+            f"start token {spec.start_token}, lowercase={spec.lowercase}, RE2 delimiter {spec.delimiter_pattern!r})"
         )
     text = (
         f"# Model card: {entry.name}\n\n{module_doc}\n\n"
@@ -424,6 +424,9 @@ def main(argv: list[str] | None = None) -> int:
             coreml_rows += coreml_model(entry, folder, exports, args, coreml_refusals)
     if args.coreml:
         (args.work / "exports" / COREML_REFUSED).write_text(json.dumps(coreml_refusals, indent=2) + "\n")
+    for row in rows + coreml_rows:  # the docs are published: no paths of the machine that built them
+        if "refused" in row:
+            row["refused"] = row["refused"].replace(str(args.work.resolve()), "$WORK").replace(str(args.work), "$WORK")
     write_table(rows, training, coreml_rows if args.coreml else None, args.coreml_samples)
     for problem in problems:
         print(f"target missed: {problem}")

@@ -115,22 +115,33 @@ class AudioSpec:
 
 @dataclass(frozen=True)
 class TextSpec:
-    """How text becomes token ids: lower-case (optional), split on ``delimiter_pattern``, map
-    through ``vocabulary`` (index = id; unknown words get ``unknown_token``'s id), then truncate
-    or pad with ``pad_token`` to ``max_length``."""
+    """How text becomes token ids, in the terms of the standard metadata's RegexTokenizer.
+
+    Split on ``delimiter_pattern`` (an RE2 pattern), map each word through ``vocabulary`` (index =
+    id; unknown words get ``<UNKNOWN>``'s id), put ``<START>``'s id first when the vocabulary has
+    it, then truncate or pad with ``<PAD>`` to ``max_length`` (the model's input length). Case is
+    kept as written: a case-insensitive model folds case in its vocabulary or graph, not here.
+
+    ``lowercase``, ``pad_token``, ``unknown_token`` and ``start_token`` exist to read cards written
+    by older edgekit versions; the standard cannot express other values than the defaults, so the
+    converter refuses them and the runtime follows the standard reading (and says so).
+    ``start_token="auto"`` resolves to ``"<START>"`` when the vocabulary has it, else None.
+    """
 
     vocabulary: tuple[str, ...]
     max_length: int
-    lowercase: bool = True
+    lowercase: bool = False
     delimiter_pattern: str = r"[^\w']+"
     pad_token: str = "<PAD>"
     unknown_token: str = "<UNKNOWN>"
-    start_token: str | None = None
+    start_token: str | None = "auto"
     tokenizer: str = "regex"
 
     def __post_init__(self):
         vocabulary = tuple(str(v) for v in self.vocabulary)
         object.__setattr__(self, "vocabulary", vocabulary)
+        if self.start_token == "auto":
+            object.__setattr__(self, "start_token", "<START>" if "<START>" in vocabulary else None)
         if int(self.max_length) < 1:
             raise MetadataError(f"max_length must be positive, got {self.max_length}")
         if self.tokenizer != "regex":

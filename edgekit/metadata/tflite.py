@@ -13,13 +13,15 @@ import io
 import json
 import struct
 import zipfile
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
+from flatbuffers.number_types import Int32Flags as I32
 
 from ..errors import MetadataError
 from ._flatbuf import F32, I8, U8, U32, U64, Obj, View, encode_root
-from .card import ImageSpec, ModelCard, Task
+from .card import ImageSpec, ModelCard, Task, TextSpec
 
 METADATA_NAME = "TFLITE_METADATA"
 CARD_FILE = "edgekit.json"
@@ -69,10 +71,13 @@ def _lines(blob: bytes) -> list[str]:
 
 
 def _read_vocabulary(blob: bytes) -> tuple[str, ...]:
-    """Vocabulary files are 'token id' per line (RegexTokenizer) or one token per line."""
+    """Vocabulary files are 'token id' per line (RegexTokenizer) or one token per line.
+
+    A 'token id' line is split at its first space, as MediaPipe's vocabulary loader splits it.
+    """
     entries = []
     for position, line in enumerate(_lines(blob)):
-        token, _, index = line.rpartition(" ")
+        token, _, index = line.partition(" ")
         if token and index.isdigit():
             entries.append((int(index), token))
         else:
@@ -103,7 +108,7 @@ def read_card(data: bytes) -> ModelCard | None:
         raise MetadataError(f"the TFLITE_METADATA buffer is not TFLite Metadata (identifier {blob[4:8]!r})")
     files = associated_files(data)
     try:
-        return _card_from_metadata(View.root(blob), files)
+        return _card_from_metadata(View.root(blob), files, _first_input_shape(data))
     except MetadataError:
         raise
     except (IndexError, ValueError, KeyError, UnicodeDecodeError, struct.error) as exc:
@@ -123,7 +128,19 @@ def _packed(files: dict[str, bytes], name: str) -> bytes:
     return files[name]
 
 
-def _card_from_metadata(meta: View, files: dict[str, bytes]) -> ModelCard:
+def _first_input_shape(data: bytes) -> tuple[int, ...]:
+    """The shape of the model's first input tensor (schema.fbs: Model.subgraphs, SubGraph.inputs)."""
+    subgraphs = View.root(data).tables(2)
+    if not subgraphs:
+        return ()
+    inputs = subgraphs[0].numbers(1, I32)
+    tensors = subgraphs[0].tables(0)
+    if not len(inputs) or int(inputs[0]) >= len(tensors):
+        return ()
+    return tuple(int(v) for v in tensors[int(inputs[0])].numbers(0, I32))
+
+
+def _card_from_metadata(meta: View, files: dict[str, bytes], input_shape: tuple[int, ...] = ()) -> ModelCard:
     subgraphs = meta.tables(3)
     inputs = subgraphs[0].tables(2) if subgraphs else []
     outputs = subgraphs[0].tables(3) if subgraphs else []
@@ -170,6 +187,9 @@ def _card_from_metadata(meta: View, files: dict[str, bytes]) -> ModelCard:
     card_name = _file_of_type(meta.tables(6), _FILE_DESCRIPTIONS)
     if card_name == CARD_FILE and CARD_FILE in files:
         card = ModelCard.from_json_dict(json.loads(files[CARD_FILE].decode("utf-8")), vocabulary=vocabulary)
+        if card.text is not None and delimiter and delimiter != card.text.delimiter_pattern:
+            # The standard field is what every other runtime splits on, so it wins.
+            card = card.replace(text=replace(card.text, delimiter_pattern=delimiter))
         return card.replace(labels=labels or card.labels)
 
     # A standard model from elsewhere: what the standard fields say, nothing guessed beyond them.
@@ -183,8 +203,12 @@ def _card_from_metadata(meta: View, files: dict[str, bytes]) -> ModelCard:
         extra["audio"] = audio  # window/hop come from the input shape; the task fills them in
         task = Task.AUDIO_CLASSIFIER if labels else Task.CUSTOM
     elif vocabulary and delimiter is not None:
-        extra["text"] = {"delimiter_pattern": delimiter, "vocabulary_size": len(vocabulary)}
-        task = Task.TEXT_CLASSIFIER if labels else Task.CUSTOM
+        length = input_shape[1] if len(input_shape) == 2 and input_shape[1] > 0 else 1
+        try:
+            spec["text"] = TextSpec(vocabulary=vocabulary, max_length=length, delimiter_pattern=delimiter)
+            task = Task.TEXT_CLASSIFIER if labels else Task.CUSTOM
+        except MetadataError as exc:  # e.g. no <PAD>: MediaPipe refuses such a model too
+            extra["text"] = {"delimiter_pattern": delimiter, "vocabulary_size": len(vocabulary), "problem": str(exc)}
     return ModelCard(
         task=task,
         name=meta.string(0) or "model",

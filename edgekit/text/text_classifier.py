@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,9 +11,11 @@ import numpy as np
 from ..errors import InputError
 from ..metadata.card import Task
 from ..processing.classification import classify_outputs
-from ..processing.text import Tokenizer
+from ..processing.text import Tokenizer, standard_differences
 from ..results import ClassificationResult
 from ..tasks import BaseTask, TaskOptions
+
+log = logging.getLogger(__name__)
 
 #: Longer inputs are refused rather than tokenized: the model reads max_length tokens anyway, and
 #: splitting 100 MB with a regex would stall a live app.
@@ -45,9 +48,10 @@ def as_text(text: Any) -> str:
 class TextClassifier(BaseTask):
     """Classifies text with a model whose metadata carries a regex tokenizer and vocabulary.
 
-    Tensor contract: one int32 input (1, max_length) of token ids (unknown words → the unknown
-    token, padded with the pad token); one output (1, N) of class scores named by the labels.
-    Empty strings give a pad-only input; text longer than ``max_length`` tokens is truncated.
+    Tensor contract: one int32 input (1, N) of token ids, made exactly as MediaPipe's RegexTokenizer
+    makes them from the standard metadata (``<START>`` first if the vocabulary has it, unknown words
+    → ``<UNKNOWN>``, padded with ``<PAD>`` to N, no lowercasing; see edgekit.processing.text); one
+    output (1, C) of class scores named by the labels. Text past N tokens is dropped.
     """
 
     options_class = TextClassifierOptions
@@ -63,7 +67,18 @@ class TextClassifier(BaseTask):
             raise self._unfit("one token-id input (1, max_length)")
         if self.labels and int(np.prod(self.model.outputs[0].shape[1:])) != len(self.labels):
             raise self._unfit(f"{len(self.labels)} scores (one per label in its metadata)")
-        self.tokenizer = Tokenizer(self.card.text)
+        shape = inputs[0].shape
+        # Like MediaPipe, the length is the input tensor's, not a metadata field.
+        length = int(shape[1]) if len(shape) == 2 and shape[1] and shape[1] > 0 else None
+        self.tokenizer = Tokenizer(self.card.text, max_length=length)
+        for reason in standard_differences(self.card.text, length):
+            # Old exports only (today's converter refuses these): edgekit follows the standard
+            # reading, so its answer is the one MediaPipe and other runtimes give on this file.
+            log.warning(
+                "%s: %s; edgekit tokenizes as the standard metadata says (re-export to fix)",
+                self.options.model_path or self.card.name,
+                reason,
+            )
 
     def _process(self, text: Any, timestamp_ms: float) -> ClassificationResult:
         ids = self.tokenizer(as_text(text))
