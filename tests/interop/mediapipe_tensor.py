@@ -1,0 +1,50 @@
+"""Read back the exact input tensor MediaPipe Tasks feeds a model, through an identity "classifier".
+
+Runs inside a MediaPipe venv (``runtime_env.sh``). The model's output is its input, flattened, so the
+ImageClassifier's scores (ordered by category index) are the tensor MediaPipe's image-to-tensor step
+made from the image (its resampling, geometry and value conversion, read from the model's metadata).
+
+    python mediapipe_tensor.py MODEL.tflite OUT.npz IMAGE.png [IMAGE.png ...] [--roi l,t,r,b]
+
+Writes one float32 array per image to OUT.npz (keys "0", "1", ...), each flattened (H * W * C).
+``--roi`` gives MediaPipe a region of interest (normalized left, top, right, bottom) for every image.
+"""
+
+import sys
+
+
+def main(argv: list[str]) -> int:
+    roi = None
+    if "--roi" in argv:
+        at = argv.index("--roi")
+        roi = [float(v) for v in argv[at + 1].split(",")]
+        argv = argv[:at] + argv[at + 2 :]
+    if len(argv) < 4:
+        print(f"usage: {argv[0]} MODEL.tflite OUT.npz IMAGE.png [...] [--roi l,t,r,b]", file=sys.stderr)
+        return 2
+    import mediapipe as mp
+    import numpy as np
+    from mediapipe.tasks.python import BaseOptions, vision
+    from mediapipe.tasks.python.components.containers import rect
+
+    options = vision.ImageClassifierOptions(
+        base_options=BaseOptions(model_asset_path=argv[1]), max_results=-1, score_threshold=0.0
+    )
+    processing = None
+    if roi is not None:
+        processing = vision.ImageProcessingOptions(region_of_interest=rect.RectF(*roi))
+    tensors = {}
+    with vision.ImageClassifier.create_from_options(options) as classifier:
+        for number, image_path in enumerate(argv[3:]):
+            result = classifier.classify(mp.Image.create_from_file(image_path), processing)
+            categories = result.classifications[0].categories
+            values = np.zeros(len(categories), np.float32)
+            for category in categories:
+                values[category.index] = category.score
+            tensors[str(number)] = values
+    np.savez(argv[2], **tensors)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
