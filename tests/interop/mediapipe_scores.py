@@ -1,12 +1,13 @@
-"""Read back the exact input tensor MediaPipe Tasks feeds a model, through an identity "classifier".
+"""Every class score MediaPipe Tasks' ImageClassifier gives each image, saved by category index.
 
-Runs inside a MediaPipe venv (``runtime_env.sh``). The model's output is its input, flattened, so the
-ImageClassifier's scores (ordered by category index) are the tensor MediaPipe's image-to-tensor step
-made from the image (its resampling, geometry and value conversion, read from the model's metadata).
+Runs inside a MediaPipe venv (``runtime_env.sh``), one process for many images. Labels and
+preprocessing come only from the model's own TFLite Metadata. With an identity "classifier" (its
+output is its input, flattened) the scores are exactly the input tensor MediaPipe's image-to-tensor
+step made (resampling, geometry and value conversion): that is how edgekit's preprocessing is proved.
 
-    python mediapipe_tensor.py MODEL.tflite OUT.npz IMAGE.png [IMAGE.png ...] [--roi l,t,r,b]
+    python mediapipe_scores.py MODEL.tflite OUT.npz IMAGE.png [IMAGE.png ...] [--roi l,t,r,b]
 
-Writes one float32 array per image to OUT.npz (keys "0", "1", ...), each flattened (H * W * C).
+Writes one float32 array of scores per image to OUT.npz (keys "0", "1", ...), by category index.
 ``--roi`` gives MediaPipe a region of interest (normalized left, top, right, bottom) for every image.
 """
 
@@ -34,6 +35,7 @@ def main(argv: list[str]) -> int:
     if roi is not None:
         processing = vision.ImageProcessingOptions(region_of_interest=rect.RectF(*roi))
     tensors = {}
+    # max_results=-1 and threshold 0: every class, including those scoring 0 (possible in uint8 outputs).
     with vision.ImageClassifier.create_from_options(options) as classifier:
         for number, image_path in enumerate(argv[3:]):
             result = classifier.classify(mp.Image.create_from_file(image_path), processing)
