@@ -105,9 +105,10 @@ def test_region_of_interest_is_mediapipes(photos, work, mediapipe_current_python
             region = (left * img_w, top * img_h, (right - left) * img_w, (bottom - top) * img_h)
             ours, _ = image_proc.preprocess_placed(image, spec, region=region)
             # MediaPipe passes the region through float32 normalized coordinates: a sample position can
-            # round to the neighbouring 1/32 pixel, so allow 1 level on a few pixels.
+            # round to the neighbouring 1/32 pixel, which moves a value by at most 255 / 32 < 8 levels;
+            # it must stay rare (measured: a few pixels in 2304, up to 2 levels).
             difference = np.abs(ours.reshape(-1) - theirs[str(number)])
-            assert difference.max() <= 1 and (difference > 0).mean() < 0.02, path.name
+            assert difference.max() <= 8 and (difference > 0).mean() < 0.02, (path.name, difference.max())
 
 
 def test_area_resampler_only_when_asked(photos):

@@ -33,7 +33,10 @@ def main(argv: list[str]) -> int:
     )
     processing = None
     if roi is not None:
-        processing = vision.ImageProcessingOptions(region_of_interest=rect.RectF(*roi))
+        left, top, right, bottom = roi  # RectF's positional order is left, top, bottom, right
+        processing = vision.ImageProcessingOptions(
+            region_of_interest=rect.RectF(left=left, top=top, right=right, bottom=bottom)
+        )
     tensors = {}
     # max_results=-1 and threshold 0: every class, including those scoring 0 (possible in uint8 outputs).
     with vision.ImageClassifier.create_from_options(options) as classifier:
