@@ -35,6 +35,7 @@ class CardOptions:
     std: tuple[float, ...] | None = None
     color_order: str | None = None
     resize_mode: str | None = None
+    resampling: str | None = None  # "area" keeps the old resampler (recorded in the card); default MediaPipe's
     image_size: tuple[int, int] | None = None
     sample_rate_hz: int | None = None
     hop_samples: int | None = None
@@ -83,6 +84,7 @@ def build_card(source: SourceModel, options: CardOptions, notes: list[str]) -> M
             resize_mode=options.resize_mode or base.resize_mode,
             mean=options.mean if options.mean is not None else base.mean,
             std=options.std if options.std is not None else base.std,
+            resampling=options.resampling or base.resampling,
         )
     audio = text = None
     if task is Task.AUDIO_CLASSIFIER and options.audio_spec is None:
@@ -100,6 +102,11 @@ def build_card(source: SourceModel, options: CardOptions, notes: list[str]) -> M
         length = options.max_length or (first.shape[1] if len(first.shape) == 2 else None) or 1
         text = TextSpec(vocabulary=tuple(options.vocabulary), max_length=length)
     image = options.image_spec or (None if options.audio_spec or options.text_spec else image)
+    if image is not None and image.resampling != "mediapipe":
+        notes.append(
+            f"resampling {image.resampling} (recorded in the card): edgekit resizes with it, but MediaPipe and "
+            "other runtimes resample bilinearly, so their scores will differ on images not at the model's size"
+        )
     audio = options.audio_spec or audio
     text = options.text_spec or text
     extra = dict(options.extra)

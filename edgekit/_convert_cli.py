@@ -55,6 +55,7 @@ def _card_options(args: argparse.Namespace):
         std=args.std,
         color_order=args.color_order,
         resize_mode=args.resize_mode,
+        resampling=getattr(args, "resampling", None),
         image_size=args.size,
         sample_rate_hz=args.sample_rate,
         hop_samples=args.hop,

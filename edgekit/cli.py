@@ -122,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--std", type=_floats, metavar="S[,S,S]", help="normalization std (pixels 0..255)")
     convert.add_argument("--color-order", choices=["RGB", "BGR", "GRAY"], help="channel order the model expects")
     convert.add_argument("--resize-mode", choices=["stretch", "letterbox", "center_crop"], help="image resizing")
+    convert.add_argument(
+        "--resampling",
+        choices=["mediapipe", "area"],
+        help="image resampler written into the card (default mediapipe: what MediaPipe Tasks does; area: the "
+        "older area-averaging one, edgekit only)",
+    )
     convert.add_argument("--size", type=_size, metavar="WxH", help="image size for models that take any size")
     convert.add_argument("--sample-rate", type=_positive, metavar="HZ", help="audio sample rate (default 16000)")
     convert.add_argument("--hop", type=_positive, metavar="SAMPLES", help="audio hop between windows")
@@ -297,8 +303,8 @@ def cmd_info(args: argparse.Namespace) -> int:
     if card.image:
         i = card.image
         print(
-            f"  image: {i.width}x{i.height} {i.color_order}, resize {i.resize_mode}, mean {list(i.mean)}, "
-            f"std {list(i.std)}"
+            f"  image: {i.width}x{i.height} {i.color_order}, resize {i.resize_mode}{_resampling_note(i.resampling)}, "
+            f"mean {list(i.mean)}, std {list(i.std)}"
         )
     if card.audio:
         a = card.audio
@@ -425,3 +431,8 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _resampling_note(resampling: str) -> str:
+    """Nothing for MediaPipe's resampler (the default); the other one is named, never silent."""
+    return "" if resampling == "mediapipe" else f" ({resampling} resampling, edgekit only)"

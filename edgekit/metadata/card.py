@@ -37,6 +37,9 @@ class Task(str, Enum):
 
 
 RESIZE_MODES = ("stretch", "letterbox", "center_crop")
+#: "mediapipe": MediaPipe's image-to-tensor resampling (the default, what other runtimes do);
+#: "area": the older area-averaging resampler, only when asked for (recorded in the card).
+RESAMPLINGS = ("mediapipe", "area")
 COLOR_ORDERS = ("RGB", "BGR", "GRAY")
 
 
@@ -59,6 +62,8 @@ class ImageSpec:
     The runtime converts the frame to ``color_order``, resizes it to ``width`` x ``height`` with
     ``resize_mode``, then computes ``(pixel - mean) / std`` per channel (pixels in 0..255) before
     quantizing at the model boundary. A model with a Rescaling layer inside has mean 0, std 1.
+    ``resampling`` is "mediapipe" (MediaPipe Tasks' exact geometry and bilinear kernel) unless the
+    export asked for "area" (then other runtimes see slightly different pixels).
     """
 
     width: int
@@ -68,8 +73,11 @@ class ImageSpec:
     resize_mode: str = "stretch"
     mean: tuple[float, ...] = (0.0,)
     std: tuple[float, ...] = (1.0,)
+    resampling: str = "mediapipe"
 
     def __post_init__(self):
+        if self.resampling not in RESAMPLINGS:
+            raise MetadataError(f"resampling must be one of {RESAMPLINGS}, got {self.resampling!r}")
         if int(self.width) < 1 or int(self.height) < 1:
             raise MetadataError(f"image size must be positive, got {self.width}x{self.height}")
         if self.channels not in (1, 3):
@@ -190,6 +198,8 @@ class ModelCard:
         data = asdict(self)
         data["task"] = self.task.value
         data["format_version"] = CARD_FORMAT_VERSION
+        if self.image is not None and self.image.resampling == "mediapipe":
+            data["image"].pop("resampling")  # the default: files stay readable by older edgekit
         if self.text is not None:
             # The vocabulary travels as the standard VOCABULARY associated file, not twice.
             data["text"].pop("vocabulary")

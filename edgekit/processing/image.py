@@ -1,11 +1,13 @@
 """Images: read, convert colour order, resize (stretch, letterbox, centre crop), normalize.
 
-Uses OpenCV's resize when it is installed (fast) and an equivalent numpy bilinear resize otherwise
-(both sample with half-pixel centres).
+Resizing and normalization are MediaPipe's image-to-tensor step (see :mod:`.warp`), so a file gives
+the same input tensor in edgekit as in MediaPipe Tasks: bit-exact uint8 pixels, float values within
+one float32 rounding. OpenCV is the fast path; without it a numpy path gives the same pixels.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import numpy as np
 
 from ..errors import InputError, MissingDependencyError
 from ..metadata.card import ImageSpec
+from .warp import RESAMPLINGS, Region, area_fit, fit_region, value_transform, warp
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
@@ -50,42 +53,14 @@ def read_image(path: str | Path) -> np.ndarray:
         raise InputError(f"{path} is not an image Pillow can decode ({exc})") from exc
 
 
-def _bilinear(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    src_h, src_w = image.shape[:2]
-    ys = np.clip((np.arange(height) + 0.5) * (src_h / height) - 0.5, 0, src_h - 1)
-    xs = np.clip((np.arange(width) + 0.5) * (src_w / width) - 0.5, 0, src_w - 1)
-    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
-    y1, x1 = np.minimum(y0 + 1, src_h - 1), np.minimum(x0 + 1, src_w - 1)
-    wy, wx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
-    img = image.astype(np.float32)
-    if img.ndim == 2:
-        img = img[:, :, None]
-    top = img[y0][:, x0] * (1 - wx) + img[y0][:, x1] * wx
-    bottom = img[y1][:, x0] * (1 - wx) + img[y1][:, x1] * wx
-    out = top * (1 - wy) + bottom * wy
-    return out if image.ndim == 3 else out[:, :, 0]
-
-
 def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Bilinear resize to (height, width), keeping the dtype (uint8 stays uint8: 4x less memory traffic)."""
+    """Stretch to (height, width) with MediaPipe's resampling, keeping uint8 as uint8 (float stays float32)."""
     if image.shape[1] == width and image.shape[0] == height:
         return image
-    try:
-        import cv2
-    except ImportError:
-        return _bilinear(image, width, height)
-    if image.dtype not in (np.uint8, np.float32):
-        image = image.astype(np.float32)
-    # Shrinking by 2x or more first averages whole blocks (INTER_AREA's fast integer path), then
-    # finishes bilinearly: bilinear alone reads 1 pixel in 16 at 4x, aliases, and moved face boxes by
-    # several pixels in tests; INTER_AREA at a fractional ratio cost 0.75 ms more on 640x480 → 224.
-    channels_axis = image.ndim == 3
-    factor = min(image.shape[1] // width, image.shape[0] // height)
-    if factor >= 2:
-        image = cv2.resize(image, None, fx=1 / factor, fy=1 / factor, interpolation=cv2.INTER_AREA)
-    if image.shape[1] != width or image.shape[0] != height:
-        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
-    return image[:, :, None] if channels_axis and image.ndim == 2 else image
+    flat = image.ndim == 2
+    pixels = image[:, :, None] if flat else image
+    resized = warp(pixels, Region.whole(pixels.shape[1], pixels.shape[0]), width, height)
+    return resized[:, :, 0] if flat else resized
 
 
 @dataclass(frozen=True)
@@ -93,8 +68,9 @@ class Placement:
     """Where a source image lies on the model's input canvas, to map results back.
 
     A source pixel (x, y) lands on the canvas at ``((x - origin_x) * scale_x + pad_x,
-    (y - origin_y) * scale_y + pad_y)``; ``origin`` is the crop (or region of interest) corner in the
-    source, ``pad`` the letterbox border on the canvas.
+    (y - origin_y) * scale_y + pad_y)``; ``origin`` is the corner of the sampled source rectangle
+    (negative when a letterbox reaches past the image), ``pad`` a border added on the canvas (only
+    the ``area`` resampler pads; MediaPipe's geometry grows the source rectangle instead).
     """
 
     canvas_width: int
@@ -118,44 +94,97 @@ class Placement:
         return replace(self, origin_x=self.origin_x + dx, origin_y=self.origin_y + dy)
 
 
-def place(src_width: int, src_height: int, width: int, height: int, mode: str) -> Placement:
-    """How ``fit`` puts a ``src_width`` x ``src_height`` image on a ``width`` x ``height`` canvas."""
-    if mode == "stretch":
-        return Placement(width, height, width / src_width, height / src_height)
-    if mode == "center_crop":
-        scale = max(width / src_width, height / src_height)
-        crop_w, crop_h = round(width / scale), round(height / scale)
-        left, top = (src_width - crop_w) // 2, (src_height - crop_h) // 2
-        return Placement(width, height, width / crop_w, height / crop_h, left, top)
-    if mode == "letterbox":
-        scale = min(width / src_width, height / src_height)
-        new_w, new_h = max(1, round(src_width * scale)), max(1, round(src_height * scale))
-        pad_x, pad_y = (width - new_w) // 2, (height - new_h) // 2
-        return Placement(width, height, new_w / src_width, new_h / src_height, 0, 0, pad_x, pad_y)
-    raise InputError(f"unknown resize mode {mode!r}", hint="use stretch, letterbox or center_crop")
+def border_for(mode: str) -> str:
+    """MediaPipe's border for a resize mode: its face detector letterboxes with zeros (BORDER_ZERO);
+    its classifier and object detector stretch with the default, replicated edges."""
+    return "zero" if mode == "letterbox" else "replicate"
 
 
-def fit(image: np.ndarray, width: int, height: int, mode: str) -> np.ndarray:
+def place(
+    src_width: int,
+    src_height: int,
+    width: int,
+    height: int,
+    mode: str,
+    region: Sequence[float] | None = None,
+) -> tuple[Region, Placement]:
+    """The source rectangle MediaPipe samples for ``mode`` and the Placement that maps results back.
+
+    Args:
+        src_width, src_height: the image's size in pixels.
+        width, height: the model's input size.
+        mode: stretch, letterbox or center_crop.
+        region: optional region of interest (x, y, width, height) in source pixels (default: all).
+    """
+    base = Region.whole(src_width, src_height) if region is None else Region.from_box(*region)
+    fitted = fit_region(base, width, height, mode)
+    left, top, right, bottom = fitted.corners()
+    placement = Placement(width, height, width / (right - left), height / (bottom - top), left, top)
+    return fitted, placement
+
+
+def fit(image: np.ndarray, width: int, height: int, mode: str, resampling: str = "mediapipe") -> np.ndarray:
     """Resize with ``mode``: stretch, letterbox (keep aspect, pad with 0) or center_crop."""
-    return fit_placed(image, width, height, mode)[0]
+    return fit_placed(image, width, height, mode, resampling)[0]
 
 
-def fit_placed(image: np.ndarray, width: int, height: int, mode: str) -> tuple[np.ndarray, Placement]:
-    """``fit``, also returning the Placement that maps canvas coordinates back to ``image``."""
+def fit_placed(
+    image: np.ndarray,
+    width: int,
+    height: int,
+    mode: str,
+    resampling: str = "mediapipe",
+    region: Sequence[float] | None = None,
+    out: np.ndarray | None = None,
+) -> tuple[np.ndarray, Placement]:
+    """``fit``, also returning the Placement that maps canvas coordinates back to ``image``.
+
+    Args:
+        image: (H, W, C) uint8 or float pixels.
+        width, height: the canvas size.
+        mode: stretch, letterbox or center_crop.
+        resampling: "mediapipe" (default: MediaPipe's image-to-tensor step, bit-exact on uint8) or
+            "area" (the older area-averaging resampler; never chosen silently).
+        region: optional region of interest (x, y, width, height) in pixels; results map back to ``image``.
+        out: optional preallocated (height, width, C) destination (mediapipe resampling only).
+
+    Raises:
+        InputError: unknown mode or resampling, or a region that does not overlap the image.
+    """
     src_h, src_w = image.shape[:2]
-    placement = place(src_w, src_h, width, height, mode)
-    if mode == "stretch":
-        return resize(image, width, height), placement
-    if mode == "center_crop":
-        left, top = int(placement.origin_x), int(placement.origin_y)
-        crop_w, crop_h = round(width / placement.scale_x), round(height / placement.scale_y)
-        return resize(image[top : top + crop_h, left : left + crop_w], width, height), placement
-    new_w = round(src_w * placement.scale_x)
-    new_h = round(src_h * placement.scale_y)
-    canvas = np.zeros((height, width) + image.shape[2:], image.dtype)
-    top, left = int(placement.pad_y), int(placement.pad_x)
-    canvas[top : top + new_h, left : left + new_w] = resize(image, new_w, new_h)
-    return canvas, placement
+    if resampling == "area":
+        dx = dy = 0.0
+        if region is not None:
+            image, dx, dy = crop_pixels(image, region)
+        resized, (sx, sy, ox, oy, px, py) = area_fit(image, width, height, mode)
+        return resized, Placement(width, height, sx, sy, ox + dx, oy + dy, px, py)
+    if resampling != "mediapipe":
+        raise InputError(f"unknown resampling {resampling!r}", hint=f"use one of {RESAMPLINGS}")
+    if region is not None:
+        crop_pixels(image, region)  # the same overlap check and message as the area path
+    fitted, placement = place(src_w, src_h, width, height, mode, region)
+    return warp(image, fitted, width, height, border_for(mode), out), placement
+
+
+def crop_pixels(image: np.ndarray, region: Sequence[float]) -> tuple[np.ndarray, float, float]:
+    """Cut the region of interest (x, y, width, height) in whole pixels; returns the crop and its corner.
+
+    Raises:
+        InputError: the region is malformed or lies outside the image.
+    """
+    try:
+        x, y, width, height = (float(v) for v in region)
+    except (TypeError, ValueError):
+        raise InputError(f"region_of_interest must be (x, y, width, height) in pixels, got {region!r}") from None
+    img_h, img_w = image.shape[:2]
+    x0, y0 = max(0, int(round(x))), max(0, int(round(y)))
+    x1, y1 = min(img_w, int(round(x + width))), min(img_h, int(round(y + height)))
+    if x1 - x0 < 1 or y1 - y0 < 1 or not (width > 0 and height > 0):
+        raise InputError(
+            f"region_of_interest {tuple(region)} does not overlap the {img_w}x{img_h} image",
+            hint="give (x, y, width, height) in pixels inside the image",
+        )
+    return image[y0:y1, x0:x1], float(x0), float(y0)
 
 
 def as_image(image: np.ndarray | str | Path, what: str = "image") -> np.ndarray:
@@ -207,20 +236,50 @@ def preprocess(image: np.ndarray, spec: ImageSpec, source_order: str = "RGB") ->
     return preprocess_placed(image, spec, source_order)[0]
 
 
-def preprocess_placed(image: np.ndarray, spec: ImageSpec, source_order: str = "RGB") -> tuple[np.ndarray, Placement]:
-    """``preprocess``, also returning where the frame lies on the model's canvas."""
+def preprocess_placed(
+    image: np.ndarray,
+    spec: ImageSpec,
+    source_order: str = "RGB",
+    region: Sequence[float] | None = None,
+) -> tuple[np.ndarray, Placement]:
+    """``preprocess``, also returning where the frame lies on the model's canvas.
+
+    Args:
+        image: (H, W, C) or (H, W) frame, uint8 (or float 0..255).
+        spec: the model's ImageSpec (size, resize mode, resampling, colour order, mean/std).
+        source_order: the frame's channel order, "RGB" or "BGR".
+        region: optional region of interest (x, y, width, height) in the frame's pixels.
+
+    Returns:
+        (float32 (height, width, channels) tensor, Placement mapping canvas points to the frame).
+
+    Raises:
+        InputError: a malformed frame or region.
+    """
     if image.dtype.kind not in "uif" or image.ndim not in (2, 3):
         raise InputError(f"expected a uint8 image of shape (H, W, 3), got {image.shape} {image.dtype}")
-    if image.ndim == 3 and image.shape[2] == 4:
-        image = image[:, :, :3]  # alpha is not part of any model's input
-    # Resize first, in the frame's own dtype, then reorder or mix channels (both are per-pixel linear
-    # maps, so they commute with resizing): 224x224 pixels are cheaper to touch than 640x480.
-    resized, placement = fit_placed(np.ascontiguousarray(image), spec.width, spec.height, spec.resize_mode)
-    if resized.ndim == 2:
-        resized = resized[:, :, None]
-    resized = to_color_order(resized, spec.color_order, source_order).astype(np.float32)
-    if spec.mean == (0.0,) and spec.std == (1.0,):
-        return resized, placement
-    mean = np.asarray(spec.mean, np.float32)
-    std = np.asarray(spec.std, np.float32)
-    return (resized - mean) / std, placement
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.shape[2] == 4:
+        image = image[:, :, :3]  # alpha is not part of any model's input (MediaPipe drops it too)
+    # Resample first, in the frame's own dtype (uint8 is rounded like MediaPipe's OpenCV warp), then
+    # reorder or mix channels: per-pixel linear maps that commute with resampling, on fewer pixels.
+    resized, placement = fit_placed(
+        np.ascontiguousarray(image), spec.width, spec.height, spec.resize_mode, spec.resampling, region
+    )
+    pixels = to_color_order(resized, spec.color_order, source_order)
+    return normalize(pixels, spec.mean, spec.std), placement
+
+
+def normalize(pixels: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """Pixels 0..255 → float32 ``(pixel - mean) / std``; one mean/std is computed as MediaPipe does
+    (``pixel * scale + offset`` in float32), per-channel values directly."""
+    if len(mean) == 1 and len(std) == 1:
+        scale, offset = value_transform(mean[0], std[0])
+        if scale == 1 and offset == 0:
+            return pixels.astype(np.float32)
+        values = pixels.astype(np.float32)
+        values *= scale
+        values += offset
+        return values
+    return (pixels.astype(np.float32) - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)

@@ -44,29 +44,6 @@ def check_color_order(value: str, what: str = "color_order") -> str:
     return order
 
 
-def crop_region(image: np.ndarray, region: Sequence[float] | None) -> tuple[np.ndarray, float, float]:
-    """Cut the region of interest (x, y, width, height) in pixels; returns the crop and its corner.
-
-    Raises:
-        InputError: the region is malformed or lies outside the image.
-    """
-    if region is None:
-        return image, 0.0, 0.0
-    try:
-        x, y, width, height = (float(v) for v in region)
-    except (TypeError, ValueError):
-        raise InputError(f"region_of_interest must be (x, y, width, height) in pixels, got {region!r}") from None
-    img_h, img_w = image.shape[:2]
-    x0, y0 = max(0, int(round(x))), max(0, int(round(y)))
-    x1, y1 = min(img_w, int(round(x + width))), min(img_h, int(round(y + height)))
-    if x1 - x0 < 1 or y1 - y0 < 1:
-        raise InputError(
-            f"region_of_interest {tuple(region)} does not overlap the {img_w}x{img_h} image",
-            hint="give (x, y, width, height) in pixels inside the image",
-        )
-    return image[y0:y1, x0:x1], float(x0), float(y0)
-
-
 def prepare_image(
     image: np.ndarray | str | Path,
     spec: ImageSpec,
@@ -81,6 +58,7 @@ def prepare_image(
         frame, color_order = image_proc.read_image(image), "RGB"
     else:
         frame = image_proc.as_image(image)
-    cropped, dx, dy = crop_region(frame, region_of_interest)
-    tensor, placement = image_proc.preprocess_placed(cropped, spec, source_order=color_order)
-    return tensor[None], placement.shifted(dx, dy)
+    # The region is sampled in place (as MediaPipe's ROI is), not cut out first: pixels just outside
+    # it still feed the bilinear taps at its edges, and fractional corners stay fractional.
+    tensor, placement = image_proc.preprocess_placed(frame, spec, source_order=color_order, region=region_of_interest)
+    return tensor[None], placement
