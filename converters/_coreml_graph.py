@@ -229,7 +229,7 @@ def convert(source: SourceModel, plan: GraphPlan, config: CoreMLConfig) -> Conve
         UnsupportedModelError: a layer uses an op coremltools cannot convert (names the layer).
         InvalidModelError: any other converter failure (first line of its message).
     """
-    from edgekit.backends.mil_reference import import_coremltools
+    from edgekit.backends._coremltools import import_coremltools
 
     ct = import_coremltools()
     start = time.perf_counter()

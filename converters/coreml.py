@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 import edgekit
-from edgekit.backends.coreml import CARD_KEY, VOCABULARY_KEY, load_coreml, load_reference, package_size
+from edgekit.backends.coreml import CARD_KEY, VOCABULARY_KEY, load_coreml, package_size
+from edgekit.backends.mil_reference import load_reference
 from edgekit.errors import OutputPathError, VerificationError
 from edgekit.metadata import ModelCard
 
@@ -170,7 +171,7 @@ class CoreMLExporter:
         return model, converted.renames, stats, converted.seconds
 
     def _package_card(self, config: CoreMLConfig) -> ModelCard:
-        from edgekit.backends.mil_reference import import_coremltools
+        from edgekit.backends._coremltools import import_coremltools
 
         return self.card.replace(
             extra={

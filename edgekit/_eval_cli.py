@@ -42,7 +42,7 @@ def _open_model(args: argparse.Namespace, data):
             from .backends.coreml import load_coreml
 
             return load_coreml(path), notes
-        from .backends.coreml import load_reference
+        from .backends.mil_reference import load_reference
 
         notes.append("Core ML runs only on Apple platforms: evaluated with edgekit's NumPy reference evaluator")
         return load_reference(path), notes

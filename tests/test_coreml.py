@@ -32,8 +32,9 @@ from converters.coreml_recipes import (  # noqa: E402
     CoreMLTolerance,
 )
 from converters.tflite import CardOptions, read_labels  # noqa: E402
-from edgekit.backends.coreml import describe_package, load_coreml, load_reference  # noqa: E402
-from edgekit.backends.mil_reference import SUPPORTED_OPS, load_program  # noqa: E402
+from edgekit.backends._coremltools import load_program  # noqa: E402
+from edgekit.backends.coreml import describe_package, load_coreml  # noqa: E402
+from edgekit.backends.mil_reference import SUPPORTED_OPS, load_reference  # noqa: E402
 from edgekit.errors import OutputPathError, RecipeError, UnsupportedModelError, VerificationError  # noqa: E402
 
 RECIPES = [recipe.value for recipe in CoreMLRecipe]

@@ -16,7 +16,8 @@ import pytest
 pytest.importorskip("coremltools")
 tf = pytest.importorskip("tensorflow")
 
-from edgekit.backends.mil_reference import SUPPORTED_OPS, ReferenceProgram, import_coremltools  # noqa: E402
+from edgekit.backends._coremltools import import_coremltools  # noqa: E402
+from edgekit.backends.mil_reference import SUPPORTED_OPS, ReferenceProgram  # noqa: E402
 from edgekit.errors import InputError, UnsupportedModelError  # noqa: E402
 
 ct = import_coremltools()

@@ -155,7 +155,8 @@ def _subset(count: int, samples: int) -> np.ndarray:
 def measure_coreml(entry: ZooModel, folder: Path, paths: dict[str, Path], samples: int) -> list[dict]:
     """Accuracy on the first ``samples`` test samples and agreement with the Core ML float32 package,
     both from the NumPy reference evaluation of the saved package, and the package size."""
-    from edgekit.backends.coreml import load_reference, package_size
+    from edgekit.backends.coreml import package_size
+    from edgekit.backends.mil_reference import load_reference
 
     rows, float_predictions, test = [], None, None
     for recipe, path in paths.items():

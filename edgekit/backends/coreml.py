@@ -1,8 +1,10 @@
 """Core ML packages behind the :class:`edgekit.Model` interface.
 
 On macOS, :func:`load_coreml` runs a ``.mlpackage`` with Core ML itself (through coremltools).
-Elsewhere Core ML does not exist; :func:`load_reference` runs the package's ML Program with
-edgekit's NumPy reference evaluator instead (slow, for checking numbers, not for deployment).
+Elsewhere Core ML does not exist; ``converters.coreml.reference.load_reference`` runs the package's
+ML Program with edgekit's NumPy reference evaluator instead (slow, for checking numbers, not for
+deployment; it needs coremltools, so it lives with the converters and registers itself as the
+``coreml-reference`` backend).
 
 Both take the same inputs as the source model and the TFLite export: an image model takes its
 normalized float input ``(pixel - mean) / std`` (N, H, W, C), which this module turns back into the
@@ -23,11 +25,10 @@ import numpy as np
 from ..errors import InputError, MetadataError, ModelNotFoundError, UnsupportedModelError
 from ..metadata import ModelCard
 from ..model import TensorSpec
-from .mil_reference import ReferenceProgram, import_coremltools, load_program
+from ._coremltools import import_coremltools, load_program
 
 CARD_KEY = "edgekit.card"
 VOCABULARY_KEY = "edgekit.vocabulary"
-REFERENCE_BACKEND = "edgekit MIL reference evaluator (NumPy, not Apple's runtime)"
 _DTYPES = {"FLOAT32": "float32", "FLOAT16": "float16", "DOUBLE": "float64", "INT32": "int32"}
 
 
@@ -129,7 +130,7 @@ def describe_package(path: str | Path) -> PackageDescription:
 
     Raises:
         ModelNotFoundError, InvalidModelError, UnsupportedModelError: see
-            :func:`edgekit.backends.mil_reference.load_program`.
+            :func:`edgekit.backends._coremltools.load_program`.
         MissingDependencyError: coremltools is not installed.
     """
     ct = import_coremltools()
@@ -162,17 +163,6 @@ def describe_package(path: str | Path) -> PackageDescription:
     )
 
 
-class _ReferenceEngine:
-    """Feeds the NumPy evaluator: images as channel-first float pixels, as Core ML hands them on."""
-
-    def __init__(self, path: Path):
-        self.program = ReferenceProgram(path)
-
-    def predict(self, feeds: dict[str, np.ndarray], images: set[str]) -> dict[str, Any]:
-        ready = {name: (np.transpose(v, (0, 3, 1, 2)) if name in images else v) for name, v in feeds.items()}
-        return self.program.run(ready)
-
-
 class _CoreMLEngine:
     """Core ML through coremltools (macOS only): images as PIL images, RGB (Core ML reorders for BGR)."""
 
@@ -200,7 +190,7 @@ class _CoreMLEngine:
 
 class CoreMLModel:
     """A Core ML package with the :class:`edgekit.Model` interface (``inputs``, ``outputs``, ``run``,
-    ``card``, ``info``). Create with :func:`load_coreml` (macOS) or :func:`load_reference`.
+    ``card``, ``info``). Create with :func:`load_coreml` (macOS) or the reference evaluator.
 
     Inputs are those of the source model: image inputs are (1, H, W, C) float32 in the card's
     normalized domain; audio and token inputs are the package's MultiArrays. A classifier has one
@@ -315,7 +305,7 @@ class CoreMLModel:
         return f"<edgekit Core ML model {self.path.name} [{self.backend}] inputs: {ins}>"
 
 
-def _check_package(path: Path) -> None:
+def check_package(path: Path) -> None:
     if not path.exists():
         raise ModelNotFoundError(f"model not found: {path}", hint="check the path (and the current folder)")
     if not path.is_dir() or path.suffix.lower() != ".mlpackage":
@@ -330,7 +320,7 @@ def load_coreml(path: str | Path, num_threads: int | None = None) -> CoreMLModel
             the reference evaluator (``edgekit run MODEL --reference``).
     """
     path = Path(path)
-    _check_package(path)
+    check_package(path)
     if sys.platform != "darwin":
         raise UnsupportedModelError(
             f"{path} is a Core ML package; Core ML runs only on Apple platforms (macOS, iOS), not on {sys.platform}",
@@ -341,19 +331,6 @@ def load_coreml(path: str | Path, num_threads: int | None = None) -> CoreMLModel
     colors = {f.name: f.color for f in description.inputs if f.kind == "image"}
     ct = import_coremltools()
     return CoreMLModel(description, _CoreMLEngine(path, colors), f"coremltools {ct.__version__} (Core ML)")
-
-
-def load_reference(path: str | Path) -> CoreMLModel:
-    """Load a ``.mlpackage`` to run with the NumPy reference evaluator (any platform; needs coremltools).
-
-    Raises:
-        UnsupportedModelError: the program holds an op the evaluator cannot run (named).
-        MissingDependencyError: coremltools is not installed (``pip install "edgekit[convert]"``).
-    """
-    path = Path(path)
-    _check_package(path)
-    description = describe_package(path)
-    return CoreMLModel(description, _ReferenceEngine(path), REFERENCE_BACKEND)
 
 
 def format_description(info: dict[str, Any]) -> list[str]:

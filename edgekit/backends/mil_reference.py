@@ -14,18 +14,18 @@ evaluated; a program with any other op is refused when it is loaded, naming the 
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, InvalidModelError, ModelNotFoundError, UnsupportedModelError, require
+from ..errors import InputError, UnsupportedModelError
+from . import register
+from ._coremltools import load_program
 from ._mil_kernels import KERNELS
-from ._quiet import quiet_native_stderr
+from .coreml import CoreMLModel, check_package, describe_package
 
 # Ops whose coremltools value_inference is used as it is (inputs patched in as values).
 VALUE_INFERENCE_OPS = frozenset(
@@ -60,26 +60,9 @@ CONSTEXPR_OPS = frozenset(
     }
 )
 
+REFERENCE_BACKEND = "edgekit MIL reference evaluator (NumPy, not Apple's runtime)"
+
 SUPPORTED_OPS = frozenset({"const"} | set(KERNELS) | VALUE_INFERENCE_OPS | CONSTEXPR_OPS)
-
-WEIGHTS_FOLDER = Path("Data/com.apple.CoreML/weights")
-
-
-def import_coremltools():
-    """coremltools, imported quietly (it warns on Linux that its macOS runtime is missing).
-
-    Raises:
-        MissingDependencyError: coremltools is not installed (it comes with ``edgekit[convert]``).
-    """
-    if "coremltools" in sys.modules:
-        return sys.modules["coremltools"]
-    for name in ("coremltools", "tensorflow", "absl"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    # coremltools imports TensorFlow, whose C++ logger writes to fd 2 before any setting applies.
-    with quiet_native_stderr(drop_all=True):
-        return require("coremltools", "convert", "reading Core ML packages")
 
 
 def _numpy_dtype(var: Any) -> np.dtype | None:
@@ -95,42 +78,6 @@ def _flat_inputs(op: Any) -> list[Any]:
     for value in op.inputs.values():
         flat.extend(value if isinstance(value, (list, tuple)) else [value])
     return flat
-
-
-def load_program(package: str | os.PathLike) -> tuple[Any, Any]:
-    """Load ``(spec, program)`` from a saved ``.mlpackage``.
-
-    Raises:
-        ModelNotFoundError: the package does not exist.
-        InvalidModelError: it is not a readable Core ML package.
-        UnsupportedModelError: it is not an ML Program (an older neural network model).
-    """
-    path = Path(package)
-    if not path.exists():
-        raise ModelNotFoundError(f"Core ML package not found: {path}", hint="check the path")
-    if not (path / "Manifest.json").is_file():
-        raise InvalidModelError(
-            f"{path} is not a Core ML package (no Manifest.json inside)",
-            hint="give the .mlpackage folder written by edgekit convert --to coreml",
-        )
-    ct = import_coremltools()
-    from coremltools.converters.mil.frontend.milproto.load import load as load_mil
-
-    try:
-        spec = ct.utils.load_spec(str(path))
-    except Exception as exc:  # protobuf and the package reader raise many types for a damaged package
-        raise InvalidModelError(f"{path} cannot be read as a Core ML package: {exc}") from exc
-    if spec.WhichOneof("Type") != "mlProgram":
-        raise UnsupportedModelError(
-            f"{path} is a Core ML '{spec.WhichOneof('Type')}' model, not an ML Program; the reference "
-            "evaluator reads ML Programs only",
-            hint="re-export it with edgekit convert --to coreml (it writes ML Programs)",
-        )
-    try:
-        program = load_mil(spec, spec.specificationVersion, str(path / WEIGHTS_FOLDER))
-    except Exception as exc:
-        raise InvalidModelError(f"{path}: its ML Program cannot be loaded: {exc}") from exc
-    return spec, program
 
 
 class ReferenceProgram:
@@ -285,3 +232,30 @@ def _as_declared(var: Any, value: Any) -> Any:
             return array.reshape(shape)  # a scalar held as (1,) and the like
         raise ValueError(f"computed shape {array.shape}, but the program declares {shape}")
     return array
+
+
+class _ReferenceEngine:
+    """Feeds the NumPy evaluator: images as channel-first float pixels, as Core ML hands them on."""
+
+    def __init__(self, path: Path):
+        self.program = ReferenceProgram(path)
+
+    def predict(self, feeds: dict[str, np.ndarray], images: set[str]) -> dict[str, Any]:
+        ready = {name: (np.transpose(v, (0, 3, 1, 2)) if name in images else v) for name, v in feeds.items()}
+        return self.program.run(ready)
+
+
+def load_reference(path: str | Path) -> CoreMLModel:
+    """Load a ``.mlpackage`` to run with the NumPy reference evaluator (any platform; needs coremltools).
+
+    Raises:
+        UnsupportedModelError: the program holds an op the evaluator cannot run (named).
+        MissingDependencyError: coremltools is not installed (``pip install "edgekit[convert]"``).
+    """
+    path = Path(path)
+    check_package(path)
+    description = describe_package(path)
+    return CoreMLModel(description, _ReferenceEngine(path), REFERENCE_BACKEND)
+
+
+register("coreml-reference", load_reference)

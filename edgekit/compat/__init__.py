@@ -249,11 +249,21 @@ def _coreml_verdicts(path: Path) -> tuple[RuntimeVerdict, ...]:
             ("Apple's runtime runs on macOS and iOS only",),
             "check on a Mac with `edgekit info`; here the reference evaluator stands in",
         )
-    try:
-        from ..backends.coreml import REFERENCE_BACKEND, load_reference
+    from ..backends import plugin
 
-        load_reference(path)
-        reference = RuntimeVerdict("coreml-reference", REFERENCE_BACKEND, True, evidence="loaded here")
+    load_reference = plugin("coreml-reference")
+    try:
+        if load_reference is None:
+            reference = RuntimeVerdict(
+                "coreml-reference",
+                "edgekit reference evaluator",
+                None,
+                ("the reference evaluator comes with the converters (converters.coreml.reference not imported)",),
+                'pip install "edgekit[convert]" and check with `edgekit info MODEL`',
+            )
+        else:
+            model = load_reference(path)
+            reference = RuntimeVerdict("coreml-reference", model.backend, True, evidence="loaded here")
     except EdgekitError as exc:
         reference = RuntimeVerdict(
             "coreml-reference", "edgekit reference evaluator", False, (str(exc),), exc.hint, "loaded here"
