@@ -37,7 +37,7 @@ def report(name: str, model, options, data: str | None, out: Path, fresh: bool) 
     default int8 and the palettize recipes share one float16 conversion).
     """
     from converters.coreml import CoreMLExporter
-    from converters.coreml_recipes import CoreMLConfig
+    from converters.coreml.recipes import CoreMLConfig
     from converters.verify import HEADER, format_row
 
     exporter = CoreMLExporter(model, options, data, show_progress=False)

@@ -25,9 +25,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 from live_fixtures import free_port, tcp_listening, wait_until, write_ffv1_video  # noqa: E402
 
 from edgekit import zoo  # noqa: E402
+from edgekit.auto import create_task  # noqa: E402
 from edgekit.live import LiveRunner  # noqa: E402
 from edgekit.sources import open_source  # noqa: E402
-from edgekit.tasks.factory import create_task  # noqa: E402
 
 
 def rss_mb() -> float:

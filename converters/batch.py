@@ -156,8 +156,8 @@ def export_recipes(
     Raises:
         RecipeError, CalibrationError, OutputPathError: problems found before any conversion.
     """
-    from edgekit._files import check_output_path
     from edgekit.errors import OutputPathError
+    from edgekit.io import check_output_path
 
     folder = Path(output_folder)
     if not folder.is_dir():
@@ -167,7 +167,7 @@ def export_recipes(
         name = Path(str(model).rstrip("/")).stem
     if to == "coreml":
         from .coreml import CoreMLExporter, check_package_path
-        from .coreml_recipes import CoreMLConfig, CoreMLRecipe
+        from .coreml.recipes import CoreMLConfig, CoreMLRecipe
 
         names = _names(recipes, [r.value for r in CoreMLRecipe])
         configs = [CoreMLConfig(n) for n in names]

@@ -52,7 +52,7 @@ def locate_coreml(
         output_names: the package's output names, in the source's output order.
         max_samples: compare on at most this many inputs.
     """
-    from edgekit.backends.mil_reference import load_reference
+    from converters.coreml.reference import load_reference
 
     if keras_model is None:
         return Divergence(tolerance, unavailable="the source is a SavedModel, which has no Keras layers to compare")

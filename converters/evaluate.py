@@ -146,7 +146,7 @@ class AccuracyCheck:
         if self.data is None:
             return None
         if path.suffix.lower() == ".mlpackage" or path.is_dir():
-            from edgekit.backends.mil_reference import load_reference
+            from converters.coreml.reference import load_reference
 
             model = load_reference(path)
         else:

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 import edgekit
-from edgekit._files import atomic_path, check_output_path
 from edgekit.errors import CalibrationError, InvalidModelError, MetadataError, VerificationError
+from edgekit.io import atomic_path, check_output_path
 from edgekit.metadata import AudioSpec, ImageSpec, ModelCard, Task, TextSpec, embed_card
 
 from . import calibration, divergence, normalization

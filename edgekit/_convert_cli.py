@@ -12,7 +12,7 @@ from .errors import MissingDependencyError, RecipeError
 
 def _recipes(text: str | None, target: str = "tflite") -> list[str]:
     if target == "coreml":
-        from converters.coreml_recipes import CoreMLRecipe as Recipe
+        from converters.coreml.recipes import CoreMLRecipe as Recipe
     else:
         from converters.recipes import Recipe
     text = text or ("float16" if target == "coreml" else "float32")
@@ -122,7 +122,7 @@ def convert(args: argparse.Namespace) -> int:
         raise MissingDependencyError(
             f"converting needs TensorFlow ({exc})", hint='pip install "edgekit[convert]"'
         ) from exc
-    from ._files import check_output_path
+    from .io import check_output_path
 
     recipes = _recipes(args.quantize)
     configs = [
@@ -173,7 +173,7 @@ def convert_coreml(args: argparse.Namespace) -> int:
         raise RecipeError("--io-dtype applies only to TFLite int8 exports", hint="drop it for --to coreml")
     try:
         from converters.coreml import CoreMLExporter, check_package_path
-        from converters.coreml_recipes import CoreMLConfig, CoreMLRecipe
+        from converters.coreml.recipes import CoreMLConfig, CoreMLRecipe
         from converters.verify import HEADER
     except ImportError as exc:
         raise MissingDependencyError(

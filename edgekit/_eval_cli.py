@@ -42,7 +42,7 @@ def _open_model(args: argparse.Namespace, data):
             from .backends.coreml import load_coreml
 
             return load_coreml(path), notes
-        from .backends.mil_reference import load_reference
+        from converters.coreml.reference import load_reference
 
         notes.append("Core ML runs only on Apple platforms: evaluated with edgekit's NumPy reference evaluator")
         return load_reference(path), notes
@@ -63,8 +63,8 @@ def _open_model(args: argparse.Namespace, data):
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Read the data, evaluate, print (and plot); nothing is written unless everything succeeded."""
-    from ._files import check_output_path
     from .eval import evaluate, format_report, plot_confusion
+    from .io import check_output_path
     from .labelled import read_labelled
 
     if args.plot:

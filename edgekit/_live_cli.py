@@ -52,11 +52,11 @@ def _sample_rate(task: Any) -> int:
 
 def run_live(args: argparse.Namespace, serve: bool) -> int:
     """Build task, source and sinks from the flags, run until done, print the statistics."""
+    from .auto import create_task
     from .live import LiveRunner
     from .model import load
     from .sinks import PrintSink, WebSink, WindowSink
     from .sources import open_source
-    from .tasks.factory import create_task
 
     runner = LiveRunner(None, max_frames=args.max_frames, duration_s=args.duration)
     hop_ms = args.hop_ms

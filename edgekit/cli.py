@@ -256,8 +256,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     from .model import load
 
     if _is_coreml(args.model):  # described from its spec, without running it (works off macOS too)
+        from converters.coreml.reference import REFERENCE_BACKEND  # also registers the evaluator for compat
+
         from .backends.coreml import describe_package, format_description
-        from .backends.mil_reference import REFERENCE_BACKEND  # also registers the evaluator for compat
 
         runs_with = "Core ML (macOS, iOS)" + (f"; here: {REFERENCE_BACKEND}" if sys.platform != "darwin" else "")
         data = describe_package(args.model).to_dict() | {"interpreter": runs_with}
@@ -338,7 +339,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise InputError(
                 "--reference runs Core ML packages (.mlpackage) only", hint=f"drop --reference for {args.model}"
             )
-        from .backends.mil_reference import load_reference
+        from converters.coreml.reference import load_reference
 
         model = load_reference(args.model)
     else:

@@ -236,7 +236,7 @@ def plot_confusion(report: EvalReport, path: str | Path) -> Path:
         ) from exc
     import io
 
-    from ._files import write_bytes_atomic
+    from .io import write_bytes_atomic
 
     shown = [row["index"] for row in report.per_class()]
     matrix = report.confusion[np.ix_(shown, shown)]

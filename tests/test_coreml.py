@@ -25,16 +25,16 @@ import coreml_fixtures  # noqa: E402
 
 import edgekit  # noqa: E402
 from converters.coreml import CoreMLExporter, check_package_path, export_coreml  # noqa: E402
-from converters.coreml_recipes import (  # noqa: E402
+from converters.coreml.recipes import (  # noqa: E402
     DEFAULT_TOLERANCES,
     CoreMLConfig,
     CoreMLRecipe,
     CoreMLTolerance,
 )
+from converters.coreml.reference import SUPPORTED_OPS, load_reference  # noqa: E402
 from converters.tflite import CardOptions, read_labels  # noqa: E402
 from edgekit.backends._coremltools import load_program  # noqa: E402
 from edgekit.backends.coreml import describe_package, load_coreml  # noqa: E402
-from edgekit.backends.mil_reference import SUPPORTED_OPS, load_reference  # noqa: E402
 from edgekit.errors import OutputPathError, RecipeError, UnsupportedModelError, VerificationError  # noqa: E402
 
 RECIPES = [recipe.value for recipe in CoreMLRecipe]

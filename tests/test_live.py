@@ -15,9 +15,9 @@ from cli_helpers import edgekit_cli
 from live_fixtures import MjpegServer, free_port, write_ffv1_video
 
 from edgekit import zoo
+from edgekit.auto import create_task
 from edgekit.live import LiveRunner
 from edgekit.sources import Frame, open_source
-from edgekit.tasks.factory import create_task
 
 SEGMENT = 15  # frames per garment in the clip
 

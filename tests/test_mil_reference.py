@@ -16,8 +16,8 @@ import pytest
 pytest.importorskip("coremltools")
 tf = pytest.importorskip("tensorflow")
 
+from converters.coreml.reference import SUPPORTED_OPS, ReferenceProgram  # noqa: E402
 from edgekit.backends._coremltools import import_coremltools  # noqa: E402
-from edgekit.backends.mil_reference import SUPPORTED_OPS, ReferenceProgram  # noqa: E402
 from edgekit.errors import InputError, UnsupportedModelError  # noqa: E402
 
 ct = import_coremltools()
@@ -591,7 +591,7 @@ def test_wrong_input_shape_and_missing_input(evaluated):
 
 
 def test_classify_kernel_by_hand():
-    from edgekit.backends._mil_kernels import classify
+    from converters.coreml._kernels import classify
 
     label, scores = classify({"probabilities": np.array([[0.1, 0.7, 0.2]]), "classes": ["cat", "dog", "fox"]})
     assert label == "dog"

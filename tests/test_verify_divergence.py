@@ -239,7 +239,7 @@ def test_core_ml_layers_are_compared_through_the_reference_evaluator(tmp_path):
     absolute bound (outputs of ~1e4) says that no layer exceeds the relative tolerance."""
     pytest.importorskip("coremltools")
     from converters.coreml import CoreMLExporter
-    from converters.coreml_recipes import CoreMLConfig
+    from converters.coreml.recipes import CoreMLConfig
     from converters.tflite import CardOptions
     from edgekit.errors import VerificationError
 

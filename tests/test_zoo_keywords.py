@@ -149,7 +149,7 @@ def test_mel_matrix_equals_tensorflow_s():
 def test_core_ml_program_computes_the_same_front_end(tmp_path):
     """The same Keras front end as an ML Program, evaluated op by op by edgekit's NumPy MIL reference."""
     ct = pytest.importorskip("coremltools")
-    from edgekit.backends.mil_reference import ReferenceProgram
+    from converters.coreml.reference import ReferenceProgram
 
     front = keywords.FrontEnd()
     samples = _signals()

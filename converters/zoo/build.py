@@ -113,7 +113,7 @@ def export_coreml_all(entry: ZooModel, folder: Path, exports: Path) -> tuple[dic
     data by the NumPy reference evaluator); a refused recipe or a failed verification is returned with
     its reason instead of stopping the build, and no package is left behind for it."""
     from converters.coreml import CoreMLExporter
-    from converters.coreml_recipes import CoreMLConfig, CoreMLRecipe
+    from converters.coreml.recipes import CoreMLConfig, CoreMLRecipe
     from edgekit.errors import EdgekitError, VerificationError
 
     paths, refused = {}, {}
@@ -155,8 +155,8 @@ def _subset(count: int, samples: int) -> np.ndarray:
 def measure_coreml(entry: ZooModel, folder: Path, paths: dict[str, Path], samples: int) -> list[dict]:
     """Accuracy on the first ``samples`` test samples and agreement with the Core ML float32 package,
     both from the NumPy reference evaluation of the saved package, and the package size."""
+    from converters.coreml.reference import load_reference
     from edgekit.backends.coreml import package_size
-    from edgekit.backends.mil_reference import load_reference
 
     rows, float_predictions, test = [], None, None
     for recipe, path in paths.items():
@@ -297,7 +297,7 @@ def write_table(
 def bundle(entry: ZooModel, paths: dict[str, Path], rows: list[dict], summary: dict) -> None:
     """Copy the bundled recipes into edgekit/zoo/ with the measured accuracy inside their metadata, and a card."""
     import edgekit
-    from edgekit._files import write_bytes_atomic
+    from edgekit.io import write_bytes_atomic
     from edgekit.metadata import embed_card
 
     BUNDLE_DIR.mkdir(exist_ok=True)

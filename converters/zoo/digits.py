@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit._files import write_bytes_atomic
+from edgekit.io import write_bytes_atomic
 from edgekit.processing.image import resize
 
 SIZE = 32

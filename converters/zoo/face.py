@@ -17,7 +17,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from edgekit._files import write_bytes_atomic
+from edgekit.io import write_bytes_atomic
 from edgekit.metadata import ModelCard, Task
 from edgekit.metadata.tflite import embed_card
 from edgekit.vision.object_detector import MEDIAPIPE_FACE_SHORT_RANGE

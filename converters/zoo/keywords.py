@@ -31,7 +31,7 @@ import numpy as np
 
 from converters.zoo import speech_data
 from converters.zoo.speech_data import LABELS, SAMPLE_RATE_HZ, WINDOW_SAMPLES
-from edgekit._files import write_bytes_atomic
+from edgekit.io import write_bytes_atomic
 
 
 @dataclass(frozen=True)

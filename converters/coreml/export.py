@@ -22,15 +22,15 @@ import numpy as np
 
 import edgekit
 from edgekit.backends.coreml import CARD_KEY, VOCABULARY_KEY, load_coreml, package_size
-from edgekit.backends.mil_reference import load_reference
 from edgekit.errors import OutputPathError, VerificationError
 from edgekit.metadata import ModelCard
 
-from . import _coreml_graph as graph
-from .coreml_recipes import CoreMLConfig, CoreMLRecipe
-from .progress import Progress
-from .tflite import CardOptions, Exporter
-from .verify import Comparison, ReportRow, compare, latency_ms
+from ..progress import Progress
+from ..tflite import CardOptions, Exporter
+from ..verify import Comparison, ReportRow, compare, latency_ms
+from . import graph
+from .recipes import CoreMLConfig, CoreMLRecipe
+from .reference import load_reference
 
 
 def check_package_path(path: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -309,7 +309,7 @@ class CoreMLExporter:
 
 def _locate(exporter: CoreMLExporter, package: Path, config: CoreMLConfig):
     """Where the package stops answering like the source, layer by layer (never raises)."""
-    from .divergence_coreml import locate_coreml, safely
+    from ..divergence_coreml import locate_coreml, safely
 
     tolerance = config.tolerance.max_relative_error
     return safely(

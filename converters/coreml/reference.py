@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, UnsupportedModelError
-from . import register
-from ._coremltools import load_program
-from ._mil_kernels import KERNELS
-from .coreml import CoreMLModel, check_package, describe_package
+from edgekit.backends import register
+from edgekit.backends._coremltools import load_program
+from edgekit.backends.coreml import CoreMLModel, check_package, describe_package
+from edgekit.errors import InputError, UnsupportedModelError
+
+from ._kernels import KERNELS
 
 # Ops whose coremltools value_inference is used as it is (inputs patched in as values).
 VALUE_INFERENCE_OPS = frozenset(

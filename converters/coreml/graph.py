@@ -19,9 +19,9 @@ import numpy as np
 from edgekit.errors import InvalidModelError, UnsupportedModelError
 from edgekit.metadata import ImageSpec, ModelCard, Task
 
-from ._quiet import quiet_tensorflow
-from .coreml_recipes import CoreMLConfig
-from .source import SourceModel, import_tensorflow
+from .._quiet import quiet_tensorflow
+from ..source import SourceModel, import_tensorflow
+from .recipes import CoreMLConfig
 
 CLASSIFIER_TASKS = (Task.IMAGE_CLASSIFIER, Task.AUDIO_CLASSIFIER, Task.TEXT_CLASSIFIER)
 CLASS_LABEL = "classLabel"

@@ -11,7 +11,7 @@ from enum import Enum
 
 from edgekit.errors import RecipeError
 
-from .recipes import Tolerance
+from ..recipes import Tolerance
 
 # Core ML specification version each deployment target brings (ML Programs start at 6).
 # macOS and iOS releases of the same year share the version, so either name can be given.

@@ -6,10 +6,10 @@ import os
 from dataclasses import fields
 from typing import Any
 
-from ..errors import UnsupportedModelError
-from ..metadata.card import Task
-from ..model import Model, load
-from ._base import BaseTask
+from .errors import UnsupportedModelError
+from .metadata.card import Task
+from .model import Model, load
+from .tasks._base import BaseTask
 
 
 def task_class_for(model: Model) -> type[BaseTask]:
@@ -20,19 +20,19 @@ def task_class_for(model: Model) -> type[BaseTask]:
     """
     task = model.card.task if model.card else Task.CUSTOM
     if task is Task.IMAGE_CLASSIFIER:
-        from ..vision.image_classifier import ImageClassifier
+        from .vision.image_classifier import ImageClassifier
 
         return ImageClassifier
     if task is Task.OBJECT_DETECTOR:
-        from ..vision.object_detector import ObjectDetector
+        from .vision.object_detector import ObjectDetector
 
         return ObjectDetector
     if task is Task.AUDIO_CLASSIFIER:
-        from ..audio.audio_classifier import AudioClassifier
+        from .audio.audio_classifier import AudioClassifier
 
         return AudioClassifier
     if task is Task.TEXT_CLASSIFIER:
-        from ..text.text_classifier import TextClassifier
+        from .text.text_classifier import TextClassifier
 
         return TextClassifier
     return _guess_from_tensors(model)
@@ -40,9 +40,9 @@ def task_class_for(model: Model) -> type[BaseTask]:
 
 def _guess_from_tensors(model: Model) -> type[BaseTask]:
     """Models from elsewhere often have no task in their metadata: try the tasks that can recognise them."""
-    from ..audio.audio_classifier import AudioClassifier
-    from ..vision.image_classifier import ImageClassifier
-    from ..vision.object_detector import ObjectDetector
+    from .audio.audio_classifier import AudioClassifier
+    from .vision.image_classifier import ImageClassifier
+    from .vision.object_detector import ObjectDetector
 
     problems = []
     for cls in (ObjectDetector, AudioClassifier, ImageClassifier):
