@@ -4,6 +4,12 @@ Needs ``pip install "edgekit[convert]"`` (TensorFlow CPU, coremltools). The runt
 this package.
 """
 
+import os
+
+# TensorFlow reads these when it is first imported (by any converter): no C++ info logs, no oneDNN notice.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
 from .recipes import Recipe, RecipeConfig, Tolerance
 
 __all__ = ["Recipe", "RecipeConfig", "Tolerance", "export_tflite"]

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ._quiet import quiet_tensorflow
+from edgekit.backends._quiet import quiet_tensorflow
 
 MAX_SAMPLES = 32  # enough to see a divergence; the interpreter keeps every tensor of one run at a time
 

@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.backends._quiet import quiet_tensorflow
 from edgekit.eval import EvalReport, evaluate
 from edgekit.labelled import LabelledData
 from edgekit.metadata import ModelCard
 from edgekit.model import TensorSpec
 
-from ._quiet import quiet_tensorflow
 from .normalization import spec_from_graph
 from .source import SourceModel, load_source
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.backends._quiet import quiet_tensorflow
 from edgekit.errors import InvalidModelError, ModelNotFoundError, UnsupportedModelError, require
 from edgekit.metadata import ImageSpec, ModelCard, Task
 
-from ._quiet import quiet_tensorflow
 from .normalization import GraphNormalization, infer_graph_normalization, spec_from_graph
 
 REFERENCE_BATCH = 1  # inputs per call of the source when computing reference outputs (see SourceModel.predict)

@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 
 import edgekit
+from edgekit.backends._quiet import quiet_tensorflow
 from edgekit.errors import CalibrationError, InvalidModelError, MetadataError, VerificationError
 from edgekit.io import atomic_path, check_output_path
 from edgekit.metadata import AudioSpec, ImageSpec, ModelCard, Task, TextSpec, embed_card
 
 from . import calibration, divergence, normalization
-from ._quiet import quiet_tensorflow
 from .evaluate import AccuracyCheck
 from .progress import Progress
 from .recipes import Recipe, RecipeConfig

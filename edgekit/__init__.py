@@ -5,6 +5,7 @@ tensorflow.lite). Conversion lives in the separate ``converters`` package (``edg
 """
 
 from .audio import AudioClassifier, AudioClassifierOptions
+from .backends import load
 from .backends.litert import find_backend
 from .compat import Compatibility, RuntimeVerdict, check_compatibility
 from .errors import (
@@ -22,7 +23,7 @@ from .errors import (
     VerificationError,
 )
 from .metadata import AudioSpec, ImageSpec, ModelCard, Task, TextSpec
-from .model import Model, TensorSpec, load
+from .model import Model, TensorSpec
 from .results import (
     AudioClassifierResult,
     BoundingBox,

@@ -56,7 +56,7 @@ def _open_model(args: argparse.Namespace, data):
             ) from exc
         labels = read_labels(args.labels) if args.labels else None
         return keras_for_eval(str(path), labels, data)
-    from .model import load
+    from .backends import load
 
     return load(path), notes
 

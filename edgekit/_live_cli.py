@@ -53,8 +53,8 @@ def _sample_rate(task: Any) -> int:
 def run_live(args: argparse.Namespace, serve: bool) -> int:
     """Build task, source and sinks from the flags, run until done, print the statistics."""
     from .auto import create_task
+    from .backends import load
     from .live import LiveRunner
-    from .model import load
     from .sinks import PrintSink, WebSink, WindowSink
     from .sources import open_source
 

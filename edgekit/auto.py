@@ -6,9 +6,10 @@ import os
 from dataclasses import fields
 from typing import Any
 
+from .backends import load
 from .errors import UnsupportedModelError
 from .metadata.card import Task
-from .model import Model, load
+from .model import Model
 from .tasks._base import BaseTask
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from .model import Model, TensorSpec, load
+from .backends import load
+from .model import Model, TensorSpec
 
 
 def sample_input(spec: TensorSpec, rng: np.random.Generator) -> np.ndarray:

@@ -252,8 +252,8 @@ def _compat_lines(compat) -> list[str]:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    from .backends import load
     from .compat import check_compatibility
-    from .model import load
 
     if _is_coreml(args.model):  # described from its spec, without running it (works off macOS too)
         from converters.coreml.reference import REFERENCE_BACKEND  # also registers the evaluator for compat
@@ -322,8 +322,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .backends import load
     from .files import format_result, run_on_input
-    from .model import load
 
     if args.source is not None:
         if args.inputs or args.text:
@@ -370,8 +370,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from .backends import load
     from .bench import benchmark, format_bench
-    from .model import load
 
     load(args.model)  # fail fast with a clear message before timing anything
     for threads in args.threads:

@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.backends._quiet import quiet_tensorflow
 from edgekit.errors import InvalidModelError, UnsupportedModelError
 from edgekit.metadata import ImageSpec, ModelCard, Task
 
-from .._quiet import quiet_tensorflow
 from ..source import SourceModel, import_tensorflow
 from .recipes import CoreMLConfig
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..backends import load
 from ..errors import MetadataError, UnsupportedModelError
-from ..model import Model, load
+from ..model import Model
 from ..processing.micro_frontend import FEATURE_SCALE, MicroFrontend, MicroFrontendConfig
 
 FEATURE_CHANNELS = 40

@@ -116,7 +116,7 @@ def operator_support() -> dict[str, Any]:
 
 
 def _operator_names() -> dict[int, str]:
-    from ..model import _builtin_names
+    from ..backends.litert_model import _builtin_names
 
     return _builtin_names()
 
@@ -201,7 +201,7 @@ def _mediapipe(path: Path, data: bytes, facts: FileFacts) -> RuntimeVerdict:
 
 
 def _tflite_verdicts(path: Path) -> tuple[RuntimeVerdict, ...]:
-    from ..model import _check_file
+    from ..backends.litert_model import _check_file
 
     data = _check_file(path)
     facts = read_facts(data)

@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
+from ..backends import load
 from ..errors import InputError, UnsupportedModelError
-from ..model import Model, load
+from ..model import Model
 from ..processing.classification import check_category_names
 from ._modes import RunningMode, StreamWorker, TimestampClock
 
