@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import edgekit
-from edgekit.files import format_result, run_on_input
+from edgekit.cli.run_files import format_result, run_on_input
 from edgekit.processing.image import IMAGE_SUFFIXES
 
 

@@ -8,19 +8,19 @@ import os
 import sys
 from typing import Any
 
-from .errors import InputError
+from ..errors import InputError
+from .args import positive_int, size_wxh
 
 
 def add_live_arguments(parser: argparse.ArgumentParser, serve: bool = False) -> None:
     """Flags shared by `run --source` and `serve`."""
-    from .cli import _positive, _size
 
     group = parser.add_argument_group("live sources")
     if serve:
         group.add_argument("--source", required=True, help="camera index, video file, image sequence, URL, mic, WAV")
-    group.add_argument("--max-frames", type=_positive, help="stop after N frames or audio blocks")
+    group.add_argument("--max-frames", type=positive_int, help="stop after N frames or audio blocks")
     group.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
-    group.add_argument("--size", type=_size, metavar="WxH", help="camera capture size (e.g. 640x480)")
+    group.add_argument("--size", type=size_wxh, metavar="WxH", help="camera capture size (e.g. 640x480)")
     group.add_argument("--fps", type=float, help="camera capture rate")
     group.add_argument("--score-threshold", type=float, default=None, help="drop results scoring below this")
     group.add_argument("--fast", action="store_true", help="read files as fast as possible (default: real time)")
@@ -52,11 +52,11 @@ def _sample_rate(task: Any) -> int:
 
 def run_live(args: argparse.Namespace, serve: bool) -> int:
     """Build task, source and sinks from the flags, run until done, print the statistics."""
-    from .auto import create_task
-    from .backends import load
-    from .live import LiveRunner
-    from .sinks import PrintSink, WebSink, WindowSink
-    from .sources import open_source
+    from ..auto import create_task
+    from ..backends import load
+    from ..live import LiveRunner
+    from ..sinks import PrintSink, WebSink, WindowSink
+    from ..sources import open_source
 
     runner = LiveRunner(None, max_frames=args.max_frames, duration_s=args.duration)
     hop_ms = args.hop_ms

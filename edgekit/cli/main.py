@@ -14,54 +14,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .errors import EdgekitError, InputError, InvalidModelError
+from ..errors import EdgekitError, InputError, InvalidModelError
+from .args import float_list, non_negative_int, positive_int, size_wxh, thread_counts
 
 EPILOG = "Docs: README.md. Exit status: 0 success, 1 error, 2 bad command line, 130 interrupted."
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
-
-
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-        return width, height
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, e.g. 224x224, got {text!r}") from None
-
-
-def _threads(text: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected thread counts like 1,2,4, got {text!r}") from None
-    if any(v < 1 for v in values):
-        raise argparse.ArgumentTypeError("thread counts must be positive")
-    return values
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,8 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["image-classifier", "object-detector", "audio-classifier", "text-classifier", "custom"],
         help="override the inferred task",
     )
-    convert.add_argument("--mean", type=_floats, metavar="M[,M,M]", help="normalization mean (pixels 0..255)")
-    convert.add_argument("--std", type=_floats, metavar="S[,S,S]", help="normalization std (pixels 0..255)")
+    convert.add_argument("--mean", type=float_list, metavar="M[,M,M]", help="normalization mean (pixels 0..255)")
+    convert.add_argument("--std", type=float_list, metavar="S[,S,S]", help="normalization std (pixels 0..255)")
     convert.add_argument("--color-order", choices=["RGB", "BGR", "GRAY"], help="channel order the model expects")
     convert.add_argument("--resize-mode", choices=["stretch", "letterbox", "center_crop"], help="image resizing")
     convert.add_argument(
@@ -128,11 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="image resampler written into the card (default mediapipe: what MediaPipe Tasks does; area: the "
         "older area-averaging one, edgekit only)",
     )
-    convert.add_argument("--size", type=_size, metavar="WxH", help="image size for models that take any size")
-    convert.add_argument("--sample-rate", type=_positive, metavar="HZ", help="audio sample rate (default 16000)")
-    convert.add_argument("--hop", type=_positive, metavar="SAMPLES", help="audio hop between windows")
+    convert.add_argument("--size", type=size_wxh, metavar="WxH", help="image size for models that take any size")
+    convert.add_argument("--sample-rate", type=positive_int, metavar="HZ", help="audio sample rate (default 16000)")
+    convert.add_argument("--hop", type=positive_int, metavar="SAMPLES", help="audio hop between windows")
     convert.add_argument("--vocab", metavar="FILE", help="text vocabulary, one token per line (line = id)")
-    convert.add_argument("--max-length", type=_positive, help="text: tokens per input")
+    convert.add_argument("--max-length", type=positive_int, help="text: tokens per input")
     convert.add_argument(
         "--io-dtype", choices=["uint8", "int8", "float32"], help="int8 recipe: input/output type (default uint8)"
     )
@@ -148,13 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convert.add_argument(
         "--weight-threshold",
-        type=_non_negative,
+        type=non_negative_int,
         metavar="N",
         help="coreml int8/palettize*: leave weight tensors of at most N elements uncompressed (2048, "
         "coremltools' default; 0 compresses every layer)",
     )
-    convert.add_argument("--calibration-samples", type=_positive, default=300, help="at most this many (300)")
-    convert.add_argument("--verification-samples", type=_positive, default=100, help="at most this many (100)")
+    convert.add_argument("--calibration-samples", type=positive_int, default=300, help="at most this many (300)")
+    convert.add_argument("--verification-samples", type=positive_int, default=100, help="at most this many (100)")
     convert.add_argument("--name", help="model name in the metadata")
     convert.add_argument("--description", default="", help="model description in the metadata")
     convert.add_argument("--author", default="", help="author in the metadata")
@@ -186,15 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="live source: camera index (0), video file, image sequence (img_%%04d.png), http/rtsp/tcp/udp URL, "
         "mic[:NAME], or a WAV/FLAC file; the task comes from the model's metadata",
     )
-    run.add_argument("--max-results", type=_positive, default=3, help="classes per result (3)")
-    run.add_argument("--threads", type=_positive, default=None, help="inference threads")
+    run.add_argument("--max-results", type=positive_int, default=3, help="classes per result (3)")
+    run.add_argument("--threads", type=positive_int, default=None, help="inference threads")
     run.add_argument(
         "--reference",
         action="store_true",
         help="run a Core ML .mlpackage with edgekit's NumPy reference evaluator (any OS; slow; for checking)",
     )
     run.add_argument("--json", action="store_true", help="one JSON object per result")
-    from ._live_cli import add_live_arguments
+    from .live import add_live_arguments
 
     add_live_arguments(run)
 
@@ -207,8 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     serve.add_argument("model")
-    serve.add_argument("--max-results", type=_positive, default=3, help="classes per result (3)")
-    serve.add_argument("--threads", type=_positive, default=None, help="inference threads")
+    serve.add_argument("--max-results", type=positive_int, default=3, help="classes per result (3)")
+    serve.add_argument("--threads", type=positive_int, default=None, help="inference threads")
     serve.add_argument("--json", action="store_true", help="also print one JSON object per result")
     add_live_arguments(serve, serve=True)
 
@@ -220,18 +176,18 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
     )
     bench.add_argument("model")
-    bench.add_argument("--runs", type=_positive, default=50, help="timed runs per thread count (50)")
-    bench.add_argument("--warmup", type=_positive, default=5, help="untimed runs first (5)")
-    bench.add_argument("--threads", type=_threads, default=[1], metavar="N[,N…]", help="thread counts (1)")
+    bench.add_argument("--runs", type=positive_int, default=50, help="timed runs per thread count (50)")
+    bench.add_argument("--warmup", type=positive_int, default=5, help="untimed runs first (5)")
+    bench.add_argument("--threads", type=thread_counts, default=[1], metavar="N[,N…]", help="thread counts (1)")
     bench.add_argument("--json", action="store_true", help="one JSON object per thread count")
-    from ._eval_cli import add_eval_parser
+    from .eval import add_eval_parser
 
     add_eval_parser(commands, EPILOG)
     return parser
 
 
 def _version() -> str:
-    from . import __version__
+    from .. import __version__
 
     return __version__
 
@@ -246,19 +202,19 @@ def _is_coreml(path: str) -> bool:
 
 
 def _compat_lines(compat) -> list[str]:
-    from .compat import format_compatibility
+    from ..compat import format_compatibility
 
     return ["compatibility:"] + format_compatibility(compat)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .backends import load
-    from .compat import check_compatibility
+    from ..backends import load
+    from ..compat import check_compatibility
 
     if _is_coreml(args.model):  # described from its spec, without running it (works off macOS too)
         from converters.coreml.reference import REFERENCE_BACKEND  # also registers the evaluator for compat
 
-        from .backends.coreml import describe_package, format_description
+        from ..backends.coreml import describe_package, format_description
 
         runs_with = "Core ML (macOS, iOS)" + (f"; here: {REFERENCE_BACKEND}" if sys.platform != "darwin" else "")
         data = describe_package(args.model).to_dict() | {"interpreter": runs_with}
@@ -322,13 +278,13 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .backends import load
-    from .files import format_result, run_on_input
+    from ..backends import load
+    from .run_files import format_result, run_on_input
 
     if args.source is not None:
         if args.inputs or args.text:
             raise InputError("give either --source or input files/--text, not both")
-        from ._live_cli import run_live
+        from .live import run_live
 
         return run_live(args, serve=False)
     items = list(args.inputs) + list(args.text)
@@ -364,14 +320,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ._live_cli import run_live
+    from .live import run_live
 
     return run_live(args, serve=True)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .backends import load
-    from .bench import benchmark, format_bench
+    from ..backends import load
+    from ..bench import benchmark, format_bench
 
     load(args.model)  # fail fast with a clear message before timing anything
     for threads in args.threads:
@@ -381,13 +337,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from ._convert_cli import convert
+    from .convert import convert
 
     return convert(args)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from ._eval_cli import cmd_eval as run_eval
+    from .eval import cmd_eval as run_eval
 
     return run_eval(args)
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError, MetadataError
-from .metadata import Task
-from .model import Model
-from .processing import audio as audio_proc
-from .processing import image as image_proc
-from .processing.text import Tokenizer
+from ..errors import InputError, MetadataError
+from ..metadata import Task
+from ..model import Model
+from ..processing import audio as audio_proc
+from ..processing import image as image_proc
+from ..processing.text import Tokenizer
 
 
 def top_k(scores: np.ndarray, labels: tuple[str, ...], k: int) -> list[dict[str, Any]]:
@@ -83,7 +83,7 @@ def run_on_input(model: Model, item: str, max_results: int = 3) -> dict[str, Any
 
 def _detect(model: Model, item: str, max_results: int) -> dict[str, Any]:
     """Objects in an image file, boxes in its pixels (the task borrows the caller's model)."""
-    from .vision.object_detector import ObjectDetector, ObjectDetectorOptions
+    from ..vision.object_detector import ObjectDetector, ObjectDetectorOptions
 
     detector = ObjectDetector(ObjectDetectorOptions(model_path=str(model.path), max_results=max_results), model=model)
     return {"input": item} | detector.detect(item).to_dict()
@@ -91,7 +91,7 @@ def _detect(model: Model, item: str, max_results: int) -> dict[str, Any]:
 
 def _keywords(model: Model, item: str) -> list[dict[str, Any]]:
     """Keyword detections in a clip, streamed at a 100 ms hop (one per utterance, stream-time stamps)."""
-    from .audio.audio_classifier import AudioClassifier, AudioClassifierOptions
+    from ..audio.audio_classifier import AudioClassifier, AudioClassifierOptions
 
     # The task borrows the caller's model (not closed here); IMAGE mode starts no thread.
     spotter = AudioClassifier(AudioClassifierOptions(model_path=str(model.path), hop_ms=100.0), model=model)
@@ -108,7 +108,7 @@ def format_result(result: dict[str, Any]) -> str:
         )
         return f"{result['input']}: {best}{heard}"
     if result.get("type") == "detection":
-        from .sinks import summary
+        from ..sinks import summary
 
         return f"{result['input']}: {summary(result)}"
     if "rows" in result:

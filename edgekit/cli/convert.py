@@ -7,7 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from .errors import MissingDependencyError, RecipeError
+from ..errors import MissingDependencyError, RecipeError
 
 
 def _recipes(text: str | None, target: str = "tflite") -> list[str]:
@@ -44,7 +44,7 @@ def _card_options(args: argparse.Namespace):
     if args.vocab:
         vocab_path = Path(args.vocab)
         if not vocab_path.is_file():
-            from .errors import MetadataError
+            from ..errors import MetadataError
 
             raise MetadataError(f"vocabulary file not found: {vocab_path}")
         vocabulary = [line.rstrip("\n") for line in vocab_path.read_text("utf-8").splitlines()]
@@ -72,7 +72,7 @@ def _card_options(args: argparse.Namespace):
 def _print_row(row, output: Path, show: bool, refused: Exception | None = None) -> None:
     from converters.verify import format_row
 
-    from .compat import check_compatibility, format_compatibility
+    from ..compat import check_compatibility, format_compatibility
 
     compat = check_compatibility(output) if refused is None and output.exists() else None
     if not show:
@@ -122,7 +122,7 @@ def convert(args: argparse.Namespace) -> int:
         raise MissingDependencyError(
             f"converting needs TensorFlow ({exc})", hint='pip install "edgekit[convert]"'
         ) from exc
-    from .io import check_output_path
+    from ..io import check_output_path
 
     recipes = _recipes(args.quantize)
     configs = [
@@ -140,7 +140,7 @@ def convert(args: argparse.Namespace) -> int:
     for output in outputs:  # every path is checked before any conversion starts
         check_output_path(output, overwrite=args.overwrite)
     if args.verify_data and not Path(args.verify_data).exists():
-        from .errors import CalibrationError
+        from ..errors import CalibrationError
 
         raise CalibrationError(f"verification data not found: {args.verify_data}")
     options = _card_options(args)
@@ -200,7 +200,7 @@ def convert_coreml(args: argparse.Namespace) -> int:
         check_package_path(output, overwrite=args.overwrite)
     data = args.verify_data or args.calibration
     if data and not Path(data).exists():
-        from .errors import CalibrationError
+        from ..errors import CalibrationError
 
         raise CalibrationError(f"verification data not found: {data}")
     show = not args.json

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import MissingDependencyError
+from ..errors import MissingDependencyError
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
@@ -39,7 +39,7 @@ def _open_model(args: argparse.Namespace, data):
     notes: list[str] = []
     if path.suffix.lower() == ".mlpackage":
         if sys.platform == "darwin":
-            from .backends.coreml import load_coreml
+            from ..backends.coreml import load_coreml
 
             return load_coreml(path), notes
         from converters.coreml.reference import load_reference
@@ -56,25 +56,25 @@ def _open_model(args: argparse.Namespace, data):
             ) from exc
         labels = read_labels(args.labels) if args.labels else None
         return keras_for_eval(str(path), labels, data)
-    from .backends import load
+    from ..backends import load
 
     return load(path), notes
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Read the data, evaluate, print (and plot); nothing is written unless everything succeeded."""
-    from .eval import evaluate, format_report, plot_confusion
-    from .io import check_output_path
-    from .labelled import read_labelled
+    from ..eval import evaluate, format_report, plot_confusion
+    from ..io import check_output_path
+    from ..labelled import read_labelled
 
     if args.plot:
         check_output_path(args.plot)
         if Path(args.plot).suffix.lower() != ".png":
-            from .errors import InputError
+            from ..errors import InputError
 
             raise InputError(f"--plot writes a PNG, got {args.plot!r}", hint="give a FILE.png")
     if args.labels and Path(args.model.rstrip("/")).suffix.lower() in (".tflite", ".mlpackage"):
-        from .errors import InputError
+        from ..errors import InputError
 
         raise InputError("--labels is for Keras sources; a .tflite or .mlpackage carries its own labels")
     data = read_labelled(args.data)
