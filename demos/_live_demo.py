@@ -14,7 +14,7 @@ from typing import Any
 
 import edgekit
 from edgekit.live import LiveRunner
-from edgekit.sinks import PrintSink, WebSink, WindowSink
+from edgekit.live.sinks import PrintSink, WebSink, WindowSink
 from edgekit.sources import open_source
 
 

@@ -54,8 +54,8 @@ def run_live(args: argparse.Namespace, serve: bool) -> int:
     """Build task, source and sinks from the flags, run until done, print the statistics."""
     from ..auto import create_task
     from ..backends import load
-    from ..live import LiveRunner
-    from ..sinks import PrintSink, WebSink, WindowSink
+    from ..live.runner import LiveRunner
+    from ..live.sinks import PrintSink, WebSink, WindowSink
     from ..sources import open_source
 
     runner = LiveRunner(None, max_frames=args.max_frames, duration_s=args.duration)

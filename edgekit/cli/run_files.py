@@ -108,7 +108,7 @@ def format_result(result: dict[str, Any]) -> str:
         )
         return f"{result['input']}: {best}{heard}"
     if result.get("type") == "detection":
-        from ..sinks import summary
+        from ..live.sinks import summary
 
         return f"{result['input']}: {summary(result)}"
     if "rows" in result:

@@ -19,8 +19,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .sources import SourceTimeoutError
-from .tasks import BaseTask
+from ..sources import SourceTimeoutError
+from ..tasks import BaseTask
 
 log = logging.getLogger("edgekit.live")
 

@@ -84,12 +84,12 @@ class WindowSink:
     """Shows each annotated frame in a window; closing it (or q / Esc) stops the run."""
 
     def __init__(self, title: str = "edgekit"):
-        from .views.window import WindowView
+        from ..views.window import WindowView
 
         self.view = WindowView(title)
 
     def handle(self, result: Any, item: Any, stats: Any) -> bool:
-        from .views.overlay import draw_overlay
+        from ..views.overlay import draw_overlay
 
         return self.view.show(draw_overlay(frame_of(item), result.to_dict(), fps=stats.fps))
 
@@ -101,7 +101,7 @@ class WebSink:
     """Publishes each annotated frame and result to the browser view (``edgekit serve``)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8080):
-        from .views.web import WebView
+        from ..views.web import WebView
 
         self.view = WebView(host=host, port=port)
         self.view.start()
@@ -111,7 +111,7 @@ class WebSink:
         return self.view.url
 
     def handle(self, result: Any, item: Any, stats: Any) -> None:
-        from .views.overlay import draw_overlay
+        from ..views.overlay import draw_overlay
 
         data = result.to_dict()
         figures = stats.to_dict()
