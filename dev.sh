@@ -85,7 +85,14 @@ demo() {
   edgekit bench "$zoo/fashion_int8.tflite" --threads 1,2 --runs 200
 }
 
-lint() { setup; "$VENV/bin/ruff" check edgekit converters demos benchmarks tests; }
+# Style, formatting, the import layers of docs/architecture.md (.importlinter), and types (pyproject [tool.mypy]).
+lint() {
+  setup
+  "$VENV/bin/ruff" check edgekit converters demos benchmarks tests
+  "$VENV/bin/ruff" format --check edgekit converters demos benchmarks tests
+  "$VENV/bin/lint-imports"
+  "$VENV/bin/mypy"
+}
 
 run_tests() {
   setup
