@@ -126,7 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--vocab", metavar="FILE", help="text vocabulary, one token per line (line = id)")
     convert.add_argument("--max-length", type=_positive, help="text: tokens per input")
     convert.add_argument(
-        "--io-dtype", choices=["uint8", "int8", "float32"], help="int8 recipe: input/output type (default uint8)"
+        "--io-dtype",
+        choices=["uint8", "int8", "float32"],
+        help="int8 recipe: input/output type (default: float32 for audio models, as MediaPipe needs; uint8 otherwise)",
+    )
+    convert.add_argument(
+        "--keep-grayscale",
+        action="store_true",
+        help="a grayscale image model keeps its 1-channel input (default: RGB input, converted to grey in the graph)",
     )
     convert.add_argument(
         "--compute-precision",
