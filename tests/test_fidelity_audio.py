@@ -204,10 +204,11 @@ def _mediapipe_images(python: str, model: Path, images: list[Path]) -> dict[str,
 
 @pytest.mark.parametrize("recipe, atol", [("float32", FLOAT_ATOL), ("int8", INT8_ATOL)])
 def test_grey_export_takes_rgb_and_equals_keras_on_the_luma(recipe, atol, tmp_path, mediapipe):
+    from skimage import data
+
     import edgekit
     from converters.recipes import RecipeConfig
     from converters.tflite import CardOptions, Exporter
-    from skimage import data
 
     keras_model = _tiny_grey_model()
     rng = np.random.default_rng(0)
@@ -287,3 +288,28 @@ def test_bundled_fashion_takes_rgb_and_agrees_with_mediapipe(recipe, tmp_path, m
         worst = max(worst, float(np.abs(ours - theirs[str(path)]).max()))
     print(f"fashion_{recipe}: top-1 agreement {agree}/{len(images)}, max score difference {worst:.2g}")
     assert agree == len(images) and worst <= FASHION_ATOL
+
+
+def test_core_ml_export_of_a_grey_model_takes_rgb_too(tmp_path):
+    """One preprocessing spec for both formats: the .mlpackage takes RGB (an RGB ImageType) and gives
+    Keras-on-the-luma, checked with edgekit's NumPy reference evaluator (Core ML predicts only on macOS)."""
+    from converters.coreml import CoreMLExporter
+    from converters.coreml_recipes import CoreMLConfig
+    from converters.tflite import CardOptions
+    from edgekit.backends.coreml import load_reference
+
+    keras_model = _tiny_grey_model()
+    photos = _colour_photos(tmp_path)
+    golden = keras_model.predict(np.stack([_luma(pixels) for _, pixels in photos]).astype(np.float32), verbose=0)
+    for keep in (False, True):
+        exporter = CoreMLExporter(
+            keras_model, CardOptions(labels=list("abcd"), keep_grayscale=keep), show_progress=False
+        )
+        assert exporter.plan.inputs[0].image.color_layout == ("G" if keep else "RGB")
+        out = tmp_path / f"grey_{keep}.mlpackage"
+        exporter.export(CoreMLConfig("float32"), out)
+        model = load_reference(out)
+        assert model.inputs[0].shape == (1, GREY_SIZE, GREY_SIZE, 1 if keep else 3)
+        for (_, pixels), expected in zip(photos, golden):
+            feed = _luma(pixels) if keep else pixels
+            assert np.abs(model.run(feed[None].astype(np.float32))[0].reshape(-1) - expected).max() <= FLOAT_ATOL

@@ -375,6 +375,30 @@ def coreml_model(entry: ZooModel, folder: Path, exports: Path, args, refusals: d
     return [by_recipe[r] for r in COREML_RECIPES if r in by_recipe]
 
 
+def _keep_other_models(
+    names: list[str], rows: list[dict], training: dict, coreml_rows: list[dict] | None
+) -> tuple[list[dict], dict, list[dict] | None]:
+    """The table's rows of the models not built this time, kept from docs/zoo.json (``--models`` rebuilds
+    some, not the whole table), in the zoo's order. With ``--no-coreml`` the built models' old Core ML
+    rows are dropped (they describe the previous files); the other models' are kept."""
+    path = DOCS / "zoo.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    order = {name: index for index, name in enumerate(ZOO)}
+
+    def merged(new: list[dict], previous: list[dict]) -> list[dict]:
+        kept = [row for row in previous if row["model"] not in names]
+        return sorted(kept + new, key=lambda row: order.get(row["model"], len(order)))  # stable: recipe order kept
+
+    rows = merged(rows, old.get("rows", []))
+    training = {name: training.get(name) or old.get("training", {}).get(name) for name in ZOO}
+    training = {name: summary for name, summary in training.items() if summary}
+    if coreml_rows is None and "coreml_rows" in old:
+        coreml_rows = []
+    if coreml_rows is not None:
+        coreml_rows = merged(coreml_rows, old.get("coreml_rows", []))
+    return rows, training, coreml_rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=REPO / "out" / "zoo")
@@ -424,7 +448,8 @@ def main(argv: list[str] | None = None) -> int:
             coreml_rows += coreml_model(entry, folder, exports, args, coreml_refusals)
     if args.coreml:
         (args.work / "exports" / COREML_REFUSED).write_text(json.dumps(coreml_refusals, indent=2) + "\n")
-    write_table(rows, training, coreml_rows if args.coreml else None, args.coreml_samples)
+    rows, training, coreml_rows = _keep_other_models(names, rows, training, coreml_rows if args.coreml else None)
+    write_table(rows, training, coreml_rows, args.coreml_samples)
     for problem in problems:
         print(f"target missed: {problem}")
     return 1 if problems else 0
