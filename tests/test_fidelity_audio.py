@@ -12,8 +12,8 @@ models are exported with an RGB input and a BT.601 luma conversion inside the gr
 - an int8 grey image export takes RGB and equals the Keras model on the luma of a real colour photo
   (golden: Keras on the luma computed here in NumPy), in edgekit and in MediaPipe; a file exported
   with ``keep_grayscale`` (the old kind) still runs in edgekit;
-- the bundled fashion models in MediaPipe's ImageClassifier against edgekit on garment images, grey
-  and tinted.
+- the bundled fashion models (RGB input) in MediaPipe's ImageClassifier against edgekit on garment
+  images, grey and tinted.
 
 Third-party runtimes run in their own venvs (tests/interop/runtime_env.sh); EDGEKIT_SKIP_INTEROP=1
 skips those parts.
@@ -250,8 +250,8 @@ def test_grey_export_takes_rgb_and_equals_keras_on_the_luma(recipe, atol, tmp_pa
 
 # ----------------------------------------------------------------------------- the bundled fashion models
 def _garments(folder: Path, count: int = 40) -> list[Path]:
-    """Fashion-MNIST test garments at 224x224 (8x nearest, as converters/zoo/samples.py writes them),
-    grey and tinted (a coloured garment: the luma inside the model makes it grey again)."""
+    """Fashion-MNIST test garments at 224x224 (8x nearest, as converters/zoo/samples.py writes them:
+    both runtimes' resamplers give back the exact 28x28 pixels), grey and tinted (a coloured garment)."""
     from PIL import Image
 
     from converters.zoo.fashion import load
@@ -276,9 +276,9 @@ def test_bundled_fashion_takes_rgb_and_agrees_with_mediapipe(recipe, tmp_path, m
     import edgekit
 
     model = ZOO / f"fashion_{recipe}.tflite"
-    card = edgekit.load(model).card
-    assert card.image.channels == 3 and card.image.color_order == "RGB"
-    assert "BT.601" in card.extra["input_conversion"]
+    loaded = edgekit.load(model)
+    # Trained on grey images repeated in three channels: an RGB input already, which MediaPipe accepts.
+    assert loaded.inputs[0].shape == (1, 28, 28, 3) and loaded.card.image.color_order == "RGB"
     images = _garments(tmp_path)
     theirs = _mediapipe_images(mediapipe, model, images)
     agree, worst = 0, 0.0

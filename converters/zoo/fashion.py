@@ -1,12 +1,8 @@
 """A small MobileNet-style clothing classifier trained on Fashion-MNIST (Zalando, MIT licence).
 
 Data: Debian's ``dataset-fashion-mnist`` (/usr/share/datasets/fashion-mnist, IDX files): 60,000
-training and the official 10,000 test images, 28x28 grey. It is trained on the grey image repeated in
-three channels (the recipe of the published figures) and saved as the exactly equivalent 1-channel
-model (:func:`grey_equivalent`): a grey model, honest about what it has seen. The exporter gives every
-file an RGB input with the BT.601 luma conversion inside the graph (``converters.grayscale``), so a
-colour camera frame becomes the grey image the model knows, in edgekit and in MediaPipe alike. Pixels
-are 0..255 (a Rescaling layer inside); frames of any size are resized (stretch).
+training and the official 10,000 test images, 28x28 grey. The model takes RGB 28x28 pixels 0..255
+(a Rescaling layer inside), so camera frames of any size are resized (stretch) and fed as they are.
 
     python -m converters.zoo.fashion OUT_FOLDER [--epochs N] [--seed S]
 """
@@ -65,12 +61,12 @@ def _separable(x, filters: int, stride: int, name: str):
     return layers.ReLU(6.0, name=f"{name}_pw_relu")(x)
 
 
-def build_model(channels: int = 3):
+def build_model():
     """MobileNet v1 style: a stem conv, depthwise-separable blocks with BN + ReLU6, a small dense head."""
     import keras
 
     layers = keras.layers
-    inputs = keras.Input((SIZE, SIZE, channels), name="image")
+    inputs = keras.Input((SIZE, SIZE, 3), name="image")
     x = layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
     x = layers.Conv2D(16, 3, padding="same", use_bias=False, name="stem")(x)
     x = layers.BatchNormalization(momentum=0.9, name="stem_bn")(x)
@@ -89,21 +85,6 @@ def build_model(channels: int = 3):
     x = layers.Dense(64, activation="relu", name="features")(x)
     outputs = layers.Dense(len(LABELS), activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name="fashion_mobilenet")
-
-
-def grey_equivalent(model):
-    """The 1-channel model that computes exactly what ``model`` computes on a grey image in 3 channels.
-
-    Only the stem convolution sees the channels: on (g, g, g) its output is the convolution of g with
-    the kernel summed over its input channels. Every other weight is copied unchanged.
-    """
-    grey = build_model(channels=1)
-    for layer in model.layers:
-        weights = layer.get_weights()
-        if layer.name == "stem":
-            weights = [weights[0].sum(axis=2, keepdims=True)]
-        grey.get_layer(layer.name).set_weights(weights)
-    return grey
 
 
 def train(out: Path, epochs: int = 10, seed: int = 0, batch_size: int = 256) -> dict:
@@ -134,24 +115,17 @@ def train(out: Path, epochs: int = 10, seed: int = 0, batch_size: int = 256) -> 
     start = time.perf_counter()
     model.fit(dataset, epochs=epochs, verbose=2)
     seconds = time.perf_counter() - start
-    trained_probabilities = model.predict(test_images.astype(np.float32), batch_size=512, verbose=0)
-    model = grey_equivalent(model)
-    probabilities = model.predict(test_images[..., :1].astype(np.float32), batch_size=512, verbose=0)
+    probabilities = model.predict(test_images.astype(np.float32), batch_size=512, verbose=0)
     accuracy = float(np.mean(probabilities.argmax(axis=1) == test_labels))
-    trained_accuracy = float(np.mean(trained_probabilities.argmax(axis=1) == test_labels))
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "fashion.keras")
     (out / "labels.txt").write_text("\n".join(LABELS) + "\n")
     rng = np.random.default_rng(seed)
-    # RGB calibration images: the exported files take RGB (grey in three channels is what a camera
-    # gives for a grey garment; the luma of (g, g, g) is g).
     calibration = train_images[rng.choice(len(train_images), 500, replace=False)]
     np.save(out / "calibration.npy", calibration.astype(np.float32))
     summary = {
         "model": "fashion",
         "float32_accuracy": accuracy,
-        "trained_3_channel_accuracy": trained_accuracy,
-        "input": "grey 28x28 (1 channel; exports take RGB with BT.601 luma inside)",
         "test_images": len(test_images),
         "train_images": len(train_images),
         "epochs": epochs,
