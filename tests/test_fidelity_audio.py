@@ -113,6 +113,7 @@ def _speech_windows(count: int) -> np.ndarray:
 def test_int8_audio_export_has_float_input_and_output_and_runs_in_mediapipe(tmp_path, mediapipe_current_python):
     _require_speech_tools()
     import edgekit
+    from converters.float_io import rewrite_file
     from converters.recipes import RecipeConfig
     from converters.tflite import CardOptions, Exporter
 
@@ -131,6 +132,19 @@ def test_int8_audio_export_has_float_input_and_output_and_runs_in_mediapipe(tmp_
     assert model.card.extra["io_dtype"] == "float32" and model.card.extra["recipe"] == "int8"
     explicit = edgekit.load(asked)
     assert (explicit.inputs[0].dtype, explicit.card.extra["io_dtype"]) == (np.uint8, "uint8")
+
+    # An int8 file exported with integer I/O gets float I/O after the fact (how the bundled spotter got
+    # it): outputs equal the converter's own float-I/O export exactly, on real speech.
+    rewritten = tmp_path / "rewritten_int8.tflite"
+    rewrite_file(asked, rewritten)
+    fixed = edgekit.load(rewritten)
+    assert (fixed.inputs[0].dtype, fixed.outputs[0].dtype, fixed.card.extra["io_dtype"]) == (
+        np.float32,
+        np.float32,
+        "float32",
+    )
+    for window in _speech_windows(40):
+        np.testing.assert_array_equal(fixed.run(window[None])[0], model.run(window[None])[0])
 
     clip = mediapipe_audio.write_wav(
         tmp_path / "speech.wav", np.fromfile(mediapipe_audio.POCKETSPHINX / "goforward.raw", "<i2")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -379,8 +380,8 @@ def _keep_other_models(
     names: list[str], rows: list[dict], training: dict, coreml_rows: list[dict] | None
 ) -> tuple[list[dict], dict, list[dict] | None]:
     """The table's rows of the models not built this time, kept from docs/zoo.json (``--models`` rebuilds
-    some, not the whole table), in the zoo's order. With ``--no-coreml`` the built models' old Core ML
-    rows are dropped (they describe the previous files); the other models' are kept."""
+    some, not the whole table), in the zoo's order. With ``--no-coreml`` every Core ML row is kept as
+    last measured (the Core ML packages do not depend on the TFLite recipes' options)."""
     path = DOCS / "zoo.json"
     old = json.loads(path.read_text()) if path.exists() else {}
     order = {name: index for index, name in enumerate(ZOO)}
@@ -389,14 +390,22 @@ def _keep_other_models(
         kept = [row for row in previous if row["model"] not in names]
         return sorted(kept + new, key=lambda row: order.get(row["model"], len(order)))  # stable: recipe order kept
 
-    rows = merged(rows, old.get("rows", []))
+    rows = _without_machine_paths(merged(rows, old.get("rows", [])))
     training = {name: training.get(name) or old.get("training", {}).get(name) for name in ZOO}
     training = {name: summary for name, summary in training.items() if summary}
     if coreml_rows is None and "coreml_rows" in old:
-        coreml_rows = []
-    if coreml_rows is not None:
+        print("Core ML rows kept from the last build that measured them (--no-coreml)")
+        coreml_rows = old["coreml_rows"]
+    elif coreml_rows is not None:
         coreml_rows = merged(coreml_rows, old.get("coreml_rows", []))
-    return rows, training, coreml_rows
+    return rows, training, None if coreml_rows is None else _without_machine_paths(coreml_rows)
+
+
+def _without_machine_paths(rows: list[dict]) -> list[dict]:
+    """Refusal reasons name the data they were verified on; keep the path from the model's folder on
+    ("keywords/calibration"), not this machine's work folder."""
+    pattern = re.compile(r"(?:/[^\s/()]+)+/(?=(?:%s)/)" % "|".join(map(re.escape, ZOO)))
+    return [{**row, "refused": pattern.sub("", row["refused"])} if "refused" in row else row for row in rows]
 
 
 def main(argv: list[str] | None = None) -> int:
