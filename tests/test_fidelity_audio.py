@@ -38,8 +38,11 @@ import mediapipe_audio  # noqa: E402  (the host side of tests/interop/mediapipe_
 
 ZOO = Path(__file__).resolve().parents[1] / "edgekit" / "zoo"
 WINDOW_AGREEMENT = 0.99  # the target for audio vs MediaPipe's AudioClassifier
-# Both runtimes run the same TFLite kernels on the same samples: measured 0.0 for every window.
-AUDIO_ATOL = 1e-3
+# Largest score difference per window. float16: both runtimes run the same float kernels (measured
+# 0.0 with 1.2.2, 1.2e-6 with 0.10.21). int8: MediaPipe's int8 kernels round a few windows differently
+# from ai-edge-litert's XNNPACK ones (measured: 5 of 254 windows differ, by at most 0.043 = 11 output
+# steps; the top-1 never changed).
+AUDIO_ATOL = {"float16": 1e-3, "int8": 0.1}
 # Probabilities of the grey test model against Keras on the luma: float32 is float rounding (measured
 # 2e-7); int8 adds the uint8 input/output and int8 activations (measured 0.0036). Tight enough to tell
 # the weights apart: Keras on a channel mean or on BT.709 luma differs from the golden by up to 0.025
@@ -84,7 +87,7 @@ def test_bundled_keywords_agree_with_mediapipe_window_by_window(recipe, speech_c
     assert result["windows"] >= 200  # about 64 s of audio at four phases
     assert result["unmatched"] == 0, "MediaPipe and edgekit cut the clips into different windows"
     assert result["agreement"] >= WINDOW_AGREEMENT
-    assert result["max_score_difference"] <= AUDIO_ATOL
+    assert result["max_score_difference"] <= AUDIO_ATOL[recipe]
 
 
 # ----------------------------------------------------------------------------- converters: audio int8 I/O

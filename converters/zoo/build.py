@@ -404,7 +404,8 @@ def _keep_other_models(
 def _without_machine_paths(rows: list[dict]) -> list[dict]:
     """Refusal reasons name the data they were verified on; keep the path from the model's folder on
     ("keywords/calibration"), not this machine's work folder."""
-    pattern = re.compile(r"(?:/[^\s/()]+)+/(?=(?:%s)/)" % "|".join(map(re.escape, ZOO)))
+    models = "|".join(map(re.escape, ZOO))
+    pattern = re.compile(rf"(?:/[^\s/()]+)+/(?=(?:{models})/)")
     return [{**row, "refused": pattern.sub("", row["refused"])} if "refused" in row else row for row in rows]
 
 
