@@ -288,7 +288,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     if card.text:
         t = card.text
         print(f"  text: {len(t.vocabulary)} tokens, max length {t.max_length}, lowercase {t.lowercase}")
-    for key in ("recipe", "io_dtype", "source", "converter", "exported_by"):
+    for key in ("recipe", "io_dtype", "input_conversion", "interface", "source", "converter", "exported_by"):
         if card.extra.get(key):
             print(f"  {key}: {card.extra[key]}")
     return 0
