@@ -126,6 +126,10 @@ def _from_npy(path: Path, spec: SourceInput, limit: int) -> Dataset:
     except (ValueError, OSError) as exc:
         raise CalibrationError(f"{path} is not a readable .npy array ({exc})") from exc
     want = spec.shape[1:]
+    if len(want) == 3 and want[-1] == 3 and array.ndim == 4 and array.shape[-1] == 1:
+        # Grey samples for a grey model exported with an RGB input (converters.grayscale): (g, g, g)
+        # is the same grey image, as the luma weights sum to 1.
+        array = np.repeat(array, 3, axis=-1)
     if array.ndim != len(spec.shape) or any(w is not None and w != g for w, g in zip(want, array.shape[1:])):
         raise CalibrationError(
             f"{path} has shape {array.shape}; the model input {spec.key!r} needs {_expected(spec)}",

@@ -7,7 +7,7 @@ refused with its reason before TensorFlow is even imported.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from edgekit.errors import RecipeError
@@ -79,14 +79,26 @@ DEFAULT_TOLERANCES = {
 IO_DTYPES = ("uint8", "int8", "float32")
 
 
+def default_io_dtype(task: str) -> str:
+    """The int8 recipe's input/output type when none is asked for: what MediaPipe Tasks accepts.
+
+    Its AudioClassifier takes only float16/float32 input ("Requested one of these types:
+    float16/float32, got UINT8"), so an audio model quantizes inside the graph and keeps float
+    samples at its boundary; its image tasks take uint8 or float32 (not int8), so image models get
+    uint8, the smaller and faster of the two. Text models take integer token ids either way.
+    """
+    return "float32" if str(getattr(task, "value", task)) == "audio-classifier" else "uint8"
+
+
 @dataclass(frozen=True)
 class RecipeConfig:
     """A recipe with its options, validated on creation.
 
     Args:
         recipe: the :class:`Recipe` (or its name).
-        io_dtype: for ``int8`` only: the input/output type, ``uint8`` (default; what MediaPipe
-            Tasks accepts for images), ``int8`` or ``float32`` (quantize inside the graph).
+        io_dtype: for ``int8`` only: the input/output type, ``uint8``, ``int8`` or ``float32``
+            (quantize inside the graph). None: the default for the model's task, from
+            :func:`default_io_dtype` (float32 for audio, uint8 otherwise), set by the exporter.
         calibration_samples: how many calibration inputs to use at most.
         verification_samples: how many held-out inputs to compare on at most.
         tolerance: what the export must achieve; defaults to the recipe's stated tolerance.
@@ -105,15 +117,19 @@ class RecipeConfig:
                 f"io_dtype={self.io_dtype!r} applies only to the int8 recipe, not {self.recipe.value}",
                 hint="drop --io-dtype, or use --quantize int8",
             )
-        if self.recipe is Recipe.INT8:
-            io_dtype = self.io_dtype or "uint8"
-            if io_dtype not in IO_DTYPES:
-                raise RecipeError(f"io_dtype must be one of {IO_DTYPES}, got {io_dtype!r}")
-            object.__setattr__(self, "io_dtype", io_dtype)
+        if self.io_dtype is not None and self.io_dtype not in IO_DTYPES:
+            raise RecipeError(f"io_dtype must be one of {IO_DTYPES}, got {self.io_dtype!r}")
         if self.calibration_samples < 1 or self.verification_samples < 1:
             raise RecipeError("calibration_samples and verification_samples must be positive")
         if self.tolerance is None:
             object.__setattr__(self, "tolerance", DEFAULT_TOLERANCES[self.recipe])
+
+    def for_task(self, task: str) -> RecipeConfig:
+        """This config with the int8 input/output type decided for a model of ``task`` (see
+        :func:`default_io_dtype`); an explicit ``io_dtype`` and other recipes are returned unchanged."""
+        if self.recipe is not Recipe.INT8 or self.io_dtype is not None:
+            return self
+        return replace(self, io_dtype=default_io_dtype(task))
 
     def check_model(self, input_dtypes: list[str], has_calibration: bool) -> None:
         """Refuse combinations that cannot work for a model with these input dtypes.
@@ -133,5 +149,5 @@ class RecipeConfig:
                 f"the {self.recipe.value} recipe needs calibration data to choose activation ranges",
                 hint="pass --calibration PATH (a folder of images or WAV files, a text file of lines, or a .npy)",
             )
-        if self.recipe is Recipe.INT8 and integer_inputs and self.io_dtype not in ("int8", "uint8", "float32"):
+        if self.recipe is Recipe.INT8 and integer_inputs and self.io_dtype not in (None, "int8", "uint8", "float32"):
             raise RecipeError(f"unsupported io_dtype {self.io_dtype!r}")

@@ -22,6 +22,7 @@ from edgekit.metadata import AudioSpec, ImageSpec, ModelCard, Task, TextSpec, em
 
 from . import calibration, divergence, normalization
 from .evaluate import AccuracyCheck
+from .grayscale import needs_rgb_input, to_rgb_input
 from .progress import Progress
 from .recipes import Recipe, RecipeConfig
 from .source import SourceModel, import_tensorflow, load_source
@@ -50,6 +51,7 @@ class CardOptions:
     image_spec: ImageSpec | None = None
     audio_spec: AudioSpec | None = None
     text_spec: TextSpec | None = None
+    keep_grayscale: bool = False  # a 1-channel image model keeps its grey input (default: RGB, see grayscale.py)
     description: str = ""
     author: str = ""
     license: str = ""
@@ -176,7 +178,10 @@ class Exporter:
         self.notes: list[str] = []
         self.show_progress = show_progress
         self.source = load_source(model)
-        self.card = build_card(self.source, card_options or CardOptions(), self.notes)
+        card_options = card_options or CardOptions()
+        self.card = build_card(self.source, card_options, self.notes)
+        if needs_rgb_input(self.card, card_options.keep_grayscale):
+            self.source, self.card = to_rgb_input(self.source, self.card, self.notes)
         self.calibration_path = calibration_path
         self.verification_path = verification_path
         self.calibration_samples = calibration_samples
@@ -233,6 +238,7 @@ class Exporter:
     def convert(self, config: RecipeConfig) -> bytes:
         """Run the TFLite converter for ``config``; returns the flatbuffer bytes (no metadata yet)."""
         tf = import_tensorflow()
+        config = config.for_task(self.card.task)
         self.check(config)
         self.prepare_data()
         converter = self.source.tflite_converter()
@@ -315,6 +321,7 @@ class Exporter:
                 ``force``).
         """
         output = check_output_path(output, overwrite=overwrite)
+        config = config.for_task(self.card.task)  # int8 I/O type: float32 for audio (MediaPipe), else uint8
         self.check(config)
         self.prepare_data()
         card = self.card.replace(

@@ -26,7 +26,11 @@ def test_recipe_names_and_did_you_mean():
 
 
 def test_recipe_config_is_validated_on_creation():
-    assert RecipeConfig("int8").io_dtype == "uint8"  # MediaPipe's image tasks take uint8, not int8
+    # The int8 I/O type follows the task, as MediaPipe needs it: uint8 images (not int8), float audio.
+    assert RecipeConfig("int8").io_dtype is None
+    assert RecipeConfig("int8").for_task("image-classifier").io_dtype == "uint8"
+    assert RecipeConfig("int8").for_task("audio-classifier").io_dtype == "float32"
+    assert RecipeConfig("int8", io_dtype="uint8").for_task("audio-classifier").io_dtype == "uint8"  # asked for
     with pytest.raises(RecipeError, match="applies only to the int8 recipe"):
         RecipeConfig("float16", io_dtype="int8")
     with pytest.raises(RecipeError, match="io_dtype must be one of"):

@@ -248,12 +248,18 @@ def test_bgr_and_grayscale_layouts(tmp_path):
     import keras
 
     keras.utils.set_random_seed(4)
-    for channels, order, layout in ((3, "BGR", "BGR"), (1, "GRAY", "GRAYSCALE")):
+    # A grey model takes RGB by default (a luma conversion in the graph, as for TFLite); keep_grayscale
+    # keeps Core ML's one-channel GRAYSCALE image input.
+    for channels, order, keep, layout in (
+        (3, "BGR", False, "BGR"),
+        (1, "GRAY", True, "GRAYSCALE"),
+        (1, "GRAY", False, "RGB"),
+    ):
         inputs = keras.Input((12, 12, channels))
         outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(inputs))
-        options = CardOptions(color_order=order, labels=["x", "y", "z"], task="image-classifier")
+        options = CardOptions(color_order=order, labels=["x", "y", "z"], task="image-classifier", keep_grayscale=keep)
         result = export_coreml(
-            keras.Model(inputs, outputs), "float32", tmp_path / f"{order}.mlpackage", card_options=options
+            keras.Model(inputs, outputs), "float32", tmp_path / f"{order}_{keep}.mlpackage", card_options=options
         )
         (feature,) = describe_package(result.path).inputs
         assert feature.kind == "image" and feature.color == layout

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -376,6 +377,39 @@ def coreml_model(entry: ZooModel, folder: Path, exports: Path, args, refusals: d
     return [by_recipe[r] for r in COREML_RECIPES if r in by_recipe]
 
 
+def _keep_other_models(
+    names: list[str], rows: list[dict], training: dict, coreml_rows: list[dict] | None
+) -> tuple[list[dict], dict, list[dict] | None]:
+    """The table's rows of the models not built this time, kept from docs/zoo.json (``--models`` rebuilds
+    some, not the whole table), in the zoo's order. With ``--no-coreml`` every Core ML row is kept as
+    last measured (the Core ML packages do not depend on the TFLite recipes' options)."""
+    path = DOCS / "zoo.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    order = {name: index for index, name in enumerate(ZOO)}
+
+    def merged(new: list[dict], previous: list[dict]) -> list[dict]:
+        kept = [row for row in previous if row["model"] not in names]
+        return sorted(kept + new, key=lambda row: order.get(row["model"], len(order)))  # stable: recipe order kept
+
+    rows = _without_machine_paths(merged(rows, old.get("rows", [])))
+    training = {name: training.get(name) or old.get("training", {}).get(name) for name in ZOO}
+    training = {name: summary for name, summary in training.items() if summary}
+    if coreml_rows is None and "coreml_rows" in old:
+        print("Core ML rows kept from the last build that measured them (--no-coreml)")
+        coreml_rows = old["coreml_rows"]
+    elif coreml_rows is not None:
+        coreml_rows = merged(coreml_rows, old.get("coreml_rows", []))
+    return rows, training, None if coreml_rows is None else _without_machine_paths(coreml_rows)
+
+
+def _without_machine_paths(rows: list[dict]) -> list[dict]:
+    """Refusal reasons name the data they were verified on; keep the path from the model's folder on
+    ("keywords/calibration"), not this machine's work folder."""
+    models = "|".join(map(re.escape, ZOO))
+    pattern = re.compile(rf"(?:/[^\s/()]+)+/(?=(?:{models})/)")
+    return [{**row, "refused": pattern.sub("", row["refused"])} if "refused" in row else row for row in rows]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=REPO / "out" / "zoo")
@@ -428,7 +462,8 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows + coreml_rows:  # the docs are published: no paths of the machine that built them
         if "refused" in row:
             row["refused"] = row["refused"].replace(str(args.work.resolve()), "$WORK").replace(str(args.work), "$WORK")
-    write_table(rows, training, coreml_rows if args.coreml else None, args.coreml_samples)
+    rows, training, coreml_rows = _keep_other_models(names, rows, training, coreml_rows if args.coreml else None)
+    write_table(rows, training, coreml_rows, args.coreml_samples)
     for problem in problems:
         print(f"target missed: {problem}")
     return 1 if problems else 0

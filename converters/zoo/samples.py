@@ -34,17 +34,25 @@ def write_samples(out: Path, count: int = 5) -> list[Path]:
         Image.fromarray(images[index]).resize((224, 224), Image.NEAREST).save(path)
         written.append(path)
     if shutil.which("espeak-ng") and shutil.which("sox"):
-        for word in KEYWORDS:
-            raw, wav = out / f"{word}_22k.wav", out / f"keyword_{word}.wav"
-            subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(raw), word], check=True)
-            subprocess.run(
-                ["sox", "-D", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(wav), "pad", "0.3", "0.3"], check=True
-            )
-            raw.unlink()
-            written.append(wav)
-        written.append(write_keyword_stream(out, [p for p in written if p.name.startswith("keyword_")]))
+        written += write_keywords(out)
     written += write_videos(out, images[:count])
     return written
+
+
+def write_keywords(out: Path) -> list[Path]:
+    """``keyword_<word>.wav`` for each of KEYWORDS (espeak-ng, 16 kHz mono, 0.3 s of silence each side)
+    and ``keyword_stream.wav``; needs espeak-ng and sox."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for word in KEYWORDS:
+        raw, wav = out / f"{word}_22k.wav", out / f"keyword_{word}.wav"
+        subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(raw), word], check=True)
+        subprocess.run(
+            ["sox", "-D", str(raw), "-r", "16000", "-c", "1", "-b", "16", str(wav), "pad", "0.3", "0.3"], check=True
+        )
+        raw.unlink()
+        written.append(wav)
+    return written + [write_keyword_stream(out, written)]
 
 
 def write_keyword_stream(out: Path, clips: list[Path]) -> Path:

@@ -61,6 +61,7 @@ def _card_options(args: argparse.Namespace):
         hop_samples=args.hop,
         vocabulary=vocabulary,
         max_length=args.max_length,
+        keep_grayscale=getattr(args, "keep_grayscale", False),
         name=args.name or Path(args.model.rstrip("/")).stem,
         description=args.description,
         author=args.author,

@@ -90,7 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--vocab", metavar="FILE", help="text vocabulary, one token per line (line = id)")
     convert.add_argument("--max-length", type=positive_int, help="text: tokens per input")
     convert.add_argument(
-        "--io-dtype", choices=["uint8", "int8", "float32"], help="int8 recipe: input/output type (default uint8)"
+        "--io-dtype",
+        choices=["uint8", "int8", "float32"],
+        help="int8 recipe: input/output type (default: float32 for audio models, as MediaPipe needs; uint8 otherwise)",
+    )
+    convert.add_argument(
+        "--keep-grayscale",
+        action="store_true",
+        help="a grayscale image model keeps its 1-channel input (default: RGB input, converted to grey in the graph)",
     )
     convert.add_argument(
         "--compute-precision",
@@ -271,7 +278,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         t = card.text
         start = "<START> first, " if "<START>" in t.vocabulary else ""
         print(f"  text: {len(t.vocabulary)} tokens, max length {t.max_length}, {start}split on {t.delimiter_pattern!r}")
-    for key in ("recipe", "io_dtype", "source", "converter", "exported_by"):
+    for key in ("recipe", "io_dtype", "input_conversion", "interface", "source", "converter", "exported_by"):
         if card.extra.get(key):
             print(f"  {key}: {card.extra[key]}")
     return 0

@@ -236,6 +236,8 @@ def _input_tensor_metadata(card: ModelCard, name: str) -> tuple[Obj, str]:
         color = {"RGB": _COLOR_RGB, "GRAY": _COLOR_GRAY}.get(image.color_order, _COLOR_UNKNOWN)
         size = Obj(2, {0: (U32, image.width), 1: (U32, image.height)})
         slots[1] = f"{image.color_order} image, {image.width}x{image.height}, resized by {image.resize_mode}"
+        if card.extra.get("input_conversion"):  # e.g. a grey model's luma mix inside the graph
+            slots[1] += f"; {card.extra['input_conversion']}"
         slots[3] = Obj(3, {0: (U8, _CONTENT_IMAGE), 1: Obj(2, {0: (I8, color), 1: size})})
         norm = Obj(2, {0: np.asarray(image.mean, np.float32), 1: np.asarray(image.std, np.float32)})
         slots[4] = [Obj(2, {0: (U8, _UNIT_NORMALIZATION), 1: norm})]
