@@ -216,6 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--warmup", type=_positive, default=5, help="untimed runs first (5)")
     bench.add_argument("--threads", type=_threads, default=[1], metavar="N[,N…]", help="thread counts (1)")
     bench.add_argument("--json", action="store_true", help="one JSON object per thread count")
+
+    from .deploy.cli import add_commands as add_deploy_commands
+
+    add_deploy_commands(commands, EPILOG)
     return parser
 
 
@@ -352,7 +356,27 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return convert(args)
 
 
-COMMANDS = {"convert": cmd_convert, "info": cmd_info, "run": cmd_run, "bench": cmd_bench, "serve": cmd_serve}
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from .deploy.cli import cmd_bundle as bundle
+
+    return bundle(args)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from .deploy.cli import cmd_deploy as deploy
+
+    return deploy(args)
+
+
+COMMANDS = {
+    "convert": cmd_convert,
+    "info": cmd_info,
+    "run": cmd_run,
+    "bench": cmd_bench,
+    "serve": cmd_serve,
+    "bundle": cmd_bundle,
+    "deploy": cmd_deploy,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
