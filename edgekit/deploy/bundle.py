@@ -121,17 +121,23 @@ def download_wheels(target: Target, requirements: list[str], dest: Path) -> None
 
 def _readme(manifest: dict) -> str:
     models = ", ".join(m["file"] for m in manifest["models"])
-    return f"""edgekit bundle {manifest['release']} — {models}
+    wheels = (
+        "Wheels are included: no network needed on the device."
+        if manifest["offline"]
+        else "The device downloads the runtime from PyPI (bundle with --offline to carry it)."
+    )
+    return f"""edgekit bundle {manifest["release"]} — {models}
 
-Target: {manifest['target']} ({manifest['target_description']})
-Service: edgekit-{manifest['name']}.service runs
-  edgekit serve models/{manifest['models'][0]['file']} --source {manifest['source']} --host 0.0.0.0 --port {manifest['port']}
-and the live view is at http://THIS-DEVICE:{manifest['port']}/ (health: /healthz, latest result: /result.json).
+Target: {manifest["target"]} ({manifest["target_description"]})
+Service: edgekit-{manifest["name"]}.service runs
+  edgekit serve models/{manifest["models"][0]["file"]} --source {manifest["source"]} \\
+    --host 0.0.0.0 --port {manifest["port"]}
+and the live view is at http://THIS-DEVICE:{manifest["port"]}/ (health: /healthz, latest result: /result.json).
 
 Install on the device (64-bit Raspberry Pi OS or Debian; needs python3-venv):
   sudo ./install.sh            # or from a laptop: edgekit deploy BUNDLE ssh://pi@HOST
-Runtime: {', '.join(manifest['requirements'])}
-{'Wheels are included: no network needed on the device.' if manifest['offline'] else 'The device downloads the runtime from PyPI (bundle with --offline to carry it).'}
+Runtime: {", ".join(manifest["requirements"])}
+{wheels}
 Every file's sha256 is in manifest.json.
 """
 
@@ -148,7 +154,7 @@ def _unit(manifest: dict) -> str:
     )
     return f"""# edgekit-managed: written by edgekit deploy / install.sh; redeploy rather than edit by hand.
 [Unit]
-Description=edgekit @NAME@: {model} on {manifest['source']}, web view on port {manifest['port']}
+Description=edgekit @NAME@: {model} on {manifest["source"]}, web view on port {manifest["port"]}
 After=network-online.target
 Wants=network-online.target
 
@@ -205,9 +211,7 @@ def make_bundle(models: list[str | os.PathLike], out: str | os.PathLike, options
     ssp = options.system_site_packages or source.split(":")[0] == "picamera"
     name = options.name or paths[0].stem.replace("_", "-")
     requirements = list(target.requirements)
-    venv_key = hashlib.sha256(
-        json.dumps([target.name, target.python, requirements, ssp]).encode()
-    ).hexdigest()[:12]
+    venv_key = hashlib.sha256(json.dumps([target.name, target.python, requirements, ssp]).encode()).hexdigest()[:12]
 
     work = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", dir=parent))
     try:
@@ -247,9 +251,7 @@ def make_bundle(models: list[str | os.PathLike], out: str | os.PathLike, options
         }
         (root / "edgekit.service").write_text(_unit(manifest))
         (root / "README.txt").write_text(_readme(manifest | {"release": "(see manifest.json)"}))
-        files = {
-            str(p.relative_to(root)): _sha256(p) for p in sorted(root.rglob("*")) if p.is_file()
-        }
+        files = {str(p.relative_to(root)): _sha256(p) for p in sorted(root.rglob("*")) if p.is_file()}
         release_key = json.dumps([files, {k: v for k, v in manifest.items() if k != "models"}], sort_keys=True)
         manifest["release"] = hashlib.sha256(release_key.encode()).hexdigest()[:12]
         manifest["files"] = files
@@ -277,7 +279,9 @@ def open_bundle(path: str | os.PathLike, scratch: Path) -> Path:
         folders = [p for p in scratch.iterdir() if (p / "manifest.json").is_file()]
         path = folders[0] if folders else scratch
     if not (path / "manifest.json").is_file():
-        raise InputError(f"{str(path)!r} is not an edgekit bundle (no manifest.json)", hint="make one with edgekit bundle")
+        raise InputError(
+            f"{str(path)!r} is not an edgekit bundle (no manifest.json)", hint="make one with edgekit bundle"
+        )
     return path
 
 

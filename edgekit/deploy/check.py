@@ -110,7 +110,9 @@ def run_check(model_path: Path, check_path: Path) -> dict[str, Any]:
 def check_release(release: Path) -> list[dict[str, Any]]:
     """Run the check of every model in a bundle or release folder."""
     manifest = json.loads((release / "manifest.json").read_text())
-    return [run_check(release / "models" / m["file"], release / "check" / f"{m['file']}.npz") for m in manifest["models"]]
+    return [
+        run_check(release / "models" / m["file"], release / "check" / f"{m['file']}.npz") for m in manifest["models"]
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,7 +48,8 @@ _HEALTH = r"""
 python3 - "$PORT" "$UNIT" <<'PY'
 import subprocess, sys, urllib.request
 port, unit = sys.argv[1], sys.argv[2]
-show = subprocess.run(["systemctl", "show", unit, "-p", "ActiveState", "-p", "NRestarts"], capture_output=True, text=True)
+show = subprocess.run(["systemctl", "show", unit, "-p", "ActiveState", "-p", "NRestarts"],
+                      capture_output=True, text=True)
 state = dict(line.split("=", 1) for line in show.stdout.split())
 if state.get("ActiveState") == "failed" or int(state.get("NRestarts", "0") or 0) > 0:
     print("failed"); sys.exit(0)
@@ -151,13 +152,17 @@ def deploy(
     with tempfile.TemporaryDirectory(prefix="edgekit-deploy-") as scratch:
         scratch_path = Path(scratch)
         given = Path(model)
-        bundle_dir = open_bundle(given, scratch_path / "in") if (given.is_dir() or given.name.endswith(".tar.gz")) else None
+        bundle_dir = (
+            open_bundle(given, scratch_path / "in") if (given.is_dir() or given.name.endswith(".tar.gz")) else None
+        )
         manifest = json.loads((bundle_dir / "manifest.json").read_text()) if bundle_dir else None
         name = name or (manifest["name"] if manifest else given.stem.replace("_", "-"))
         if manifest:
             port = manifest["port"]
         facts = probe(remote, name, port)
-        steps.done(f"connect {remote.label}: {facts.get('machine')}, {facts.get('pretty')}, Python {facts.get('python')}")
+        steps.done(
+            f"connect {remote.label}: {facts.get('machine')}, {facts.get('pretty')}, Python {facts.get('python')}"
+        )
         device_target = detect_target(facts.get("machine", ""), facts.get("codename", ""), facts.get("python", ""))
         if bundle_dir is None:
             bundle_dir = scratch_path / "bundle"
@@ -165,7 +170,11 @@ def deploy(
                 [given],
                 bundle_dir,
                 BundleOptions(
-                    target=target or device_target.name, source=source, port=port, offline=offline, name=name,
+                    target=target or device_target.name,
+                    source=source,
+                    port=port,
+                    offline=offline,
+                    name=name,
                     system_site_packages=system_site_packages,
                 ),
             )
@@ -224,8 +233,14 @@ def deploy(
 
 
 def _summary(url: str, release: str, changed: bool, steps: Steps, check_rows: list) -> dict:
-    return {"url": url, "release": release, "changed": changed, "steps": steps.rows, "total_s": steps.total_s,
-            "check": check_rows}
+    return {
+        "url": url,
+        "release": release,
+        "changed": changed,
+        "steps": steps.rows,
+        "total_s": steps.total_s,
+        "check": check_rows,
+    }
 
 
 def _wait_healthy(remote: Remote, name: str, port: int, previous: str, base: str, steps: Steps) -> None:
@@ -244,8 +259,10 @@ def _wait_healthy(remote: Remote, name: str, port: int, previous: str, base: str
     why = _last_error(remote, unit) or f"no answer on /healthz within {HEALTH_TIMEOUT_S:.0f} s"
     _rollback(remote, name, base, previous)
     restored = f"release {previous} serves again" if previous else "nothing was serving before; the unit is removed"
-    raise DeployError(f"edgekit-{name} failed its health check ({why}); rolled back: {restored}",
-                      hint=f"see the log: edgekit deploy --logs MODEL ssh://{remote.label}")
+    raise DeployError(
+        f"edgekit-{name} failed its health check ({why}); rolled back: {restored}",
+        hint=f"see the log: edgekit deploy --logs MODEL ssh://{remote.label}",
+    )
 
 
 def _last_error(remote: Remote, unit: str) -> str:
@@ -276,8 +293,8 @@ def _drop_release(remote: Remote, base: str, release: str, previous: str) -> Non
 def _prune_command(base: str, current: str, previous: str) -> str:
     keep = " ".join(shlex.quote(k) for k in (current, previous) if k)
     return (
-        f"cd {shlex.quote(base)}/releases && for r in *; do case \" {keep} \" in *\" $r \"*) ;; *) rm -rf \"$r\";; "
-        "esac; done; cd ../venvs && for v in *; do grep -qs \"$v\" ../releases/*/manifest.json || rm -rf \"$v\"; "
+        f'cd {shlex.quote(base)}/releases && for r in *; do case " {keep} " in *" $r "*) ;; *) rm -rf "$r";; '
+        'esac; done; cd ../venvs && for v in *; do grep -qs "$v" ../releases/*/manifest.json || rm -rf "$v"; '
         "done; true"
     )
 

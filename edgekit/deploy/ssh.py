@@ -88,12 +88,11 @@ class Remote:
         if sudo and not self.is_root:
             command = f"sudo -n sh -c {shlex.quote(command)}"
         try:
-            done = subprocess.run(
-                [*self._ssh_args(), command], input=stdin, capture_output=True, timeout=timeout_s
-            )
+            done = subprocess.run([*self._ssh_args(), command], input=stdin, capture_output=True, timeout=timeout_s)
         except subprocess.TimeoutExpired:
             raise DeployError(
-                f"{self.label} did not finish a command in {timeout_s:.0f} s", hint="check the device's load and network"
+                f"{self.label} did not finish a command in {timeout_s:.0f} s",
+                hint="check the device's load and network",
             ) from None
         if done.returncode == 255:
             raise self._connection_error(done.stderr.decode(errors="replace"))
@@ -131,16 +130,20 @@ class Remote:
         with subprocess.Popen(["tar", "-C", str(local), "-cf", "-", "."], stdout=subprocess.PIPE) as tar:
             data = tar.stdout.read()
         q = shlex.quote(remote_dir)
-        self.check(f"rm -rf {q} && mkdir -p {q} && tar -C {q} -xf -", f"copying the bundle to {remote_dir}",
-                   sudo=True, stdin=data)
+        self.check(
+            f"rm -rf {q} && mkdir -p {q} && tar -C {q} -xf -",
+            f"copying the bundle to {remote_dir}",
+            sudo=True,
+            stdin=data,
+        )
 
 
 def error_from_output(done: subprocess.CompletedProcess, what: str) -> DeployError:
     """A DeployError from a failed command: its own ``error:``/``hint:`` lines when it printed them."""
     text = (done.stderr or b"").decode(errors="replace") + (done.stdout or b"").decode(errors="replace")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    errors = [line[len("error:"):].strip() for line in lines if line.startswith("error:")]
-    hints = [line[len("hint:"):].strip() for line in lines if line.startswith("hint:")]
+    errors = [line[len("error:") :].strip() for line in lines if line.startswith("error:")]
+    hints = [line[len("hint:") :].strip() for line in lines if line.startswith("hint:")]
     if errors:
         return DeployError(errors[-1], hint=hints[-1] if hints else "")
     if any("sudo:" in line and "password" in line for line in lines):

@@ -63,11 +63,19 @@ _NUMPY2_STACK = (
 
 TARGETS: dict[str, Target] = {
     "pi-bookworm": Target(
-        "pi-bookworm", "aarch64", "3.11", (2, 36), _NUMPY1_STACK,
+        "pi-bookworm",
+        "aarch64",
+        "3.11",
+        (2, 36),
+        _NUMPY1_STACK,
         "Raspberry Pi OS bookworm 64-bit (Debian 12, Python 3.11); keeps the system numpy 1.24",
     ),
     "pi-trixie": Target(
-        "pi-trixie", "aarch64", "3.13", (2, 41), _NUMPY2_STACK,
+        "pi-trixie",
+        "aarch64",
+        "3.13",
+        (2, 41),
+        _NUMPY2_STACK,
         "Raspberry Pi OS trixie 64-bit (Debian 13, Python 3.13, numpy 2)",
     ),
     "linux-aarch64": Target(
