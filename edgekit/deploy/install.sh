@@ -3,7 +3,7 @@
 #
 #   sudo ./install.sh [--prefix /opt/edgekit] [--name NAME] [--force] [--no-start] [--activate-only]
 #
-# Copies the bundle to PREFIX/NAME/releases/<id>, makes (or reuses) a venv for its pinned runtime — from the
+# Copies the bundle to PREFIX/NAME/releases/<id>, makes (or reuses) a venv in PREFIX/.venvs for its pinned runtime — from the
 # bundle's wheels/ when it has them (no network needed), else from PyPI — checks on this device that every
 # model gives the outputs the bundle was made with, then points PREFIX/NAME/current at the release (atomic
 # symlink swap) and (re)starts edgekit-NAME.service. An unchanged release is left running untouched.
@@ -33,13 +33,13 @@ BASE=$PREFIX/$NAME; REL=$BASE/releases/$ID; UNIT=/etc/systemd/system/edgekit-$NA
 if [ -f "$UNIT" ] && ! grep -q 'edgekit-managed' "$UNIT" && [ "$FORCE" != 1 ]; then
   fail "$UNIT exists and was not made by edgekit" "choose another --name, or pass --force to replace it"
 fi
-mkdir -p "$BASE/releases" "$BASE/venvs"
+mkdir -p "$BASE/releases" "$PREFIX/.venvs"
 if [ "$here" != "$REL" ] && [ ! -f "$REL/manifest.json" ]; then
   rm -rf "$REL.part"; cp -a "$here" "$REL.part"; mv "$REL.part" "$REL"
 fi
 
 if [ "$ACTIVATE_ONLY" != 1 ]; then
-  V=$BASE/venvs/$VENV_KEY
+  V=$PREFIX/.venvs/$VENV_KEY   # shared by every release and service that pins the same runtime
   if [ ! -f "$V/.edgekit-ready" ]; then
     rm -rf "$V.part"
     flag=""; [ "$SSP" = 1 ] && flag="--system-site-packages"
@@ -50,7 +50,7 @@ if [ "$ACTIVATE_ONLY" != 1 ]; then
       || fail "pip could not install the runtime" "an offline bundle (edgekit bundle --offline) needs no network"
     touch "$V.part/.edgekit-ready"; rm -rf "$V"; mv "$V.part" "$V"
   fi
-  ln -sfn "../../venvs/$VENV_KEY" "$REL/venv"
+  ln -sfn "$V" "$REL/venv"
   say "checking the models' outputs on this device"
   PYTHONPATH=$REL/runtime "$REL/venv/bin/python" -m edgekit.deploy.check "$REL" \
     || fail "the models do not give the outputs they gave when bundled (see the lines above)" \

@@ -1,9 +1,10 @@
 """`edgekit deploy`: bundle, copy over ssh, install, health check, roll back; and --status/--logs/--remove.
 
-On the device everything lives in ``/opt/edgekit/NAME``: ``releases/<id>`` (one per bundle, id = hash of its
-content), ``venvs/<key>`` (one per pinned runtime, shared by releases), and ``current`` → the serving release,
-swapped atomically by install.sh. The service is ``edgekit-NAME.service``. A release that fails its health
-check is rolled back: ``current`` points at the previous release again and that one is restarted.
+On the device everything lives in ``/opt/edgekit/NAME``: ``releases/<id>`` (one per bundle, id = hash of
+its content) and ``current`` → the serving release, swapped atomically by install.sh;
+``/opt/edgekit/.venvs/<key>`` holds one venv per pinned runtime, shared by every release that uses it. The
+service is ``edgekit-NAME.service``. A release that fails its health check is rolled back: ``current``
+points at the previous release again and that one is restarted.
 """
 
 from __future__ import annotations
@@ -294,8 +295,8 @@ def _prune_command(base: str, current: str, previous: str) -> str:
     keep = " ".join(shlex.quote(k) for k in (current, previous) if k)
     return (
         f'cd {shlex.quote(base)}/releases && for r in *; do case " {keep} " in *" $r "*) ;; *) rm -rf "$r";; '
-        'esac; done; cd ../venvs && for v in *; do grep -qs "$v" ../releases/*/manifest.json || rm -rf "$v"; '
-        "done; true"
+        f"esac; done; cd {PREFIX}/.venvs && for v in *; do "
+        'grep -qs "$v" ../*/releases/*/manifest.json || rm -rf "$v"; done; true'
     )
 
 
