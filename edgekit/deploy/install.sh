@@ -21,13 +21,17 @@ done
 fail() { echo "error: $1" >&2; echo "hint: $2" >&2; exit 1; }
 say() { echo "install: $*" >&2; }
 command -v python3 >/dev/null || fail "python3 is not installed" "sudo apt install python3 python3-venv"
-field() { python3 -c "import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]]; print(v if not isinstance(v, bool) else int(v))" "$here/manifest.json" "$1"; }
-ID=$(field release); MACHINE=$(field machine); VENV_KEY=$(field venv_key); SSP=$(field system_site_packages)
-[ -n "$NAME" ] || NAME=$(field name)
+# one python3 start for every manifest field (each start costs seconds on a slow Pi)
+eval "$(python3 -c 'import json, shlex, sys
+m = json.load(open(sys.argv[1]))
+for var, key in (("ID", "release"), ("MACHINE", "machine"), ("VENV_KEY", "venv_key"), ("SSP", "system_site_packages"),
+                 ("MANIFEST_NAME", "name")):
+    print(f"{var}={shlex.quote(str(int(m[key]) if isinstance(m[key], bool) else m[key]))}")' "$here/manifest.json")"
+[ -n "$NAME" ] || NAME=$MANIFEST_NAME
 [ "$(id -u)" -eq 0 ] || fail "install.sh must run as root (it writes $PREFIX and a systemd unit)" "sudo $0"
 [ "$(uname -m)" = "$MACHINE" ] || fail "this bundle is for $MACHINE, this machine is $(uname -m)" \
   "make a bundle for this device: edgekit bundle MODEL --target ... (see edgekit bundle --help)"
-python3 -c 'import ensurepip' 2>/dev/null || fail "python3-venv is not installed (python3 cannot make a venv)" \
+[ -n "$(find /usr/lib/python3*/ensurepip -maxdepth 1 -name __init__.py 2>/dev/null)" ] || python3 -c 'import ensurepip' 2>/dev/null || fail "python3-venv is not installed (python3 cannot make a venv)" \
   "sudo apt install python3-venv"
 BASE=$PREFIX/$NAME; REL=$BASE/releases/$ID; UNIT=/etc/systemd/system/edgekit-$NAME.service
 if [ -f "$UNIT" ] && ! grep -q 'edgekit-managed' "$UNIT" && [ "$FORCE" != 1 ]; then
@@ -44,9 +48,9 @@ if [ "$ACTIVATE_ONLY" != 1 ]; then
     rm -rf "$V.part"
     flag=""; [ "$SSP" = 1 ] && flag="--system-site-packages"
     say "python3 -m venv $flag (runtime: $(tr '\n' ' ' < "$REL/requirements.txt"))"
-    python3 -m venv $flag "$V.part"
+    python3 -m venv $flag "$V.part"   # (--no-compile below: byte-compiling is slow on a Pi; imports do it)
     src=""; [ -d "$REL/wheels" ] && src="--no-index --find-links $REL/wheels"
-    "$V.part/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir $src -r "$REL/requirements.txt" \
+    "$V.part/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir --no-compile $src -r "$REL/requirements.txt" \
       || fail "pip could not install the runtime" "an offline bundle (edgekit bundle --offline) needs no network"
     touch "$V.part/.edgekit-ready"; rm -rf "$V"; mv "$V.part" "$V"
   fi

@@ -27,9 +27,8 @@ HEALTH_TIMEOUT_S = 180.0  # emulated Pis start a model in ~20 s; a real Pi in ~2
 # One round trip that tells everything the checks need (key=value lines).
 _PROBE = r"""
 echo "machine=$(uname -m)"
-. /etc/os-release 2>/dev/null; echo "codename=${VERSION_CODENAME:-}"; echo "pretty=${PRETTY_NAME:-}"
-echo "python=$(python3 -c 'import platform; print(platform.python_version())' 2>/dev/null)"
-python3 -c 'import ensurepip' 2>/dev/null && echo venv=1 || echo venv=0
+# in a subshell: os-release defines NAME, which is ours
+(. /etc/os-release 2>/dev/null; echo "codename=${VERSION_CODENAME:-}"; echo "pretty=${PRETTY_NAME:-}")
 [ "$(id -u)" = 0 ] && echo sudo=1 || { sudo -n true 2>/dev/null && echo sudo=1 || echo sudo=0; }
 echo "systemd=$([ -d /run/systemd/system ] && echo 1 || echo 0)"
 echo "free_kb=$(df -Pk "$(dirname "$PREFIX")" 2>/dev/null | awk 'NR==2 {print $4}')"
@@ -38,10 +37,21 @@ if [ -f "$U" ]; then grep -q edgekit-managed "$U" && echo unit=edgekit || echo u
 echo "current=$(readlink "$PREFIX/$NAME/current" 2>/dev/null | sed 's|releases/||')"
 echo "active=$(systemctl is-active "edgekit-$NAME" 2>/dev/null)"
 echo "serving_port=$(grep -o -- '--port [0-9]*' "$U" 2>/dev/null | awk '{print $2}')"
-python3 - "$PORT" <<'PY' && echo port_free=1 || echo port_free=0
-import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", int(sys.argv[1])))
+python3 - "$PORT" <<'PY'
+import platform, socket, sys
+print("python=" + platform.python_version())
+try:
+    import ensurepip  # Debian's python3-venv provides it; without it `python3 -m venv` fails
+    print("venv=1")
+except ImportError:
+    print("venv=0")
+probe = socket.socket()
+probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    probe.bind(("0.0.0.0", int(sys.argv[1])))
+    print("port_free=1")
+except OSError:
+    print("port_free=0")
 PY
 """
 
@@ -244,8 +254,8 @@ def _summary(url: str, release: str, changed: bool, steps: Steps, check_rows: li
     }
 
 
-def _wait_healthy(remote: Remote, name: str, port: int, previous: str, base: str, steps: Steps) -> None:
-    unit = f"edgekit-{name}"
+def _poll_health(remote: Remote, unit: str, port: int) -> str:
+    """ "ok", "failed" (the unit died or restarted) or "waiting" (gave up after HEALTH_TIMEOUT_S)."""
     script = f"PORT={int(port)}; UNIT={shlex.quote(unit)}\n{_HEALTH}".encode()
     deadline = time.monotonic() + HEALTH_TIMEOUT_S
     state = "waiting"
@@ -254,22 +264,35 @@ def _wait_healthy(remote: Remote, name: str, port: int, previous: str, base: str
         if state != "waiting":
             break
         time.sleep(1.0)
-    if state == "ok":
+    return state
+
+
+def _wait_healthy(remote: Remote, name: str, port: int, previous: str, base: str, steps: Steps) -> None:
+    unit = f"edgekit-{name}"
+    if _poll_health(remote, unit, port) == "ok":
         steps.done(f"healthy: http://127.0.0.1:{port}/healthz answers on the device")
         return
     why = _last_error(remote, unit) or f"no answer on /healthz within {HEALTH_TIMEOUT_S:.0f} s"
+    failed = remote.run(f"readlink {shlex.quote(base)}/current", sudo=True).stdout.decode().strip()
     _rollback(remote, name, base, previous)
-    restored = f"release {previous} serves again" if previous else "nothing was serving before; the unit is removed"
+    if previous:
+        healthy = _poll_health(remote, unit, port) == "ok"
+        restored = f"release {previous} serves again" if healthy else f"release {previous} restarted but not healthy"
+    else:
+        restored = "nothing was serving before; the unit is removed"
+    if failed.startswith("releases/") and failed != f"releases/{previous}":
+        _drop_release(remote, base, failed.split("/", 1)[1], previous)
+    steps.done(f"rolled back: {restored}")
     raise DeployError(
         f"edgekit-{name} failed its health check ({why}); rolled back: {restored}",
-        hint=f"see the log: edgekit deploy --logs MODEL ssh://{remote.label}",
+        hint=f"see its log: edgekit deploy MODEL ssh://{remote.label} --name {name} --logs",
     )
 
 
 def _last_error(remote: Remote, unit: str) -> str:
     done = remote.run(f"journalctl -u {shlex.quote(unit)} -n 80 --no-pager -o cat", sudo=True)
     lines = [line.strip() for line in done.stdout.decode(errors="replace").splitlines()]
-    errors = [line for line in lines if line.startswith("error:")]
+    errors = [line[len("error:") :].strip() for line in lines if line.startswith("error:")]
     return errors[-1] if errors else ""
 
 
@@ -333,7 +356,9 @@ def remove(destination: str, name: str, key: str | None = None) -> None:
         raise DeployError(f"{unit} was not made by edgekit; not removing it", hint="remove it by hand if you mean to")
     remote.check(
         f"systemctl disable --now edgekit-{shlex.quote(name)} 2>/dev/null; rm -f {unit}; "
-        f"systemctl daemon-reload; rm -rf {shlex.quote(f'{PREFIX}/{name}')}",
+        f"systemctl daemon-reload; rm -rf {shlex.quote(f'{PREFIX}/{name}')}; "
+        f"cd {PREFIX}/.venvs 2>/dev/null && for v in *; do "
+        'grep -qs "$v" ../*/releases/*/manifest.json || rm -rf "$v"; done; true',
         "removing the service",
         sudo=True,
     )
