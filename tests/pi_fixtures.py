@@ -140,12 +140,13 @@ def pi_golden() -> Path:
 @pytest.fixture(scope="module")
 def pi(pi_golden, request):
     """A booted emulated Pi for one test module (removed afterwards)."""
-    device = Pi(
-        name=f"t{os.getpid()}-{request.module.__name__.rsplit('.', 1)[-1][-8:]}", ssh_port=free_port(), golden=pi_golden
-    )
+    # systemd-nspawn machine names: letters, digits and dashes
+    module = "".join(c if c.isalnum() else "-" for c in request.module.__name__.rsplit(".", 1)[-1])[-12:]
+    device = Pi(name=f"t{os.getpid()}-{module}", ssh_port=free_port(), golden=pi_golden)
     try:
         device.up()
     except RuntimeError as error:
+        device.down()
         pytest.fail(str(error))
     yield device
     device.down()

@@ -69,25 +69,33 @@ up() {
 }
 
 stop() {
-  [ -f "$inst/pid" ] || return 0
-  local pid mode; pid=$(cat "$inst/pid"); mode=$(cat "$inst/mode")
-  if [ "$mode" = boot ]; then
-    # SIGTERM to nspawn does not halt an emulated systemd (RT signal): power off from inside
-    local leader; leader=$(ps -o pid= --ppid "$pid" | head -1 | tr -d ' ')
-    [ -n "$leader" ] && nsenter -t "$leader" -a /bin/systemctl poweroff 2>/dev/null || true
-  else
-    kill "$pid" 2>/dev/null || true
+  if [ -f "$inst/pid" ]; then
+    local pid mode; pid=$(cat "$inst/pid"); mode=$(cat "$inst/mode")
+    if [ "$mode" = boot ]; then
+      # SIGTERM to nspawn does not halt an emulated systemd (RT signal): power off from inside
+      local leader; leader=$(ps -o pid= --ppid "$pid" 2>/dev/null | head -1 | tr -d ' ' || true)
+      [ -n "$leader" ] && nsenter -t "$leader" -a /bin/systemctl poweroff 2>/dev/null || true
+    else
+      kill "$pid" 2>/dev/null || true
+    fi
+    for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" || true
+    rm -f "$inst/pid"
   fi
-  for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" || true
-  umount -R "$inst/root" 2>/dev/null || umount -lR "$inst/root" 2>/dev/null || true
-  rm -f "$inst/pid"
+  if mountpoint -q "$inst/root" 2>/dev/null; then umount -R "$inst/root" 2>/dev/null || umount -lR "$inst/root"; fi
+}
+
+remove() {
+  stop
+  # never rm -rf through a mounted overlay
+  mountpoint -q "$inst/root" 2>/dev/null && { echo "$inst/root is still mounted" >&2; return 1; }
+  rm -rf "$inst"
 }
 
 case $cmd in
   up) shift 2; up "$@";;
   stop) stop;;
-  down) stop; rm -rf "$inst";;
+  down) remove;;
   root) echo "$inst/root";;
   binfmt) ensure_binfmt;;
   *) echo "unknown command $cmd" >&2; exit 2;;
