@@ -59,23 +59,35 @@ def service_port() -> int:
     return free_port()
 
 
+def copy_to_pi(pi, folder: Path, remote: str) -> None:
+    subprocess.run(
+        ["scp", "-q", "-r", "-P", str(pi.ssh_port), "-i", pi.key, "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", str(folder), f"root@127.0.0.1:{remote}"],
+        check=True,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
-def first_deploy(pi, video, service_port, tmp_path_factory):
+def offline_install(pi, tmp_path_factory):
+    """An offline bundle with --system-site-packages installed (not started) in a network namespace with no
+    route. It makes the module's one venv (pip under qemu is the slow part); later installs reuse it."""
+    bundle = tmp_path_factory.mktemp("bundles") / "ssp"
+    made = edgekit("bundle", str(ZOO / "faces_float32.tflite"), "-o", str(bundle), "--offline", "--source", "0",
+                   "--system-site-packages", "--name", "ssp")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    copy_to_pi(pi, bundle, "/tmp/ssp")
+    system_numpy = pi.ssh("python3 -c 'import numpy; print(numpy.__version__)'").stdout.strip()
+    # only loopback, no route: pip can reach nothing but the bundle's wheels
+    done = pi.ssh("unshare -n sh -c 'ip route | wc -l; /tmp/ssp/install.sh --no-start'", check=False)
+    return done, system_numpy
+
+
+@pytest.fixture(scope="module")
+def first_deploy(pi, offline_install, video, service_port, tmp_path_factory):
     """fashion_int8 deployed with an offline bundle, serving the video on service_port."""
     bundle = tmp_path_factory.mktemp("bundles") / "fashion"
-    made = edgekit(
-        "bundle",
-        str(ZOO / "fashion_int8.tflite"),
-        "-o",
-        str(bundle),
-        "--offline",
-        "--source",
-        str(video),
-        "--port",
-        str(service_port),
-        "--name",
-        "fashion",
-    )
+    made = edgekit("bundle", str(ZOO / "fashion_int8.tflite"), "-o", str(bundle), "--offline", "--source", str(video),
+                   "--port", str(service_port), "--name", "fashion", "--system-site-packages")  # fmt: skip
     assert made.returncode == 0, made.stderr
     done = edgekit("deploy", str(bundle), pi.url, "-i", pi.key, "--json")
     assert done.returncode == 0, done.stderr
@@ -145,25 +157,10 @@ def test_every_zoo_model_gives_x86_outputs_on_arm64(pi, tmp_path):
     """Install (no service) a bundle of every bundled model; its on-Pi check compares with this machine."""
     models = sorted(str(p) for p in ZOO.glob("*.tflite"))
     bundle = tmp_path / "zoo"
-    assert edgekit("bundle", *models, "-o", str(bundle), "--offline", "--source", "0", "--name", "zoo").returncode == 0
-    subprocess.run(
-        [
-            "scp",
-            "-q",
-            "-r",
-            "-P",
-            str(pi.ssh_port),
-            "-i",
-            pi.key,
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            str(bundle),
-            "root@127.0.0.1:/tmp/zoo",
-        ],
-        check=True,
-    )
+    made = edgekit("bundle", *models, "-o", str(bundle), "--offline", "--source", "0", "--name", "zoo",
+                   "--system-site-packages")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    copy_to_pi(pi, bundle, "/tmp/zoo")
     done = pi.ssh("/tmp/zoo/install.sh --no-start", check=False)
     rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert done.returncode == 0, done.stderr
@@ -175,44 +172,10 @@ def test_every_zoo_model_gives_x86_outputs_on_arm64(pi, tmp_path):
 
 
 @pytest.mark.pi
-def test_offline_bundle_installs_with_no_network_and_keeps_system_numpy(pi, tmp_path):
+def test_offline_bundle_installs_with_no_network_and_keeps_system_numpy(pi, offline_install):
     """Pi OS bookworm's case: apt numpy 1.24 seen through --system-site-packages (as picamera2 needs) stays."""
-    bundle = tmp_path / "ssp"
-    made = edgekit(
-        "bundle",
-        str(ZOO / "faces_float32.tflite"),
-        "-o",
-        str(bundle),
-        "--offline",
-        "--source",
-        "0",
-        "--system-site-packages",
-        "--name",
-        "ssp",
-    )
-    assert made.returncode == 0, made.stderr
-    subprocess.run(
-        [
-            "scp",
-            "-q",
-            "-r",
-            "-P",
-            str(pi.ssh_port),
-            "-i",
-            pi.key,
-            "-o",
-            "StrictHostKeyChecking=no",
-            "-o",
-            "UserKnownHostsFile=/dev/null",
-            str(bundle),
-            "root@127.0.0.1:/tmp/ssp",
-        ],
-        check=True,
-    )
-    system_numpy = pi.ssh("python3 -c 'import numpy; print(numpy.__version__)'").stdout.strip()
+    done, system_numpy = offline_install
     assert system_numpy.startswith("1.24"), system_numpy
-    # a network namespace with only loopback and no route: pip can reach nothing but the bundle's wheels
-    done = pi.ssh("unshare -n sh -c 'ip route | wc -l; /tmp/ssp/install.sh --no-start'", check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0].strip() == "0"  # no route at all
     rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
