@@ -13,9 +13,11 @@ VENV=${EDGEKIT_VENV:-.venv}
 APT_PACKAGES=(python3-venv python3-pip)
 # Data and tools the zoo and the tests use: Fashion-MNIST, speech synthesis for keywords, real read speech;
 # PortAudio for sounddevice; a PulseAudio virtual microphone, Xvfb and Chromium (with its driver) for the
-# live tests; ffmpeg for network camera streams.
+# live tests; ffmpeg for network camera streams; debootstrap, systemd-nspawn, zstd and the ssh client for the
+# emulated Raspberry Pi of the `pi` tests (tests/pi/build-golden.sh fetches qemu-user 10 itself).
 APT_DATA=(dataset-fashion-mnist espeak-ng flite sox pocketsphinx-testdata libportaudio2
-  pulseaudio pulseaudio-utils libasound2-plugins xvfb x11-apps imagemagick xdotool chromium chromium-driver ffmpeg rtsp-server-perl)
+  pulseaudio pulseaudio-utils libasound2-plugins xvfb x11-apps imagemagick xdotool chromium chromium-driver ffmpeg rtsp-server-perl
+  debootstrap systemd-container zstd openssh-client)
 
 log() { printf '\033[1m[edgekit]\033[0m %s\n' "$*" >&2; }
 
@@ -110,7 +112,7 @@ case "${1:-}" in
   lint) lint ;;
   bench) setup; shift
     # Every benchmark script, one after the other; each prints its own figures (ratios measured side by side).
-    for script in mobilenetv2 tasks detector audio_stream camera_source live_stream keyword_latency; do
+    for script in mobilenetv2 tasks detector audio_stream camera_source live_stream keyword_latency pi_deploy; do
       log "benchmarks/$script.py"; "$VENV/bin/python" "benchmarks/$script.py"
     done ;;
   zoo) shift; setup; "$VENV/bin/python" -m converters.zoo.build "$@"; run_tests tests/test_zoo.py tests/test_coreml.py tests/test_zoo_keywords.py ;;

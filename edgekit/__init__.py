@@ -37,9 +37,8 @@ from .results import (
 )
 from .tasks import RunningMode
 from .text import TextClassifier, TextClassifierOptions
+from .version import __version__
 from .vision import ImageClassifier, ImageClassifierOptions, ObjectDetector, ObjectDetectorOptions
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AudioClassifier",

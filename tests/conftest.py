@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 # Live-source fixtures (stream servers, video files, the PulseAudio virtual microphone), registered once.
-pytest_plugins = ["live_fixtures"]
+pytest_plugins = ["live_fixtures", "pi_fixtures"]
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")

@@ -34,6 +34,7 @@ from edgekit.sources import (
     monotonic_ms,
     open_source,
 )
+from edgekit.sources.picamera import choose_sensor_mode
 
 pytest.importorskip("cv2")
 
@@ -263,6 +264,40 @@ def test_picamera2_source_drives_the_camera_and_delivers_bgr_frames():
     assert serials == sorted(serials) and np.array_equal(frames[0].image, pattern_frame(serials[0]))
 
 
+# Sensor modes as Picamera2 reports them for a camera module v2 (IMX219, 3280x2464): 640x480 is a centre crop.
+IMX219_MODES = [
+    {"size": (640, 480), "fps": 103.33, "crop_limits": (1000, 752, 1280, 960), "bit_depth": 10},
+    {"size": (1640, 1232), "fps": 41.85, "crop_limits": (0, 0, 3280, 2464), "bit_depth": 10},
+    {"size": (1920, 1080), "fps": 47.57, "crop_limits": (680, 692, 1920, 1080), "bit_depth": 10},
+    {"size": (3280, 2464), "fps": 21.19, "crop_limits": (0, 0, 3280, 2464), "bit_depth": 10},
+]
+
+
+def test_sensor_mode_keeps_the_whole_view_and_fits_size_and_rate():
+    assert choose_sensor_mode(IMX219_MODES, 640, 480)["size"] == (1640, 1232)  # binned full view, not the crop
+    assert choose_sensor_mode(IMX219_MODES, 640, 480, fps=60)["size"] == (640, 480)  # only the crop reaches 60
+    assert choose_sensor_mode(IMX219_MODES, 2000, 1500)["size"] == (3280, 2464)
+    assert choose_sensor_mode(IMX219_MODES, 5000, 4000)["size"] == (3280, 2464)  # none fits: the largest
+    assert choose_sensor_mode([], 640, 480) is None
+
+
+def test_picamera2_source_asks_for_the_chosen_sensor_mode():
+    class StandInPicamera2WithModes(StandInPicamera2):  # stand-in: a real Picamera2 lists its sensor modes
+        sensor_modes = IMX219_MODES
+
+        def create_video_configuration(self, main, controls, sensor=None):
+            return {"main": main, "controls": controls, "sensor": sensor}
+
+    cameras = []
+    factory = lambda num: cameras.append(StandInPicamera2WithModes(num)) or cameras[-1]  # noqa: E731
+    with Picamera2Source(0, width=320, height=240, camera_factory=factory) as source:
+        frame = source.read(timeout_s=2)
+    config = cameras[0].calls[0][1]
+    assert config["sensor"] == {"output_size": (1640, 1232), "bit_depth": 10}
+    assert config["main"] == {"size": (320, 240), "format": "RGB888"}
+    assert frame.image.shape == (240, 320, 3) and frame.color_order == "BGR"
+
+
 def test_picamera_without_picamera2_says_how_to_install_it():
     try:
         import picamera2  # noqa: F401
@@ -272,7 +307,7 @@ def test_picamera_without_picamera2_says_how_to_install_it():
         pass
     with pytest.raises(MissingDependencyError, match="Picamera2") as caught:
         open_source("picamera").start()
-    assert "python3-picamera2" in caught.value.hint
+    assert "python3-picamera2" in caught.value.hint and "--system-site-packages" in caught.value.hint
 
 
 def test_read_timeout_on_a_source_with_nothing_new():

@@ -190,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .eval import add_eval_parser
 
     add_eval_parser(commands, EPILOG)
+
+    from .deploy import add_commands as add_deploy_commands
+
+    add_deploy_commands(commands, EPILOG)
     return parser
 
 
@@ -355,6 +359,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return run_eval(args)
 
 
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from .deploy import cmd_bundle as bundle
+
+    return bundle(args)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from .deploy import cmd_deploy as deploy
+
+    return deploy(args)
+
+
 COMMANDS = {
     "eval": cmd_eval,
     "convert": cmd_convert,
@@ -362,6 +378,8 @@ COMMANDS = {
     "run": cmd_run,
     "bench": cmd_bench,
     "serve": cmd_serve,
+    "bundle": cmd_bundle,
+    "deploy": cmd_deploy,
 }
 
 

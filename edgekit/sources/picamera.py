@@ -22,9 +22,46 @@ def import_picamera2() -> Callable[[int], Any]:
         raise MissingDependencyError(
             f"the Raspberry Pi camera needs Picamera2, which cannot be imported ({error})",
             hint="on Raspberry Pi OS: sudo apt install python3-picamera2, and create the venv with "
-            "--system-site-packages so it sees libcamera; a USB camera works as source 0 without it",
+            "--system-site-packages so it sees libcamera (edgekit deploy --source picamera does both for its "
+            "service); a USB camera works as source 0 without it",
         ) from error
     return Picamera2
+
+
+def choose_sensor_mode(
+    modes: list[dict[str, Any]], width: int, height: int, fps: float | None = None
+) -> dict[str, Any] | None:
+    """The sensor mode to read a ``width``x``height`` stream from: the smallest one that still shows the
+    whole field of view, is at least that large and reaches ``fps``.
+
+    Small binned modes are fast and cool; a mode cropped to the sensor's centre (IMX219's 640x480) would
+    zoom the picture, so full-view modes win. Falls back to the largest mode when none is big enough.
+
+    Args:
+        modes: ``Picamera2.sensor_modes`` (dicts with ``size``, ``fps``, ``crop_limits``, ``bit_depth``).
+        width, height: the output size wanted.
+        fps: the frame rate wanted (None: any).
+
+    Returns:
+        One of ``modes``, or None when there are none.
+    """
+    if not modes:
+        return None
+    full_width = max(m["crop_limits"][2] if m.get("crop_limits") else m["size"][0] for m in modes)
+
+    def full_view(mode: dict[str, Any]) -> bool:
+        crop = mode.get("crop_limits")
+        return crop is None or crop[2] >= 0.95 * full_width
+
+    def area(mode: dict[str, Any]) -> int:
+        return mode["size"][0] * mode["size"][1]
+
+    fitting = [
+        m for m in modes
+        if m["size"][0] >= width and m["size"][1] >= height and (fps is None or m.get("fps", fps) >= fps)
+    ]  # fmt: skip
+    preferred = [m for m in fitting if full_view(m)] or fitting
+    return min(preferred, key=area) if preferred else max(modes, key=area)
 
 
 class Picamera2Source(ThreadedFrameSource):
@@ -64,10 +101,15 @@ class Picamera2Source(ThreadedFrameSource):
                 hint="check the ribbon cable and `rpicam-hello --list-cameras`; a USB camera is source 0",
             ) from error
         controls = {"FrameRate": float(self.fps)} if self.fps else {}
-        # libcamera's RGB888 is laid out B, G, R in memory: the same order OpenCV uses.
-        config = camera.create_video_configuration(
-            main={"size": (self.width, self.height), "format": "RGB888"}, controls=controls
-        )
+        # The trap: libcamera names formats by word order, so its "RGB888" is laid out B, G, R in memory —
+        # the order OpenCV and edgekit's frames use — and "BGR888" would be R, G, B. Ask for RGB888.
+        main = {"size": (self.width, self.height), "format": "RGB888"}
+        mode = choose_sensor_mode(list(getattr(camera, "sensor_modes", None) or []), self.width, self.height, self.fps)
+        if mode is not None:  # a real Picamera2: pick the sensor mode, or libcamera may crop the view
+            sensor = {"output_size": tuple(mode["size"]), "bit_depth": mode.get("bit_depth", 10)}
+            config = camera.create_video_configuration(main=main, controls=controls, sensor=sensor)
+        else:
+            config = camera.create_video_configuration(main=main, controls=controls)
         camera.configure(config)
         camera.start()
         self._camera = camera

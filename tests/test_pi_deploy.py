@@ -1,0 +1,248 @@
+"""`edgekit bundle` and `edgekit deploy` end to end, against an emulated arm64 Raspberry Pi.
+
+The Pi is Debian 12 arm64 (what Pi OS bookworm is built on: Python 3.11, glibc 2.36, apt's numpy 1.24) under
+qemu-user 10, booted with real systemd by systemd-nspawn, reached by ssh on 127.0.0.1 (tests/pi/, pi_fixtures.py).
+Its network is this machine's, so the service's port answers here too. Emulated speed says nothing about a real
+Pi; these tests prove correctness: the install, the unit, the health check, rollback, and that arm64 outputs
+equal the x86 outputs the bundle was made with (int8 exactly, float within 1e-4).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pi_fixtures import free_port, http_get, wait_http
+
+ROOT = Path(__file__).resolve().parent.parent
+ZOO = ROOT / "edgekit" / "zoo"
+
+
+def edgekit(*args: str, timeout_s: float = 1800) -> subprocess.CompletedProcess:
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(Path.home())}
+    return subprocess.run(
+        [sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, timeout=timeout_s, env=env
+    )
+
+
+def one_error(done: subprocess.CompletedProcess) -> str:
+    """The run failed with exactly one error: line and one hint: line, and no traceback."""
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.splitlines()
+    assert sum(line.startswith("error:") for line in lines) == 1, done.stderr
+    assert sum(line.startswith("hint:") for line in lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    return done.stderr
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory) -> Path:
+    """A short lossless video of a real photo (scikit-image's astronaut) panning: the service's --source."""
+    import cv2
+    from skimage import data
+
+    photo = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    path = tmp_path_factory.mktemp("media") / "astronaut.mkv"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), 10.0, (160, 120))
+    for step in range(20):
+        writer.write(cv2.resize(photo[step * 8 : step * 8 + 360, step * 8 : step * 8 + 480], (160, 120)))
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def service_port() -> int:
+    return free_port()
+
+
+def copy_to_pi(pi, folder: Path, remote: str) -> None:
+    subprocess.run(
+        ["scp", "-q", "-r", "-P", str(pi.ssh_port), "-i", pi.key, "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", str(folder), f"root@127.0.0.1:{remote}"],
+        check=True,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def offline_install(pi, tmp_path_factory):
+    """An offline bundle with --system-site-packages installed (not started) in a network namespace with no
+    route. It makes the module's one venv (pip under qemu is the slow part); later installs reuse it."""
+    bundle = tmp_path_factory.mktemp("bundles") / "ssp"
+    made = edgekit("bundle", str(ZOO / "faces_float32.tflite"), "-o", str(bundle), "--offline", "--source", "0",
+                   "--system-site-packages", "--name", "ssp")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    copy_to_pi(pi, bundle, "/tmp/ssp")
+    system_numpy = pi.ssh("python3 -c 'import numpy; print(numpy.__version__)'").stdout.strip()
+    # only loopback, no route: pip can reach nothing but the bundle's wheels
+    done = pi.ssh("unshare -n sh -c 'ip route | wc -l; /tmp/ssp/install.sh --no-start'", check=False)
+    return done, system_numpy
+
+
+@pytest.fixture(scope="module")
+def first_deploy(pi, offline_install, video, service_port, tmp_path_factory):
+    """fashion_int8 deployed with an offline bundle, serving the video on service_port."""
+    bundle = tmp_path_factory.mktemp("bundles") / "fashion"
+    made = edgekit("bundle", str(ZOO / "fashion_int8.tflite"), "-o", str(bundle), "--offline", "--source", str(video),
+                   "--port", str(service_port), "--name", "fashion", "--system-site-packages")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    done = edgekit("deploy", str(bundle), pi.url, "-i", pi.key, "--json")
+    assert done.returncode == 0, done.stderr
+    return bundle, json.loads(done.stdout.splitlines()[-1]), done.stderr
+
+
+@pytest.mark.pi
+def test_deploy_serves_checks_outputs_and_survives_reboot(pi, first_deploy, service_port):
+    bundle, summary, log = first_deploy
+    assert summary["url"] == f"http://127.0.0.1:{service_port}/"
+    assert summary["check"] and all(row["ok"] for row in summary["check"]), summary["check"]
+    assert summary["check"][0]["integer_equal"] is True  # int8 model: identical outputs on arm64
+    for step in ("connect", "copy release", "on-device check", "healthy"):
+        assert step in log
+    assert pi.ssh("systemctl is-enabled edgekit-fashion").stdout.strip() == "enabled"
+    assert http_get(f"http://127.0.0.1:{service_port}/healthz")[1] == b"ok\n"
+    # the results endpoint carries real classifications of the video's frames
+    for _ in range(120):
+        result = json.loads(http_get(f"http://127.0.0.1:{service_port}/result.json")[1])
+        if result["result"]:
+            break
+    assert result["result"], result
+    assert pi.ssh("readlink /opt/edgekit/fashion/current").stdout.strip() == f"releases/{summary['release']}"
+    pi.reboot()
+    assert wait_http(f"http://127.0.0.1:{service_port}/healthz") == b"ok\n"
+    assert pi.ssh("systemctl is-active edgekit-fashion").stdout.strip() == "active"
+
+
+@pytest.mark.pi
+def test_redeploy_unchanged_restarts_nothing(pi, first_deploy):
+    bundle, summary, _ = first_deploy
+    wait_http(f"{summary['url']}healthz")
+    before = pi.ssh("systemctl show edgekit-fashion -p MainPID -p ActiveEnterTimestamp").stdout
+    done = edgekit("deploy", str(bundle), pi.url, "-i", pi.key, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1])["changed"] is False
+    assert "nothing restarted" in done.stderr
+    assert pi.ssh("systemctl show edgekit-fashion -p MainPID -p ActiveEnterTimestamp").stdout == before
+
+
+@pytest.mark.pi
+def test_failed_health_check_rolls_back(pi, first_deploy, video, service_port):
+    """A text model cannot serve a video: the service dies, the deploy says why and fashion serves again."""
+    _, summary, _ = first_deploy
+    done = edgekit(
+        "deploy",
+        str(ZOO / "topics_int8.tflite"),
+        pi.url,
+        "-i",
+        pi.key,
+        "--name",
+        "fashion",
+        "--source",
+        str(video),
+        "--port",
+        str(service_port),
+        "--offline",
+    )
+    message = one_error(done)
+    assert "health check" in message and "text model" in message and "rolled back" in message
+    assert pi.ssh("readlink /opt/edgekit/fashion/current").stdout.strip() == f"releases/{summary['release']}"
+    assert wait_http(f"{summary['url']}healthz") == b"ok\n"
+
+
+@pytest.mark.pi
+def test_every_zoo_model_gives_x86_outputs_on_arm64(pi, tmp_path):
+    """Install (no service) a bundle of every bundled model; its on-Pi check compares with this machine."""
+    models = sorted(str(p) for p in ZOO.glob("*.tflite"))
+    bundle = tmp_path / "zoo"
+    made = edgekit("bundle", *models, "-o", str(bundle), "--offline", "--source", "0", "--name", "zoo",
+                   "--system-site-packages")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    copy_to_pi(pi, bundle, "/tmp/zoo")
+    done = pi.ssh("/tmp/zoo/install.sh --no-start", check=False)
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert done.returncode == 0, done.stderr
+    assert {row["model"] for row in rows} == {Path(m).name for m in models}
+    for row in rows:
+        assert row["ok"], row
+        assert row["max_abs_diff"] <= 1e-4 and row["integer_equal"], row
+        assert row["interpreter"].startswith("ai-edge-litert")
+
+
+@pytest.mark.pi
+def test_offline_bundle_installs_with_no_network_and_keeps_system_numpy(pi, offline_install):
+    """Pi OS bookworm's case: apt numpy 1.24 seen through --system-site-packages (as picamera2 needs) stays."""
+    done, system_numpy = offline_install
+    assert system_numpy.startswith("1.24"), system_numpy
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].strip() == "0"  # no route at all
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert rows and all(row["ok"] for row in rows) and rows[0]["numpy"] == system_numpy, rows
+    where = pi.ssh(
+        "PYTHONPATH=/opt/edgekit/ssp/current/runtime /opt/edgekit/ssp/releases/*/venv/bin/python -c "
+        "'import numpy, ai_edge_litert.interpreter as i; print(numpy.__version__, numpy.__file__)'"
+    ).stdout.split()
+    assert where[0] == system_numpy and where[1].startswith("/usr/lib/python3/dist-packages/"), where
+
+
+@pytest.mark.pi
+def test_bad_devices_fail_with_one_error_and_change_nothing(pi, first_deploy, tmp_path, service_port):
+    _, summary, _ = first_deploy
+    model = str(ZOO / "fashion_int8.tflite")
+    # unreachable: nothing listens on that port
+    assert "cannot reach" in one_error(edgekit("deploy", model, f"ssh://root@127.0.0.1:{free_port()}", "-i", pi.key))
+    # refused key
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    assert "refused the ssh key" in one_error(edgekit("deploy", model, pi.url, "-i", str(other)))
+    # a unit of the same name that edgekit did not make
+    pi.ssh("printf '[Service]\\nExecStart=/bin/true\\n' > /etc/systemd/system/edgekit-mine.service")
+    message = one_error(edgekit("deploy", model, pi.url, "-i", pi.key, "--name", "mine", "--port", str(free_port())))
+    assert "not made by edgekit" in message and "--force" in message
+    assert pi.ssh("cat /etc/systemd/system/edgekit-mine.service").stdout.startswith("[Service]")
+    # the port is taken (by the running fashion service, under another name)
+    message = one_error(edgekit("deploy", model, pi.url, "-i", pi.key, "--name", "other", "--port", str(service_port)))
+    assert f"port {service_port} is already in use" in message
+    # no python3-venv: Debian's python3.11-venv is what provides ensurepip
+    pi.ssh("dpkg -r --force-depends python3-venv python3.11-venv >/dev/null 2>&1")
+    message = one_error(edgekit("deploy", model, pi.url, "-i", pi.key, "--name", "novenv", "--port", str(free_port())))
+    assert "python3-venv" in message and "apt install -y python3-venv" in message
+    # none of this touched the running service
+    assert pi.ssh("readlink /opt/edgekit/fashion/current").stdout.strip() == f"releases/{summary['release']}"
+    assert http_get(f"{summary['url']}healthz")[1] == b"ok\n"
+    assert not set(pi.ssh("ls /opt/edgekit").stdout.split()) & {"mine", "other", "novenv"}
+
+
+def test_bundle_refuses_32_bit_pi_os_with_the_alternative(tmp_path):
+    done = edgekit("bundle", str(ZOO / "fashion_int8.tflite"), "-o", str(tmp_path / "b"), "--target", "pi-armhf")
+    message = one_error(done)
+    assert "armv7l" in message and "64-bit" in message
+    assert not (tmp_path / "b").exists()
+
+
+def test_bundle_is_reproducible_and_lists_every_file(tmp_path):
+    """Same inputs, same release id (redeploys can be recognised); the manifest hashes every file."""
+    import hashlib
+
+    ids = []
+    for out in ("a", "b.tar.gz"):
+        done = edgekit("bundle", str(ZOO / "fashion_int8.tflite"), "-o", str(tmp_path / out), "--source", "0", "--json")
+        assert done.returncode == 0, done.stderr
+        ids.append(json.loads(done.stdout)["release"])
+    assert ids[0] == ids[1]
+    folder = tmp_path / "a"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    on_disk = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()} - {"manifest.json"}
+    assert set(manifest["files"]) == on_disk
+    for rel, digest in manifest["files"].items():
+        assert hashlib.sha256((folder / rel).read_bytes()).hexdigest() == digest
+    assert not any(rel.startswith("runtime/converters") or rel.endswith(".pyc") for rel in on_disk)
+    assert manifest["requirements"][:3] == ["ai-edge-litert==2.3.0", "ml_dtypes==0.5.4", "numpy>=1.23.5,<2"]
+    # the stored check outputs are the laptop's: recompute them independently with the model here
+    from edgekit.model import load
+
+    stored = np.load(folder / "check" / "fashion_int8.tflite.npz")
+    with load(ZOO / "fashion_int8.tflite") as model:
+        assert np.array_equal(model.run(stored["in0_0"], raw=True)[0], stored["out0_0"])
