@@ -75,8 +75,8 @@ demo() {
   log "edgekit run: clothing photos (file names carry the true label), keywords, text"
   edgekit run "$zoo/fashion_int8.tflite" "$out"/samples/fashion_*.png
   if [ -f "$zoo/keywords_int8.tflite" ]; then edgekit run "$zoo/keywords_int8.tflite" "$out"/samples/keyword_*.wav; fi
-  edgekit run "$zoo/topics_int8.tflite" --text "my computer will not start after the update" \
-    --text "what is the capital of france" --text "i feel sad today"
+  edgekit run "$zoo/topics_int8.tflite" --text "my laptop screen is black" \
+    --text "how many hearts does an octopus have" --text "i feel sad today"
   log "live, headless: a video of garments, a moving photo through the face detector, a stream of spoken words"
   edgekit run "$zoo/fashion_int8.tflite" --source "$out/samples/garments.mkv" --max-frames 150
   edgekit run "$zoo/faces_float32.tflite" --source "$out/samples/astronaut.mkv" --max-frames 90

@@ -43,7 +43,10 @@ def test_live_demos_run_on_files(media):
 
 
 def test_text_demo_and_clear_errors(media):
-    result = demo("classify_text.py", "--text", "my laptop will not boot after the update", "--max-results", "1")
+    # A held-out line of the corpus, lower-cased as people type it (the model's accuracy is measured in
+    # test_zoo; this checks the demo's wiring and output).
+
+    result = demo("classify_text.py", "--text", "my laptop screen is black", "--max-results", "1")
     assert result.returncode == 0 and "tech support" in result.stdout
     result = demo("webcam_classify.py", "--source", "0", "--headless")
     assert result.returncode == 1 and "no camera at index 0" in result.stderr and "Traceback" not in result.stderr
