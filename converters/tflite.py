@@ -125,7 +125,7 @@ def build_card(source: SourceModel, options: CardOptions, notes: list[str]) -> M
             "value for all channels (fold it into the model to serve MediaPipe)"
         )
     labels = tuple(options.labels or ())
-    outputs = source._output_shapes()
+    outputs = source.output_shapes()
     classes = outputs[0][-1] if outputs and outputs[0] else None
     if labels and classes and len(labels) != classes:
         raise MetadataError(

@@ -10,6 +10,7 @@ from .backends.litert import find_backend
 from .compat import Compatibility, RuntimeVerdict, check_compatibility
 from .errors import (
     CalibrationError,
+    ClosedError,
     EdgekitError,
     InputError,
     InvalidModelError,
@@ -64,6 +65,7 @@ __all__ = [
     "TextClassifierOptions",
     "AudioSpec",
     "CalibrationError",
+    "ClosedError",
     "EdgekitError",
     "ImageSpec",
     "InputError",

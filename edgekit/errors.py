@@ -65,6 +65,18 @@ class OutputPathError(EdgekitError, OSError):
     """The output path cannot be written (missing folder, not writable, already exists)."""
 
 
+class ClosedError(EdgekitError, RuntimeError):
+    """A model or task was used after ``close()`` (or after its ``with`` block ended)."""
+
+
+def closed_error(what: str, method: str) -> ClosedError:
+    """The error for ``what.method()`` called after close()."""
+    return ClosedError(
+        f"{what}.{method}() was called after close()",
+        hint=f"load or create a new {what}; close() (or leaving its `with` block) releases it",
+    )
+
+
 class MissingDependencyError(EdgekitError, ImportError):
     """An optional dependency is not installed; the hint names the extra to install."""
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, MetadataError, ModelNotFoundError, UnsupportedModelError
+from ..errors import InputError, MetadataError, ModelNotFoundError, UnsupportedModelError, closed_error
 from ..metadata import ModelCard
 from ..model import TensorSpec
 from ._coremltools import import_coremltools, load_program
@@ -243,7 +243,10 @@ class CoreMLModel:
 
         Raises:
             InputError: wrong number of inputs, shape or dtype (named in the message).
+            ClosedError: the model was closed.
         """
+        if self._engine is None:
+            raise closed_error(type(self).__name__, "run")
         if len(inputs) == 1 and isinstance(inputs[0], dict):
             given = inputs[0]
             missing = [spec.name for spec in self.inputs if spec.name not in given]

@@ -12,7 +12,14 @@ from flatbuffers.number_types import Int8Flags as _I8
 from flatbuffers.number_types import Int32Flags as _I32
 from flatbuffers.number_types import Uint32Flags as _U32
 
-from ..errors import InputError, InvalidModelError, MetadataError, ModelNotFoundError, UnsupportedModelError
+from ..errors import (
+    InputError,
+    InvalidModelError,
+    MetadataError,
+    ModelNotFoundError,
+    UnsupportedModelError,
+    closed_error,
+)
 from ..metadata import ModelCard, read_card
 from ..metadata._flatbuf import View
 from ..model import TensorSpec
@@ -136,9 +143,12 @@ class LiteRTModel:
 
         Raises:
             InputError: wrong number of inputs, shape, dtype or values (named in the message).
+            ClosedError: the model was closed.
         """
-        arrays = self._arrange(inputs)
         interpreter = self._interpreter
+        if interpreter is None:
+            raise closed_error(type(self).__name__, "run")
+        arrays = self._arrange(inputs)
         for spec, array in zip(self.inputs, arrays):
             interpreter.set_tensor(spec.index, self._prepare(spec, array))
         interpreter.invoke()

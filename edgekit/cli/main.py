@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EdgekitError, InputError, InvalidModelError
-from .args import float_list, non_negative_int, positive_int, size_wxh, thread_counts
+from .args import float_list, non_negative_int, positive_int, region_xywh, size_wxh, thread_counts
 
 EPILOG = "Docs: README.md. Exit status: 0 success, 1 error, 2 bad command line, 130 interrupted."
 
@@ -144,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--max-results", type=positive_int, default=3, help="classes per result (3)")
     run.add_argument("--threads", type=positive_int, default=None, help="inference threads")
+    run.add_argument(
+        "--roi", type=region_xywh, metavar="X,Y,W,H", help="image files: classify or search only this region (pixels)"
+    )
     run.add_argument(
         "--reference",
         action="store_true",
@@ -279,7 +282,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ..backends import load
-    from .run_files import format_result, run_on_input
+    from .run_files import FileRunner, format_result
 
     if args.source is not None:
         if args.inputs or args.text:
@@ -302,10 +305,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         model = load(args.model, num_threads=args.threads)
     if args.text and not (model.card and model.card.text):
         raise InputError(f"--text needs a text model; {Path(args.model).name} is not one")
+    runner = FileRunner(model, args.max_results, region_of_interest=args.roi)
     failures = 0
     for item in items:
         try:
-            result = run_on_input(model, item, args.max_results)
+            result = runner.run(item)
         except EdgekitError as exc:
             failures += 1
             result = {"input": item, "error": str(exc), "hint": exc.hint}

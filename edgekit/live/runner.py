@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..media import AudioBlock, Frame
 from ..sources import SourceTimeoutError
 from ..tasks import BaseTask
 
@@ -174,16 +175,13 @@ class LiveRunner:
                     log.exception("a result sink raised; the stream goes on")
 
 
-def submit(task: BaseTask, item: Any) -> None:
+def submit(task: BaseTask, item: Frame | AudioBlock) -> None:
     """Hand a source's Frame or AudioBlock to a LIVE_STREAM task, stamped with its capture time.
 
-    Frames travel whole (pixels, colour order, capture time) so the callback and the sinks see them;
-    audio blocks go through the task's ``classify_async(samples, sample_rate_hz, timestamp_ms)``.
+    Items travel whole (pixels and colour order, or samples and rate, and the capture time) through the
+    task's public ``run_async``, so the callback and the sinks see what the source read.
     """
-    if hasattr(item, "samples"):
-        task.classify_async(item.samples, item.sample_rate_hz, item.timestamp_ms)
-    else:
-        task._run_async(item, item.timestamp_ms, "live")
+    task.run_async(item, item.timestamp_ms)
 
 
 def _install_sigint(stop: threading.Event):
