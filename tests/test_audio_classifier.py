@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from audio_fixtures import SAMPLE_RATE_HZ, Voice, assemble, pocketsphinx_files, 
 import edgekit.zoo
 from edgekit.audio import AudioClassifier, AudioInput
 from edgekit.errors import InputError, UnsupportedModelError
+from edgekit.media import AudioBlock
 
 sys.path.insert(0, str(Path(__file__).parent / "interop"))
 from fetch_models import default_cache, fetch  # noqa: E402
@@ -206,8 +206,8 @@ def test_live_stream_delivers_every_block_in_order_on_the_worker_thread():
         running_mode="live_stream", hop_ms=100.0, result_callback=lambda r, block, t: received.append((r, block, t))
     ) as task:
         for start in starts:
-            task.classify_async(clip[start : start + 1600], 16000, start / 16)
-            time.sleep(0.01)  # a microphone delivers a block every 100 ms; 10 ms is plenty for one window
+            # wait=True: blocks wait for room instead of being dropped, so a loaded machine cannot lose one
+            task.run_async(AudioBlock(clip[start : start + 1600], 16000, start / 16), start / 16, wait=True)
         assert task.flush(30)
         assert task.stats["dropped"] == 0
     assert [t for _, _, t in received] == [i / 16 for i in starts]

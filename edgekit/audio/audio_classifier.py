@@ -269,18 +269,18 @@ class AudioClassifier(BaseTask):
         """
         self._submit(AudioBlock(samples, check_rate(sample_rate_hz), timestamp_ms), timestamp_ms, "classify_async")
 
-    def run_async(self, item: AudioBlock, timestamp_ms: float) -> None:
+    def run_async(self, item: AudioBlock, timestamp_ms: float, *, wait: bool = False) -> None:
         """LIVE_STREAM mode: queue a source's AudioBlock (the live runner's entry point); as ``classify_async``."""
         if not isinstance(item, AudioBlock):
             raise InputError(
                 f"AudioClassifier.run_async() takes an AudioBlock, got {type(item).__name__}",
                 hint="pass AudioBlock(samples, sample_rate_hz), or call classify_async(samples, rate, timestamp_ms)",
             )
-        self._submit(item, timestamp_ms, "run_async")
+        self._submit(item, timestamp_ms, "run_async", wait)
 
-    def _submit(self, block: AudioBlock, timestamp_ms: float, method: str) -> None:
+    def _submit(self, block: AudioBlock, timestamp_ms: float, method: str, wait: bool = False) -> None:
         prepare_samples(block.samples)  # refuse bad blocks on the caller's thread, where the error is useful
         check_rate(block.sample_rate_hz)
         if self._live_origin_ms is None and finite(timestamp_ms):
             self._live_origin_ms = float(timestamp_ms)
-        self._run_async(block, timestamp_ms, method)
+        self._run_async(block, timestamp_ms, method, wait=wait)

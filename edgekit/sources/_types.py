@@ -26,6 +26,9 @@ class Source(Protocol):
 
     kind: Literal["video", "audio"]
     description: str
+    #: True when every frame or block is handed out in order (a file read as fast as the consumer goes);
+    #: False for live sources (cameras, streams, microphones) and paced files.
+    lossless: bool
 
     def start(self) -> Source: ...
 

@@ -146,6 +146,8 @@ class AudioFileSource:
         self.sample_rate_hz, self.block_ms = int(sample_rate_hz), block_ms
         self.realtime, self.loop, self.decoder = realtime, loop, decoder
         self.description = f"audio file {self.path}"
+        #: unpaced, every block is handed out in order and the live runner waits for the task (no drops)
+        self.lossless = not realtime
         self.file_rate_hz: int | None = None
         self._chunks: Iterator[np.ndarray] | None = None
         self._resampler: StreamingResampler | None = None

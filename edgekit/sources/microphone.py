@@ -95,6 +95,7 @@ class MicrophoneSource:
     """
 
     kind = "audio"
+    lossless = False  # live: a slow consumer loses blocks (counted)
 
     def __init__(
         self,

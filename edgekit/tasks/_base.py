@@ -209,24 +209,30 @@ class BaseTask:
         self._require_mode(RunningMode.VIDEO, method)
         return self._process(item, self._clock.check(timestamp_ms), **call_options)
 
-    def _run_async(self, item: Any, timestamp_ms: float, method: str) -> None:
+    def _run_async(self, item: Any, timestamp_ms: float, method: str, wait: bool = False) -> None:
         self._require_open(method)
         self._require_mode(RunningMode.LIVE_STREAM, method)
         assert self._worker is not None  # created with the mode; not user input
-        self._worker.submit(item, self._clock.check(timestamp_ms))
+        self._worker.submit(item, self._clock.check(timestamp_ms), wait=wait)
 
-    def run_async(self, item: Any, timestamp_ms: float) -> None:
+    def run_async(self, item: Any, timestamp_ms: float, *, wait: bool = False) -> None:
         """LIVE_STREAM mode, for any task: queue one input (a source's Frame or AudioBlock, a numpy frame,
         a string); ``result_callback(result, item, timestamp_ms)`` receives its result.
 
         This is what a live runner calls; the task-named methods (``classify_async``, ``detect_async``)
         do the same with their own argument lists.
 
+        Args:
+            item: the input, as the task's other methods take it.
+            timestamp_ms: its capture time; must increase.
+            wait: when inputs are waiting, block until there is room instead of dropping one (lossless:
+                every input is processed, in order; for files read as fast as the machine allows).
+
         Raises:
             InputError: wrong running mode, a timestamp that does not increase, or a bad input.
             ClosedError: the task was closed.
         """
-        self._run_async(item, timestamp_ms, "run_async")
+        self._run_async(item, timestamp_ms, "run_async", wait=wait)
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """LIVE_STREAM: wait until every submitted input has been processed (False on timeout)."""
