@@ -1,6 +1,6 @@
 """Core ML export figures: every recipe of the given models, and MobileNetV2-224 export times.
 
-For each model: the report card of every Core ML recipe (size, top-1 agreement with the Keras
+For each model: the export report of every Core ML recipe (size, top-1 agreement with the Keras
 model, max/mean absolute error, from the NumPy reference evaluation of the saved package) and the
 compression note. For MobileNetV2 (alpha 1.0, 224x224, weights=None with variance-preserving random
 kernels): the export time per recipe, from a fresh conversion each time (convert + compress + save;

@@ -101,7 +101,7 @@ def keras_for_eval(path: str, labels: list[str] | None, data: LabelledData) -> t
     return KerasAsModel(source, source_card(source, card), Path(path).name), notes
 
 
-# ------------------------------------------------------------------ the report card's accuracy column
+# ------------------------------------------------------------------ the export report's accuracy column
 ACCURACY_SAMPLES = 300
 
 

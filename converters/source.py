@@ -11,6 +11,7 @@ import numpy as np
 
 from edgekit.backends._quiet import quiet_tensorflow
 from edgekit.errors import InvalidModelError, ModelNotFoundError, UnsupportedModelError, require
+from edgekit.media import DEFAULT_SAMPLE_RATE_HZ
 from edgekit.metadata import ImageSpec, ModelCard, Task
 
 from .normalization import GraphNormalization, infer_graph_normalization, spec_from_graph
@@ -125,7 +126,7 @@ class SourceModel:
             notes.append("integer input: a text model (give --vocab to embed the tokenizer)")
             return ModelCard(task=Task.TEXT_CLASSIFIER if classes > 1 else Task.CUSTOM), notes
         if len(first.shape) == 2 and first.dtype.startswith("float") and (first.shape[1] or 0) >= 1000:
-            notes.append("1-D float input: treated as audio (give --sample-rate; default 16000 Hz)")
+            notes.append(f"1-D float input: treated as audio (give --sample-rate; default {DEFAULT_SAMPLE_RATE_HZ} Hz)")
             return ModelCard(task=Task.AUDIO_CLASSIFIER if classes > 1 else Task.CUSTOM), notes
         return ModelCard(task=Task.CUSTOM), notes
 

@@ -51,7 +51,7 @@ class CalibrationError(EdgekitError, ValueError):
 class VerificationError(EdgekitError, ValueError):
     """The exported model does not answer like the source model; nothing was written.
 
-    ``row`` holds the report-card row of the refused export, when there is one.
+    ``row`` holds the export-report row of the refused export, when there is one.
     """
 
     row = None

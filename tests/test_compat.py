@@ -202,7 +202,7 @@ def test_verdict_of_a_missing_file_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_convert_report_card_prints_the_verdict(digits, tmp_path):
+def test_convert_export_report_prints_the_verdict(digits, tmp_path):
     """`edgekit convert` prints, under each written file's row, which runtimes load it (and JSON rows carry it)."""
     from cli_helpers import edgekit_cli
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EdgekitError, InputError, InvalidModelError
+from ..media import DEFAULT_SAMPLE_RATE_HZ
 from .args import float_list, non_negative_int, positive_int, region_xywh, size_wxh, thread_counts
 
 EPILOG = "Docs: README.md. Exit status: 0 success, 1 error, 2 bad command line, 130 interrupted."
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Export a Keras 3 model (.keras/.h5) or SavedModel folder to TFLite (labels and "
         "preprocessing embedded as TFLite Metadata) or to a Core ML .mlpackage (image input, class labels and "
         "metadata inside); verify the export against the source model "
-        "on held-out inputs and print a report card. Nothing is written when verification fails "
+        "on held-out inputs and print an export report. Nothing is written when verification fails "
         "(unless --force); the message names the first layer whose output diverges. With several recipes, "
         "one that is refused or fails gets its row and the others are still written. Exit status: 0 when "
         "every recipe was written, 1 when any was refused or failed (the written files are listed).",
@@ -85,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
         "older area-averaging one, edgekit only)",
     )
     convert.add_argument("--size", type=size_wxh, metavar="WxH", help="image size for models that take any size")
-    convert.add_argument("--sample-rate", type=positive_int, metavar="HZ", help="audio sample rate (default 16000)")
+    convert.add_argument(
+        "--sample-rate", type=positive_int, metavar="HZ", help=f"audio sample rate (default {DEFAULT_SAMPLE_RATE_HZ})"
+    )
     convert.add_argument("--hop", type=positive_int, metavar="SAMPLES", help="audio hop between windows")
     convert.add_argument("--vocab", metavar="FILE", help="text vocabulary, one token per line (line = id)")
     convert.add_argument("--max-length", type=positive_int, help="text: tokens per input")

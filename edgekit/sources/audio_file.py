@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, MissingDependencyError
+from ..media import DEFAULT_SAMPLE_RATE_HZ
 from ..processing.streaming import StreamingResampler
 from ._errors import SourceNotFoundError, SourceTimeoutError
 from ._types import AudioBlock, monotonic_ms
@@ -127,7 +128,7 @@ class AudioFileSource:
         self,
         path: str | Path,
         *,
-        sample_rate_hz: int = 16000,
+        sample_rate_hz: int = DEFAULT_SAMPLE_RATE_HZ,
         block_ms: int = 100,
         realtime: bool = False,
         loop: bool = False,
