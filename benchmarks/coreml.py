@@ -6,7 +6,7 @@ compression note. For MobileNetV2 (alpha 1.0, 224x224, weights=None with varianc
 kernels): the export time per recipe, from a fresh conversion each time (convert + compress + save;
 verification timed apart).
 
-    python benchmarks/coreml.py [--model NAME=PATH[,LABELS[,DATA]]]... [--zoo NAME=FOLDER]... [--mobilenet]
+    python -m benchmarks.coreml [--model NAME=PATH[,LABELS[,DATA]]]... [--zoo NAME=FOLDER]... [--mobilenet]
 
 PATH is a .keras file or SavedModel folder; LABELS a labels file; DATA verification data (images
 or WAV folder, text file, .npy). --zoo takes a converters.zoo model trained into FOLDER (its card
@@ -24,8 +24,7 @@ RECIPES = ["float32", "float16", "int8", "palettize8", "palettize6", "palettize4
 
 
 def _mobilenet():
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from coreml_fixtures import mobilenet_v2
+    from tests.support.coreml_fixtures import mobilenet_v2
 
     return mobilenet_v2(224, 1.0)
 

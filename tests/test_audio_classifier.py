@@ -15,20 +15,24 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_fixtures import SAMPLE_RATE_HZ, Voice, assemble, pocketsphinx_files, read_speech_file, tools_available
 
 import edgekit.zoo
 from edgekit.audio import AudioClassifier, AudioInput
 from edgekit.errors import InputError, UnsupportedModelError
 from edgekit.media import AudioBlock
-
-sys.path.insert(0, str(Path(__file__).parent / "interop"))
-from fetch_models import default_cache, fetch  # noqa: E402
+from tests.interop.fetch_models import default_cache, fetch  # noqa: E402
+from tests.support.audio_fixtures import (
+    SAMPLE_RATE_HZ,
+    Voice,
+    assemble,
+    pocketsphinx_files,
+    read_speech_file,
+    tools_available,
+)
 
 needs_tools = pytest.mark.skipif(not tools_available(), reason="needs apt packages espeak-ng, flite and sox")
 KEYWORD_CLIP = [0.6, "yes", 1.0, "table", 1.0, "no", 1.0, "left", 1.0, "music", 1.0, "stop", 1.0, "right", 1.0]

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import edgekit_cli
-from live_fixtures import MjpegServer, free_port, write_ffv1_video
 
 from edgekit import zoo
 from edgekit.auto import create_task
 from edgekit.live import LiveRunner
 from edgekit.sources import Frame, open_source
+from tests.support import live_fixtures
+from tests.support.cli_helpers import edgekit_cli
+from tests.support.live_fixtures import MjpegServer, free_port, write_ffv1_video
 
 SEGMENT = 15  # frames per garment in the clip
 
@@ -102,7 +103,7 @@ def test_fast_on_a_video_file_processes_every_frame_in_order(garment_video):
 
 
 def test_fast_on_an_audio_file_processes_every_block_in_order(tmp_path):
-    from conftest import write_wav
+    from tests.support.fixtures import write_wav
 
     samples = np.random.default_rng(3).uniform(-0.3, 0.3, 37_600).astype(np.float32)  # 2.35 s at 16 kHz
     wav = write_wav(tmp_path / "noise.wav", samples, 16000)
@@ -184,7 +185,7 @@ def test_runner_survives_a_camera_server_killed_and_restarted(tmp_path):
         "time.sleep(2.0)\n"  # let results flow, then kill the camera and bring it back
         f"subprocess.run(['kill', '-9', '{server.process.pid}'])\n"
         "time.sleep(1.0)\n"
-        f"p = subprocess.Popen([sys.executable, {str(Path(__file__).parent / 'live_fixtures.py')!r}, 'mjpeg', "
+        f"p = subprocess.Popen([sys.executable, {live_fixtures.__file__!r}, 'mjpeg', "
         f"'{server.port}', '30', '320', '240'])\n"
         "time.sleep(6.0); p.kill()\n"
     )
@@ -228,7 +229,7 @@ def test_a_text_model_with_a_live_source_is_refused(garment_video):
 
 
 def test_an_image_model_on_an_audio_source_is_refused(tmp_path):
-    from conftest import write_wav
+    from tests.support.fixtures import write_wav
 
     wav = write_wav(tmp_path / "tone.wav", np.zeros(16000), 16000)
     result = edgekit_cli("run", str(zoo.path("fashion", "int8")), "--source", str(wav))

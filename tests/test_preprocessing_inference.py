@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import edgekit_cli
-from labelled_fixtures import LABELS, build_trap, keras_truth
+
+from tests.support.cli_helpers import edgekit_cli
+from tests.support.labelled_fixtures import LABELS, build_trap, keras_truth
 
 INTEROP = Path(__file__).parent / "interop"
 

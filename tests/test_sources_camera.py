@@ -11,15 +11,6 @@ import time
 
 import numpy as np
 import pytest
-from live_fixtures import (  # noqa: F401
-    ffv1_video,
-    image_sequence,
-    mjpeg_server,
-    mpegts_stream,
-    pattern_frame,
-    read_serial,
-    rtsp_stream,
-)
 
 from edgekit.errors import InputError, MissingDependencyError
 from edgekit.sources import (
@@ -33,6 +24,15 @@ from edgekit.sources import (
     StreamError,
     monotonic_ms,
     open_source,
+)
+from tests.support.live_fixtures import (  # noqa: F401
+    ffv1_video,
+    image_sequence,
+    mjpeg_server,
+    mpegts_stream,
+    pattern_frame,
+    read_serial,
+    rtsp_stream,
 )
 
 pytest.importorskip("cv2")
