@@ -18,7 +18,7 @@ from edgekit.live import LiveRunner
 from edgekit.sources import Frame, open_source
 from tests.support import live_fixtures
 from tests.support.cli_helpers import edgekit_cli
-from tests.support.live_fixtures import MjpegServer, free_port, write_ffv1_video
+from tests.support.live_fixtures import ABSENT_CAMERA_INDEX, MjpegServer, free_port, write_ffv1_video
 
 SEGMENT = 15  # frames per garment in the clip
 
@@ -212,7 +212,7 @@ def test_runner_survives_a_camera_server_killed_and_restarted(tmp_path):
     "arguments, message",
     [
         (["--source", "no/such/clip.mp4"], "not found"),
-        (["--source", "0"], "camera"),
+        (["--source", str(ABSENT_CAMERA_INDEX)], "camera"),  # never a real webcam
         (["--source", "clip.wav"], "not found"),
     ],
 )

@@ -81,7 +81,7 @@ class _StreamState:
         self.expected_next_ms: float | None = None
 
 
-class AudioClassifier(BaseTask):
+class AudioClassifier(BaseTask[AudioClassifierOptions]):
     """Classifies audio clips and streams; detects keywords with a threshold and a refractory period.
 
     Tensor contracts: (1) window models with an AudioSpec in their card (e.g. the zoo keyword spotter):
@@ -132,7 +132,9 @@ class AudioClassifier(BaseTask):
         return self.engine.sample_rate_hz
 
     def _configure(self) -> None:
-        options: AudioClassifierOptions = self.options
+        options = self.options
+        self.engine: MicroWakeWordEngine | WindowModelEngine
+        default_threshold: float | None
         if looks_like_micro_wake_word(self.model):
             self.engine = MicroWakeWordEngine(self.model, options.num_threads)
             self.labels = self.engine.labels
@@ -217,7 +219,9 @@ class AudioClassifier(BaseTask):
             return samples
         duration_ms = samples.size * 1000.0 / rate
         # The stream starts at the first block submitted, even if the queue dropped it.
-        expected_ms = self._live_origin_ms if stream.expected_next_ms is None else stream.expected_next_ms
+        expected_ms = stream.expected_next_ms
+        if expected_ms is None:  # the first block: the stream starts at the first block submitted
+            expected_ms = timestamp_ms if self._live_origin_ms is None else self._live_origin_ms
         gap_ms = timestamp_ms - expected_ms
         stream.expected_next_ms = timestamp_ms + duration_ms
         if gap_ms <= max(duration_ms / 2, 20.0):

@@ -12,11 +12,14 @@ import sys
 import traceback
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import EdgekitError, InputError, InvalidModelError
 from ..media import DEFAULT_SAMPLE_RATE_HZ
 from .args import float_list, non_negative_int, positive_int, region_xywh, size_wxh, thread_counts
+
+if TYPE_CHECKING:
+    from ..model import Model
 
 EPILOG = "Docs: README.md. Exit status: 0 success, 1 error, 2 bad command line, 130 interrupted."
 
@@ -303,7 +306,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         from converters.coreml.reference import load_reference
 
-        model = load_reference(args.model)
+        model: Model = load_reference(args.model)
     else:
         model = load(args.model, num_threads=args.threads)
     if args.text and not (model.card and model.card.text):

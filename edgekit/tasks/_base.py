@@ -12,7 +12,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from ..backends import load
 from ..errors import InputError, UnsupportedModelError, closed_error
@@ -22,7 +22,7 @@ from ..processing.classification import check_category_names
 from ._modes import RunningMode, StreamWorker, TimestampClock
 
 ResultCallback = Callable[[Any, Any, float], None]
-TaskT = TypeVar("TaskT", bound="BaseTask")
+TaskT = TypeVar("TaskT", bound="BaseTask[Any]")
 
 
 def _names(value: Any, field_name: str) -> tuple[str, ...]:
@@ -117,15 +117,25 @@ class TaskOptions:
         }
 
 
-class BaseTask:
-    """Loads the model once and runs it in the options' running mode. Use as a context manager."""
+OptionsT = TypeVar("OptionsT", bound=TaskOptions)
+
+
+class BaseTask(Generic[OptionsT]):
+    """Loads the model once and runs it in the options' running mode. Use as a context manager.
+
+    Generic in its options class, so ``task.options`` has the subclass's fields for an editor and mypy.
+    """
 
     options_class: ClassVar[type[TaskOptions]] = TaskOptions
     task_name: ClassVar[str] = "task"
     #: how many inputs may wait in LIVE_STREAM mode (1: the newest replaces the waiting one)
     live_max_pending: ClassVar[int] = 1
 
-    def __init__(self, options: TaskOptions, model: Model | None = None):
+    #: one input → one result: ``_process(item, timestamp_ms, **call_options)``; each task defines it
+    #: with its own keyword options (a region of interest, a colour order, clip=True for audio).
+    _process: Callable[..., Any]
+
+    def __init__(self, options: OptionsT, model: Model | None = None):
         if not isinstance(options, self.options_class):
             raise InputError(f"{type(self).__name__} needs {self.options_class.__name__}, got {type(options).__name__}")
         self.options = options
@@ -146,6 +156,7 @@ class BaseTask:
         self._clock = TimestampClock(self.task_name)
         self._worker: StreamWorker | None = None
         if options.running_mode is RunningMode.LIVE_STREAM:
+            assert options.result_callback is not None  # TaskOptions refuses LIVE_STREAM without one
             self._worker = StreamWorker(
                 self._process, options.result_callback, self.task_name, max_pending=self.live_max_pending
             )
@@ -156,7 +167,7 @@ class BaseTask:
         return cls(cls.options_class(model_path=model_path, **options))
 
     @classmethod
-    def create_from_options(cls: type[TaskT], options: TaskOptions) -> TaskT:
+    def create_from_options(cls: type[TaskT], options: Any) -> TaskT:
         return cls(options)
 
     # --- what subclasses implement -------------------------------------------------------------
@@ -182,17 +193,14 @@ class BaseTask:
         """What this task consumes: video frames, audio (at which rate) or text."""
         raise NotImplementedError
 
-    def _process(self, item: Any, timestamp_ms: float, **call_options: Any) -> Any:
-        raise NotImplementedError
-
     # --- the three running modes ---------------------------------------------------------------
     def _require_mode(self, mode: RunningMode, method: str) -> None:
-        if self.options.running_mode is not mode:
+        current = RunningMode.parse(self.options.running_mode)  # a RunningMode since validation
+        if current is not mode:
             raise InputError(
                 f"{type(self).__name__}.{method}() is for running_mode {mode.name}, "
-                f"but this task was created with {self.options.running_mode.name}",
-                hint=f"create the task with running_mode={mode.name}, or call the method for "
-                f"{self.options.running_mode.name}",
+                f"but this task was created with {current.name}",
+                hint=f"create the task with running_mode={mode.name}, or call the method for {current.name}",
             )
 
     def _require_open(self, method: str) -> None:

@@ -47,7 +47,7 @@ def as_text(text: Any) -> str:
     return text
 
 
-class TextClassifier(BaseTask):
+class TextClassifier(BaseTask[TextClassifierOptions]):
     """Classifies text with a model whose metadata carries a regex tokenizer and vocabulary.
 
     Tensor contract: one int32 input (1, N) of token ids, made exactly as MediaPipe's RegexTokenizer

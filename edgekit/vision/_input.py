@@ -54,7 +54,8 @@ def prepare_image(
     """A frame (RGB/BGR numpy, any size), a source Frame (carries its colour order) or an image file →
     (1, H, W, C) float32 and its Placement."""
     if isinstance(image, Frame):  # a source's frame says its own colour order
-        image, color_order = image.image, image.color_order
+        color_order = image.color_order
+        image = image.image
     if isinstance(image, (str, Path)):
         frame, color_order = image_proc.read_image(image), "RGB"
     else:

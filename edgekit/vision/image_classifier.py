@@ -36,7 +36,7 @@ class ImageClassifierOptions(TaskOptions):
         object.__setattr__(self, "color_order", check_color_order(self.color_order))
 
 
-class ImageClassifier(BaseTask):
+class ImageClassifier(BaseTask[ImageClassifierOptions]):
     """Classifies images with a model whose card says (or whose tensors imply) image classification.
 
     Tensor contract: one input (1, H, W, C), C in {1, 3}, uint8/int8 or float32 (normalized as the

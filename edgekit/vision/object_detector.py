@@ -130,7 +130,7 @@ def _detector_config(data: Any) -> tuple[str, det.SsdConfig | None, dict[str, An
     return kind, None, dict(data)
 
 
-class ObjectDetector(BaseTask):
+class ObjectDetector(BaseTask[ObjectDetectorOptions]):
     """Finds objects in images with a detection model; results are in the input image's pixels.
 
     Tensor contract: one image input (1, H, W, C), C in {1, 3}, float32 (normalized as the ImageSpec
@@ -201,6 +201,7 @@ class ObjectDetector(BaseTask):
         labels = self.labels or (ssd.labels if ssd else ())
         self.labels = labels  # the base class checks allow/deny lists against these, after _configure
         if layout.decoder == "ssd":
+            assert ssd is not None  # _layout refuses an SSD layout without anchor settings
             min_score, iou, nms = ssd.min_score, ssd.iou_threshold, ssd.nms
         elif layout.decoder == "yolo":
             (min_score, iou), nms = YOLO_DEFAULTS[layout.yolo_version], "class_wise"
@@ -215,8 +216,8 @@ class ObjectDetector(BaseTask):
             keypoint_labels=ssd.keypoint_labels if ssd else (),
             ssd=ssd,
             anchors=det.generate_ssd_anchors(ssd) if ssd is not None and layout.decoder == "ssd" else None,
-            allowed_classes=self._class_indices(self.options.category_allowlist, labels),
-            denied_classes=self._class_indices(self.options.category_denylist, labels),
+            allowed_classes=self._class_indices(tuple(self.options.category_allowlist), labels),
+            denied_classes=self._class_indices(tuple(self.options.category_denylist), labels),
         )
 
     @staticmethod
@@ -234,6 +235,7 @@ class ObjectDetector(BaseTask):
                 classes, scores = det.split_classes_scores(classes, scores, int(np.asarray(count).reshape(-1)[0]))
             found = det.decode_postprocess(boxes, classes, scores, count)
         elif plan.layout.decoder == "ssd":
+            assert plan.anchors is not None and plan.ssd is not None  # made together in _plan
             found = det.decode_ssd(picked[0], picked[1], plan.anchors, plan.ssd)
         else:
             height, width = self.model.inputs[0].shape[1:3]
@@ -247,7 +249,7 @@ class ObjectDetector(BaseTask):
         if plan.nms == "none":
             found = found.take(np.argsort(-found.scores, kind="stable"))
             found = found.take(np.flatnonzero(found.scores >= plan.min_score))
-            return found.take(slice(0, None if limit < 0 else limit))
+            return found.take(np.arange(found.scores.size if limit < 0 else min(limit, found.scores.size)))
         return det.select(found, plan.min_score, plan.iou_threshold, plan.nms, limit)
 
     def _to_result(self, found: det.Detections, placement: Placement, timestamp_ms: float) -> DetectionResult:
