@@ -112,8 +112,8 @@ case "${1:-}" in
   lint) lint ;;
   bench) setup; shift
     # Every benchmark script, one after the other; each prints its own figures (ratios measured side by side).
-    for script in mobilenetv2 tasks detector audio_stream camera_source live_stream keyword_latency pi_deploy; do
-      log "benchmarks/$script.py"; "$VENV/bin/python" "benchmarks/$script.py"
+    for script in mobilenetv2 tasks detector audio_stream camera_source live_stream keyword_latency pi_deploy fidelity; do
+      log "benchmarks/$script.py"; "$VENV/bin/python" -m "benchmarks.$script"
     done ;;
   zoo) shift; setup; "$VENV/bin/python" -m converters.zoo.build "$@"; run_tests tests/test_zoo.py tests/test_coreml.py tests/test_zoo_keywords.py ;;
   *) echo "usage: ./dev.sh demo | test [pytest args] | zoo [--reuse] | setup | lint | bench" >&2; exit 2 ;;

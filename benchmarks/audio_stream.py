@@ -6,7 +6,7 @@ keyword spotter, float16 and int8, at its own hop and at 100 ms) and each microW
 16 kHz and from 44.1 kHz (resampled in the stream). Prints a table; target for the keyword spotter at
 its default hop: RTF <= 0.05.
 
-    python benchmarks/audio_stream.py [--seconds 60] [--block-ms 100] [--repeats 3] [--models DIR]
+    python -m benchmarks.audio_stream [--seconds 60] [--block-ms 100] [--repeats 3] [--models DIR]
 """
 
 from __future__ import annotations
@@ -54,9 +54,7 @@ def main() -> None:
 
     import edgekit.zoo
     from edgekit.audio import AudioClassifier
-
-    sys.path.insert(0, str(REPO / "tests" / "interop"))
-    from fetch_models import default_cache, fetch
+    from tests.interop.fetch_models import default_cache, fetch
 
     wake_folder = args.models or fetch(default_cache())
     audio_16k = speech(args.seconds)

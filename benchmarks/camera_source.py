@@ -5,24 +5,21 @@ Starts the test suite's MJPEG server (tests/live_fixtures.py), then for a consum
 it, for CameraSource and for a plain cv2.VideoCapture read loop (no thread, frames queue in the socket).
 Content age = now - when the server drew that frame (the server's frame serial is drawn in the image).
 
-    python benchmarks/camera_source.py [--seconds 4] [--fps 30] [--width 640] [--height 480]
+    python -m benchmarks.camera_source [--seconds 4] [--fps 30] [--width 640] [--height 480]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from edgekit.sources import CameraSource, monotonic_ms
+from tests.support.live_fixtures import MjpegServer, read_serial
+
 TESTS = Path(__file__).resolve().parents[1] / "tests"
-sys.path.insert(0, str(TESTS))
-
-from live_fixtures import MjpegServer, read_serial  # noqa: E402
-
-from edgekit.sources import CameraSource, monotonic_ms  # noqa: E402
 
 
 def estimate_server_start_ms(url: str, fps: float) -> float:

@@ -1,12 +1,12 @@
 """Core ML export figures: every recipe of the given models, and MobileNetV2-224 export times.
 
-For each model: the report card of every Core ML recipe (size, top-1 agreement with the Keras
+For each model: the export report of every Core ML recipe (size, top-1 agreement with the Keras
 model, max/mean absolute error, from the NumPy reference evaluation of the saved package) and the
 compression note. For MobileNetV2 (alpha 1.0, 224x224, weights=None with variance-preserving random
 kernels): the export time per recipe, from a fresh conversion each time (convert + compress + save;
 verification timed apart).
 
-    python benchmarks/coreml.py [--model NAME=PATH[,LABELS[,DATA]]]... [--zoo NAME=FOLDER]... [--mobilenet]
+    python -m benchmarks.coreml [--model NAME=PATH[,LABELS[,DATA]]]... [--zoo NAME=FOLDER]... [--mobilenet]
 
 PATH is a .keras file or SavedModel folder; LABELS a labels file; DATA verification data (images
 or WAV folder, text file, .npy). --zoo takes a converters.zoo model trained into FOLDER (its card
@@ -24,8 +24,7 @@ RECIPES = ["float32", "float16", "int8", "palettize8", "palettize6", "palettize4
 
 
 def _mobilenet():
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from coreml_fixtures import mobilenet_v2
+    from tests.support.coreml_fixtures import mobilenet_v2
 
     return mobilenet_v2(224, 1.0)
 

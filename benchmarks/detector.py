@@ -4,25 +4,22 @@ Prints, per thread count and frame size, the median and 90th-percentile millisec
 ``detect()`` call and of its three stages: preprocessing (colour, letterbox resize, normalize),
 the interpreter (``Model.run``) and decoding (anchors, sigmoid, weighted NMS, mapping to pixels).
 
-    python benchmarks/detector.py [--runs 300] [--threads 1,2]
+    python -m benchmarks.detector [--runs 300] [--threads 1,2]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from edgekit.vision._input import prepare_image
+from edgekit.vision.object_detector import ObjectDetector
+from tests.interop.fetch_models import default_cache, fetch
+
 TESTS = Path(__file__).resolve().parents[1] / "tests"
-sys.path.insert(0, str(TESTS / "interop"))
-
-from fetch_models import default_cache, fetch  # noqa: E402
-
-from edgekit.vision._input import prepare_image  # noqa: E402
-from edgekit.vision.object_detector import ObjectDetector  # noqa: E402
 
 
 def frames() -> dict[str, np.ndarray]:

@@ -7,7 +7,7 @@ Each section is its own script (run alone for details) with a ``run(json_out) ->
 - ``fidelity_audio.py``     the keyword spotter vs MediaPipe's AudioClassifier (windows)
 - ``fidelity_runtimes.py``  the compatibility verdict vs what tflite-runtime 2.14 really loads, and agreement
 
-    python benchmarks/fidelity.py [--only images,text,audio,runtimes] [--json]
+    python -m benchmarks.fidelity [--only images,text,audio,runtimes] [--json]
 
 The third-party runtimes run in their own venvs (tests/interop/runtime_env.sh makes them once and caches
 them under ~/.cache/edgekit); the first run needs PyPI for that, later runs none.
@@ -20,9 +20,6 @@ import importlib
 import json
 import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 SECTIONS = ("images", "text", "audio", "runtimes")
 
@@ -41,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         if not args.json:
             print(f"\n== {name} ==", flush=True)
-        section = importlib.import_module(f"fidelity_{name}")
+        section = importlib.import_module(f"benchmarks.fidelity_{name}")
         for row in section.run(json_out=args.json):
             rows.append({"section": name, **row})
         if not args.json:

@@ -11,7 +11,7 @@ largest score difference. The target is >= 99 % window agreement.
 The ``44100 Hz`` rows feed the same clips resampled to 44.1 kHz by sox (a phone microphone's rate):
 then each runtime resamples to the model's 16 kHz with its own resampler, so they measure that too.
 
-    python benchmarks/fidelity_audio.py [--json] [--rates 16000,44100]
+    python -m benchmarks.fidelity_audio [--json] [--rates 16000,44100]
 """
 
 from __future__ import annotations
@@ -19,14 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "interop"))
+from tests.interop import mediapipe_audio  # the host side of tests/interop/mediapipe_audio.py
 
-import mediapipe_audio  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 MODELS = ["keywords_int8", "keywords_float16"]
 RUNTIMES = ["mediapipe-1.2.2", "mediapipe-0.10.21"]

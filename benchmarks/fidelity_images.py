@@ -6,7 +6,7 @@ classifiers, and for the bundled face detector the detections above threshold (s
 IoU (edgekit's box truncated to integers as MediaPipe's FaceDetector reports it) and score difference.
 Targets (issue 10): top-1 ≥ 99 %, max score difference ≤ 0.01, face IoU ≥ 0.98, same detections.
 
-    python benchmarks/fidelity_images.py [--json] [--out DIR]
+    python -m benchmarks.fidelity_images [--json] [--out DIR]
 
 ``run(json_out)`` returns the rows (one dict per cell) for benchmarks/fidelity.py.
 """
@@ -306,7 +306,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="one JSON object per row")
     parser.add_argument("--out", type=Path, help="keep models and photos in this folder")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
     run(args.json, args.out)
     return 0
 

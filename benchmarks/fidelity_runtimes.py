@@ -6,7 +6,7 @@ agreement with ai-edge-litert on the same input bytes), and what MediaPipe Tasks
 do when their task for the model kind opens it. Then the speed of tflite-runtime 2.14 against
 ai-edge-litert at one thread on one model (XNNPACK is off for quantized models in tflite-runtime).
 
-    python benchmarks/fidelity_runtimes.py [--json] [--speed-model FILE.tflite] [--runs 50]
+    python -m benchmarks.fidelity_runtimes [--json] [--speed-model FILE.tflite] [--runs 50]
 
 Needs the third-party venvs (tests/interop/runtime_env.sh makes them once; network the first time).
 """
@@ -21,11 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO))
-
-from runtime_matrix import (  # noqa: E402
+from tests.support.runtime_matrix import (
     agreement,
     litert_invoke_ms,
     litert_outputs,
@@ -33,6 +29,8 @@ from runtime_matrix import (  # noqa: E402
     sample_inputs,
     tflite_runtime_results,
 )
+
+REPO = Path(__file__).resolve().parents[1]
 
 RECIPES = ("float32", "float16", "dynamic", "int8", "int16x8")
 

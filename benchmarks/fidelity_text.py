@@ -11,7 +11,7 @@ difference, and the accuracy on the labels. The lines are regenerated from chatt
 converters/zoo/topics.py splits them (no network); the runtimes' venvs come from
 tests/interop/runtime_env.sh (made once per machine, needs PyPI the first time).
 
-    python benchmarks/fidelity_text.py [--json]
+    python -m benchmarks.fidelity_text [--json]
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -91,7 +90,6 @@ def tf_lite_scores(model: Path, ids: np.ndarray) -> np.ndarray:
 
 def run(json_out: bool = False) -> list[dict]:
     """Measure every (model, runtime) cell; print one line (or JSON object) per cell; return the cells."""
-    sys.path.insert(0, str(REPO))
     from converters.zoo.topics import load_split
 
     rows = load_split(seed=0)["test"]

@@ -4,7 +4,7 @@ Speech from held-out espeak-ng voices is played into the PulseAudio virtual micr
 its own runtime folder, and stopped after) and heard by `edgekit run MODEL --source mic:vmic --json`, the
 real CLI in its own process. Target: p95 <= 300 ms for the zoo keyword spotter.
 
-    python benchmarks/keyword_latency.py [--model PATH] [--voices 4]
+    python -m benchmarks.keyword_latency [--model PATH] [--voices 4]
 """
 
 from __future__ import annotations
@@ -16,13 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from audio_fixtures import Voice, assemble  # noqa: E402
-from live_fixtures import virtual_microphone  # noqa: E402
-from live_keywords import spot_live  # noqa: E402
-
-from edgekit import zoo  # noqa: E402
+from edgekit import zoo
+from tests.support.audio_fixtures import Voice, assemble
+from tests.support.live_fixtures import virtual_microphone
+from tests.support.live_keywords import spot_live
 
 KEYWORDS = {"yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"}
 SPOKEN = [0.8, "yes", 1.0, "table", 1.0, "stop", 1.0, "left", 1.0, "hello", 1.0, "go", 1.0, "no", 1.0, "on", 1.2]

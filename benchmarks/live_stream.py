@@ -6,7 +6,7 @@
 2. Endurance: 20,000 frames read from a looping lossless video as fast as possible; resident memory
    (VmRSS) after a 1,000-frame warm-up and at the end; target growth <= 10 MB.
 
-    python benchmarks/live_stream.py [--seconds 20] [--frames 20000] [--model PATH]
+    python -m benchmarks.live_stream [--seconds 20] [--frames 20000] [--model PATH]
 """
 
 from __future__ import annotations
@@ -19,15 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from edgekit import zoo
+from edgekit.auto import create_task
+from edgekit.live import LiveRunner
+from edgekit.sources import open_source
+from tests.support.live_fixtures import free_port, tcp_listening, wait_until, write_ffv1_video
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from live_fixtures import free_port, tcp_listening, wait_until, write_ffv1_video  # noqa: E402
-
-from edgekit import zoo  # noqa: E402
-from edgekit.auto import create_task  # noqa: E402
-from edgekit.live import LiveRunner  # noqa: E402
-from edgekit.sources import open_source  # noqa: E402
 
 
 def rss_mb() -> float:
@@ -53,7 +51,7 @@ def inference_ms(model_path: Path, runs: int = 300) -> float:
 def live_camera(model_path: Path, seconds: float) -> dict:
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "live_fixtures.py"), "mjpeg", str(port), "30", "640", "480"],
+        [sys.executable, str(ROOT / "tests" / "support" / "live_fixtures.py"), "mjpeg", str(port), "30", "640", "480"],
         stderr=subprocess.DEVNULL,
     )
     try:

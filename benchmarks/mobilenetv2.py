@@ -5,7 +5,7 @@ Prints, measured side by side in one run (runs interleaved so machine noise hits
   2. full-int8 vs float32 speed at 1 thread (p50 ratio);
   3. the time to export full int8 calibrated on 200 images (a folder of PNGs, as a user would).
 
-    python benchmarks/mobilenetv2.py [--runs 200] [--out DIR]
+    python -m benchmarks.mobilenetv2 [--runs 200] [--out DIR]
 """
 
 from __future__ import annotations

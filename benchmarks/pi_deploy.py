@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 PI = REPO / "tests" / "pi"
 BASE = Path(os.environ.get("PI_BASE", Path.home() / ".cache" / "edgekit-pi"))
 

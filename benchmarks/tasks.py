@@ -2,7 +2,7 @@
 against the bare ``invoke`` of the same interpreter, on MobileNetV2-224 (weights=None: the real
 architecture and cost; accuracy is not the point). Target: at most +1.5 ms at p50.
 
-    python benchmarks/tasks.py [--runs 300] [--models DIR]     # DIR: reuse benchmarks/mobilenetv2.py --out
+    python -m benchmarks.tasks [--runs 300] [--models DIR]     # DIR: reuse benchmarks/mobilenetv2.py --out
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from mobilenetv2 import interleaved, make_images  # noqa: E402
+from benchmarks.mobilenetv2 import interleaved, make_images
 
 
 def export(out: Path) -> None:

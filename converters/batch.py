@@ -1,7 +1,7 @@
 """Several recipes of one model in one run: a recipe that fails never costs the others.
 
 Every recipe is exported in turn. One that misses its tolerance (refused) or whose conversion
-fails gets its report-card row with the reason and leaves no file; the others are written and
+fails gets its export-report row with the reason and leaves no file; the others are written and
 verified as usual. The result lists what happened to each recipe, so a script can tell which
 files exist without parsing text (the CLI turns it into its exit status).
 """

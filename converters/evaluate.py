@@ -41,7 +41,7 @@ class KerasAsModel:
             )
             for index, spec in enumerate(source.inputs)
         )
-        shapes = source._output_shapes()
+        shapes = source.output_shapes()
         self.outputs = tuple(
             TensorSpec(key, index, (1,) + tuple(d or 1 for d in shape[1:]), np.dtype(np.float32), key=key)
             for index, (key, shape) in enumerate(zip(source.output_keys, shapes))
@@ -92,7 +92,7 @@ def keras_for_eval(path: str, labels: list[str] | None, data: LabelledData) -> t
     notes: list[str] = []
     if not labels:
         labels = sorted(set(data.labels))
-        outputs = source._output_shapes()
+        outputs = source.output_shapes()
         count = outputs[0][-1] if outputs and outputs[0] else None
         if all(name.isdigit() for name in labels) and count:
             labels = [str(i) for i in range(count)]
@@ -101,7 +101,7 @@ def keras_for_eval(path: str, labels: list[str] | None, data: LabelledData) -> t
     return KerasAsModel(source, source_card(source, card), Path(path).name), notes
 
 
-# ------------------------------------------------------------------ the report card's accuracy column
+# ------------------------------------------------------------------ the export report's accuracy column
 ACCURACY_SAMPLES = 300
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from edgekit.backends._quiet import quiet_tensorflow
 from edgekit.errors import InvalidModelError, ModelNotFoundError, UnsupportedModelError, require
+from edgekit.media import DEFAULT_SAMPLE_RATE_HZ
 from edgekit.metadata import ImageSpec, ModelCard, Task
 
 from .normalization import GraphNormalization, infer_graph_normalization, spec_from_graph
@@ -102,7 +103,8 @@ class SourceModel:
         """A starting card from the model's shape and layers, and notes on what was assumed."""
         notes: list[str] = []
         first = self.inputs[0]
-        out_shape = self._output_shapes()[0] if self._output_shapes() else ()
+        shapes = self.output_shapes()
+        out_shape = shapes[0] if shapes else ()
         classes = out_shape[-1] if out_shape and out_shape[-1] else 0
         if len(first.shape) == 4 and first.shape[-1] in (1, 3) and first.dtype.startswith("float"):
             height, width, channels = first.shape[1], first.shape[2], first.shape[3]
@@ -124,11 +126,12 @@ class SourceModel:
             notes.append("integer input: a text model (give --vocab to embed the tokenizer)")
             return ModelCard(task=Task.TEXT_CLASSIFIER if classes > 1 else Task.CUSTOM), notes
         if len(first.shape) == 2 and first.dtype.startswith("float") and (first.shape[1] or 0) >= 1000:
-            notes.append("1-D float input: treated as audio (give --sample-rate; default 16000 Hz)")
+            notes.append(f"1-D float input: treated as audio (give --sample-rate; default {DEFAULT_SAMPLE_RATE_HZ} Hz)")
             return ModelCard(task=Task.AUDIO_CLASSIFIER if classes > 1 else Task.CUSTOM), notes
         return ModelCard(task=Task.CUSTOM), notes
 
-    def _output_shapes(self) -> list[tuple]:
+    def output_shapes(self) -> list[tuple]:
+        """The shape of each output, in output order (None for a dimension the model leaves open)."""
         if self.keras_model is not None:
             return [tuple(t.shape) for t in self.keras_model.outputs]
         return [tuple(self._signature.structured_outputs[k].shape) for k in self.output_keys]

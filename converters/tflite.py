@@ -18,6 +18,7 @@ import edgekit
 from edgekit.backends._quiet import quiet_tensorflow
 from edgekit.errors import CalibrationError, InvalidModelError, MetadataError, VerificationError
 from edgekit.io import atomic_path, check_output_path
+from edgekit.media import DEFAULT_SAMPLE_RATE_HZ
 from edgekit.metadata import AudioSpec, ImageSpec, ModelCard, Task, TextSpec, embed_card
 
 from . import calibration, divergence, normalization
@@ -94,8 +95,8 @@ def build_card(source: SourceModel, options: CardOptions, notes: list[str]) -> M
         )
     audio = text = None
     if task is Task.AUDIO_CLASSIFIER and options.audio_spec is None:
-        window = int(first.shape[1] or 16000)
-        rate = options.sample_rate_hz or 16000
+        window = int(first.shape[1] or DEFAULT_SAMPLE_RATE_HZ)  # 1 s
+        rate = options.sample_rate_hz or DEFAULT_SAMPLE_RATE_HZ
         if not options.sample_rate_hz:
             notes.append(f"sample rate not given: assumed {rate} Hz (--sample-rate)")
         audio = AudioSpec(sample_rate_hz=rate, window_samples=window, hop_samples=options.hop_samples or window // 2)
@@ -127,7 +128,7 @@ def build_card(source: SourceModel, options: CardOptions, notes: list[str]) -> M
             "value for all channels (fold it into the model to serve MediaPipe)"
         )
     labels = tuple(options.labels or ())
-    outputs = source._output_shapes()
+    outputs = source.output_shapes()
     classes = outputs[0][-1] if outputs and outputs[0] else None
     if labels and classes and len(labels) != classes:
         raise MetadataError(
@@ -433,7 +434,7 @@ def export_tflite(
         overwrite: replace an existing output file.
 
     Returns:
-        An :class:`ExportResult` with the report-card row.
+        An :class:`ExportResult` with the export-report row.
     """
     config = recipe if isinstance(recipe, RecipeConfig) else RecipeConfig(Recipe.parse(recipe))
     check_output_path(output, overwrite=overwrite)

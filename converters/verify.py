@@ -1,4 +1,4 @@
-"""Compare an exported model with its source on held-out inputs; the report card."""
+"""Compare an exported model with its source on held-out inputs; the export report."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def latency_ms(run, repeats: int = 20, warmup: int = 3) -> float:
 
 @dataclass(frozen=True)
 class ReportRow:
-    """One line of the report card."""
+    """One line of the export report."""
 
     recipe: str
     path: str

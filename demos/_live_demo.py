@@ -15,6 +15,7 @@ from typing import Any
 import edgekit
 from edgekit.live import LiveRunner
 from edgekit.live.sinks import PrintSink, WebSink, WindowSink
+from edgekit.media import DEFAULT_SAMPLE_RATE_HZ
 from edgekit.sources import open_source
 
 
@@ -70,7 +71,7 @@ def run_live(
     try:
         runner = LiveRunner(None, max_frames=args.max_frames, duration_s=args.duration)
         with make_task(runner.on_result) as task:
-            rate = sample_rate_hz or getattr(getattr(task, "engine", None), "sample_rate_hz", None) or 16000
+            rate = sample_rate_hz or task.input_format.sample_rate_hz or DEFAULT_SAMPLE_RATE_HZ
             runner.source = open_source(args.source, sample_rate_hz=rate, width=width, height=height, realtime=True)
             sinks: list[Any] = ([] if quiet else [PrintSink(json_lines=args.json)]) + list(extra_sinks)
             if not args.headless and runner.source.kind == "video":

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import edgekit
-from edgekit.cli.run_files import format_result, run_on_input
+from edgekit.cli.run_files import FileRunner, format_result
 from edgekit.processing.image import IMAGE_SUFFIXES
 
 
@@ -30,9 +30,10 @@ def run(model_path: Path, folder: Path, threads: int | None, max_results: int) -
     if not files:
         print(f"error: no images in {folder} (looked for {', '.join(IMAGE_SUFFIXES)})", file=sys.stderr)
         return 1
+    runner = FileRunner(model, max_results)  # one task for every file
     start = time.perf_counter()
     for file in files:
-        print(format_result(run_on_input(model, str(file), max_results)))
+        print(format_result(runner.run(str(file))))
     seconds = time.perf_counter() - start
     print(f"{len(files)} images in {seconds:.2f} s ({len(files) / seconds:.0f} images/s) with {model.backend}")
     return 0

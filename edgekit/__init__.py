@@ -10,6 +10,7 @@ from .backends.litert import find_backend
 from .compat import Compatibility, RuntimeVerdict, check_compatibility
 from .errors import (
     CalibrationError,
+    ClosedError,
     EdgekitError,
     InputError,
     InvalidModelError,
@@ -63,6 +64,7 @@ __all__ = [
     "TextClassifierOptions",
     "AudioSpec",
     "CalibrationError",
+    "ClosedError",
     "EdgekitError",
     "ImageSpec",
     "InputError",

@@ -7,7 +7,7 @@ from dataclasses import fields
 from typing import Any
 
 from .backends import load
-from .errors import UnsupportedModelError
+from .errors import EdgekitError, UnsupportedModelError
 from .metadata.card import Task
 from .model import Model
 from .tasks._base import BaseTask
@@ -46,15 +46,12 @@ def _guess_from_tensors(model: Model) -> type[BaseTask]:
     from .vision.object_detector import ObjectDetector
 
     problems = []
-    for cls in (ObjectDetector, AudioClassifier, ImageClassifier):
+    candidates: tuple[type[BaseTask], ...] = (ObjectDetector, AudioClassifier, ImageClassifier)
+    for cls in candidates:
         try:
-            probe = cls.__new__(cls)
-            probe.model, probe.card = model, model.card
-            probe.labels = model.card.labels if model.card else ()
-            probe.options = _probe_options(cls, model)
-            probe._check_model()
+            cls.check_fits(model)
             return cls
-        except Exception as exc:  # each task says why it does not fit; collected for the error
+        except EdgekitError as exc:  # each task says why it does not fit; collected for the error
             problems.append(f"{cls.__name__}: {exc}")
     raise UnsupportedModelError(
         f"{model.path.name}: edgekit cannot tell which task runs this model (its metadata names none)",
@@ -63,24 +60,33 @@ def _guess_from_tensors(model: Model) -> type[BaseTask]:
     )
 
 
-def _probe_options(cls: type[BaseTask], model: Model):
-    return cls.options_class(model_path=str(model.path))
-
-
-def create_task(model_path: str | os.PathLike, num_threads: int | None = None, **options: Any) -> BaseTask:
-    """Load ``model_path`` once and wrap it in the task its metadata names.
+def create_task(model: str | os.PathLike | Model, num_threads: int | None = None, **options: Any) -> BaseTask:
+    """Wrap a model in the task its metadata names (loading it once, when given a path).
 
     Options that the chosen task does not have (e.g. ``color_order`` for audio) are ignored, so a
     caller can pass one set of options for any model.
+
+    Args:
+        model: a model file, or a loaded model (the task takes it over and closes it).
+        num_threads: interpreter threads (a loaded model keeps the ones it was loaded with; the task's
+            options record this, e.g. for a streaming model the task reloads).
+        options: task options by name; None values are left at the task's default.
+
+    Returns:
+        The task, in the running mode ``options`` say (IMAGE by default).
+
+    Raises:
+        UnsupportedModelError: no task fits the model.
+        InputError: an option value the task refuses.
     """
-    model = load(model_path, num_threads=num_threads)
+    loaded = load(model, num_threads=num_threads) if isinstance(model, (str, os.PathLike)) else model
     try:
-        cls = task_class_for(model)
+        cls = task_class_for(loaded)
         known = {f.name for f in fields(cls.options_class)}
         chosen = {k: v for k, v in options.items() if k in known and v is not None}
         if num_threads is not None:
             chosen["num_threads"] = num_threads
-        return cls(cls.options_class(model_path=os.fspath(model_path), **chosen), model=model)
+        return cls(cls.options_class(model_path=os.fspath(loaded.path), **chosen), model=loaded)
     except Exception:
-        model.close()
+        loaded.close()
         raise

@@ -51,7 +51,7 @@ class CalibrationError(EdgekitError, ValueError):
 class VerificationError(EdgekitError, ValueError):
     """The exported model does not answer like the source model; nothing was written.
 
-    ``row`` holds the report-card row of the refused export, when there is one.
+    ``row`` holds the export-report row of the refused export, when there is one.
     """
 
     row = None
@@ -63,6 +63,18 @@ class VerificationError(EdgekitError, ValueError):
 
 class OutputPathError(EdgekitError, OSError):
     """The output path cannot be written (missing folder, not writable, already exists)."""
+
+
+class ClosedError(EdgekitError, RuntimeError):
+    """A model or task was used after ``close()`` (or after its ``with`` block ended)."""
+
+
+def closed_error(what: str, method: str) -> ClosedError:
+    """The error for ``what.method()`` called after close()."""
+    return ClosedError(
+        f"{what}.{method}() was called after close()",
+        hint=f"load or create a new {what}; close() (or leaving its `with` block) releases it",
+    )
 
 
 class MissingDependencyError(EdgekitError, ImportError):

@@ -29,7 +29,7 @@ class LabelledData:
         kind: "image", "audio", "text" or "array".
         items: file paths (image, audio), strings (text), or rows of a model-input array (array).
         labels: the true label name of each item.
-        origin: where the data came from, for messages and the report card.
+        origin: where the data came from, for messages and the export report.
     """
 
     kind: str

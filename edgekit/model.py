@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -68,6 +68,9 @@ class TensorSpec:
         }
 
 
+ModelT = TypeVar("ModelT", bound="Model")
+
+
 @runtime_checkable
 class Model(Protocol):
     """A loaded model, whichever backend runs it. Create with :func:`edgekit.load`.
@@ -111,6 +114,6 @@ class Model(Protocol):
         """Release the runtime; the model cannot run afterwards."""
         ...
 
-    def __enter__(self) -> Model: ...
+    def __enter__(self: ModelT) -> ModelT: ...
 
     def __exit__(self, *exc: object) -> None: ...

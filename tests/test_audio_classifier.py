@@ -15,20 +15,24 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_fixtures import SAMPLE_RATE_HZ, Voice, assemble, pocketsphinx_files, read_speech_file, tools_available
 
 import edgekit.zoo
 from edgekit.audio import AudioClassifier, AudioInput
 from edgekit.errors import InputError, UnsupportedModelError
-
-sys.path.insert(0, str(Path(__file__).parent / "interop"))
-from fetch_models import default_cache, fetch  # noqa: E402
+from edgekit.media import AudioBlock
+from tests.interop.fetch_models import default_cache, fetch  # noqa: E402
+from tests.support.audio_fixtures import (
+    SAMPLE_RATE_HZ,
+    Voice,
+    assemble,
+    pocketsphinx_files,
+    read_speech_file,
+    tools_available,
+)
 
 needs_tools = pytest.mark.skipif(not tools_available(), reason="needs apt packages espeak-ng, flite and sox")
 KEYWORD_CLIP = [0.6, "yes", 1.0, "table", 1.0, "no", 1.0, "left", 1.0, "music", 1.0, "stop", 1.0, "right", 1.0]
@@ -206,8 +210,8 @@ def test_live_stream_delivers_every_block_in_order_on_the_worker_thread():
         running_mode="live_stream", hop_ms=100.0, result_callback=lambda r, block, t: received.append((r, block, t))
     ) as task:
         for start in starts:
-            task.classify_async(clip[start : start + 1600], 16000, start / 16)
-            time.sleep(0.01)  # a microphone delivers a block every 100 ms; 10 ms is plenty for one window
+            # wait=True: blocks wait for room instead of being dropped, so a loaded machine cannot lose one
+            task.run_async(AudioBlock(clip[start : start + 1600], 16000, start / 16), start / 16, wait=True)
         assert task.flush(30)
         assert task.stats["dropped"] == 0
     assert [t for _, _, t in received] == [i / 16 for i in starts]

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import edgekit_cli
-from conftest import held_out_images
+
+from tests.support.cli_helpers import edgekit_cli
+from tests.support.fixtures import held_out_images
 
 pytestmark = pytest.mark.slow
 

@@ -9,23 +9,28 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from runtime_matrix import TOP1_MIN, agreement, litert_outputs, mediapipe_results, sample_inputs, tflite_runtime_results
 
 import edgekit
 from edgekit.compat import check_compatibility, format_compatibility, operator_support
+from tests.support.runtime_matrix import (
+    TOP1_MIN,
+    agreement,
+    litert_outputs,
+    mediapipe_results,
+    sample_inputs,
+    tflite_runtime_results,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 ZOO = sorted((REPO / "edgekit" / "zoo").glob("*.tflite"))
 
 
 def _flatbuffer_probe(code: int, version: int) -> bytes:
-    sys.path.insert(0, str(REPO / "tools"))
-    from compat_table import probe_model
+    from tools.compat_table import probe_model
 
     return probe_model(code, version)
 
@@ -61,7 +66,7 @@ def test_operator_version_failure_names_the_runtime_not_a_corrupt_download(tmp_p
 
 
 def test_info_json_carries_the_verdict():
-    from cli_helpers import edgekit_cli
+    from tests.support.cli_helpers import edgekit_cli
 
     model = ZOO[0]
     done = edgekit_cli("info", str(model), "--json")
@@ -202,9 +207,9 @@ def test_verdict_of_a_missing_file_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_convert_report_card_prints_the_verdict(digits, tmp_path):
+def test_convert_export_report_prints_the_verdict(digits, tmp_path):
     """`edgekit convert` prints, under each written file's row, which runtimes load it (and JSON rows carry it)."""
-    from cli_helpers import edgekit_cli
+    from tests.support.cli_helpers import edgekit_cli
 
     out = tmp_path / "digits_float32.tflite"
     done = edgekit_cli("convert", str(digits["keras"]), "--labels", str(digits["labels"]), "-o", str(out), "--json")

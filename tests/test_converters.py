@@ -6,13 +6,13 @@ import time
 
 import numpy as np
 import pytest
-from conftest import RECIPES, held_out_images, write_wav
 
 import edgekit
 from converters.recipes import Recipe, RecipeConfig, Tolerance
 from converters.tflite import CardOptions, Exporter, export_tflite
 from converters.verify import compare
 from edgekit.errors import CalibrationError, InvalidModelError, RecipeError, VerificationError
+from tests.support.fixtures import RECIPES, held_out_images, write_wav
 
 pytestmark = pytest.mark.slow
 

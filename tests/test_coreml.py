@@ -17,11 +17,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from cli_helpers import edgekit_cli
+
+from tests.support.cli_helpers import edgekit_cli
 
 pytest.importorskip("coremltools")
-
-import coreml_fixtures  # noqa: E402
 
 import edgekit  # noqa: E402
 from converters.coreml import CoreMLExporter, check_package_path, export_coreml  # noqa: E402
@@ -36,6 +35,7 @@ from converters.tflite import CardOptions, read_labels  # noqa: E402
 from edgekit.backends._coremltools import load_program  # noqa: E402
 from edgekit.backends.coreml import describe_package, load_coreml  # noqa: E402
 from edgekit.errors import OutputPathError, RecipeError, UnsupportedModelError, VerificationError  # noqa: E402
+from tests.support import coreml_fixtures
 
 RECIPES = [recipe.value for recipe in CoreMLRecipe]
 ON_MACOS = sys.platform == "darwin"
@@ -426,7 +426,7 @@ def test_load_says_core_ml_runs_only_on_apple_platforms(exported):
 
 @pytest.mark.slow
 def test_reference_model_has_the_model_interface(exported, digits, digits_keras_model):
-    from conftest import held_out_images
+    from tests.support.fixtures import held_out_images
 
     # Another package first: coremltools' loader renames vars to keep names unique across programs
     # in a process, and an evaluator keying values by name once fed this model's first conv the
@@ -445,7 +445,7 @@ def test_reference_model_has_the_model_interface(exported, digits, digits_keras_
 @pytest.mark.slow
 @pytest.mark.skipif(not ON_MACOS, reason="Core ML predict exists only on macOS")
 def test_core_ml_predict_matches_keras_on_macos(exported, digits, digits_keras_model):
-    from conftest import held_out_images
+    from tests.support.fixtures import held_out_images
 
     images, _ = held_out_images(digits, 20)
     model = load_coreml(exported("digits")["float32"].path)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.live_fixtures import ABSENT_CAMERA_INDEX
+
 DEMOS = Path(__file__).resolve().parents[1] / "demos"
 
 
@@ -48,7 +50,8 @@ def test_text_demo_and_clear_errors(media):
 
     result = demo("classify_text.py", "--text", "my laptop screen is black", "--max-results", "1")
     assert result.returncode == 0 and "tech support" in result.stdout
-    result = demo("webcam_classify.py", "--source", "0", "--headless")
-    assert result.returncode == 1 and "no camera at index 0" in result.stderr and "Traceback" not in result.stderr
+    result = demo("webcam_classify.py", "--source", str(ABSENT_CAMERA_INDEX), "--headless")  # never a real camera
+    assert result.returncode == 1 and f"no camera at index {ABSENT_CAMERA_INDEX}" in result.stderr
+    assert "Traceback" not in result.stderr
     result = demo("webcam_detect.py", "--model", "missing.tflite", "--source", str(media / "astronaut.mkv"))
     assert result.returncode == 1 and "not found" in result.stderr and "Traceback" not in result.stderr

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import edgekit_cli
-from labelled_fixtures import LABELS, build_trap, keras_truth
+
+from tests.support.cli_helpers import edgekit_cli
+from tests.support.labelled_fixtures import LABELS, build_trap, keras_truth
 
 
 @pytest.fixture(scope="session")

@@ -24,17 +24,16 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.interop import mediapipe_audio  # the host side of tests/interop/mediapipe_audio.py
+
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
 INTEROP = Path(__file__).parent / "interop"
-sys.path.insert(0, str(INTEROP))
-import mediapipe_audio  # noqa: E402  (the host side of tests/interop/mediapipe_audio.py)
 
 ZOO = Path(__file__).resolve().parents[1] / "edgekit" / "zoo"
 WINDOW_AGREEMENT = 0.99  # the target for audio vs MediaPipe's AudioClassifier

@@ -19,9 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-import fidelity_images as fidelity  # noqa: E402
-
+from benchmarks import fidelity_images as fidelity  # noqa: E402
 from edgekit.metadata.card import ImageSpec  # noqa: E402
 from edgekit.processing import image as image_proc  # noqa: E402
 

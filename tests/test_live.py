@@ -11,13 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import edgekit_cli
-from live_fixtures import MjpegServer, free_port, write_ffv1_video
 
 from edgekit import zoo
 from edgekit.auto import create_task
 from edgekit.live import LiveRunner
 from edgekit.sources import Frame, open_source
+from tests.support import live_fixtures
+from tests.support.cli_helpers import edgekit_cli
+from tests.support.live_fixtures import ABSENT_CAMERA_INDEX, MjpegServer, free_port, write_ffv1_video
 
 SEGMENT = 15  # frames per garment in the clip
 
@@ -86,6 +87,34 @@ def test_cli_json_lines_and_final_statistics(garment_video):
     assert "Traceback" not in result.stderr
 
 
+def test_fast_on_a_video_file_processes_every_frame_in_order(garment_video):
+    """--fast is lossless on files: frames read + dropped = frames in the file, and nothing is dropped."""
+    for _run in range(2):  # the same counts every time, however fast the machine is
+        result = edgekit_cli(
+            "run", str(zoo.path("fashion", "int8")), "--source", str(garment_video), "--fast", "--json"
+        )
+        assert result.returncode == 0, result.stderr
+        lines = [json.loads(line) for line in result.stdout.splitlines()]
+        stats = lines[-1]
+        assert stats["frames_read"] + stats["dropped_by_source"] == 3 * SEGMENT  # the frames the file holds
+        assert stats["dropped_by_source"] == 0 and stats["dropped_by_task"] == 0
+        assert stats["results"] == 3 * SEGMENT
+        assert [line["frame"] for line in lines[:-1]] == list(range(3 * SEGMENT))
+
+
+def test_fast_on_an_audio_file_processes_every_block_in_order(tmp_path):
+    from tests.support.fixtures import write_wav
+
+    samples = np.random.default_rng(3).uniform(-0.3, 0.3, 37_600).astype(np.float32)  # 2.35 s at 16 kHz
+    wav = write_wav(tmp_path / "noise.wav", samples, 16000)
+    blocks = -(-samples.size // 1600)  # 100 ms blocks, the last one short: 24
+    result = edgekit_cli("run", str(zoo.path("keywords", "int8")), "--source", str(wav), "--fast", "--json")
+    assert result.returncode == 0, result.stderr
+    stats = json.loads(result.stdout.splitlines()[-1])
+    assert stats["frames_read"] + stats["dropped_by_source"] == blocks
+    assert stats["dropped_by_task"] == 0 and stats["results"] == blocks
+
+
 def test_max_frames_and_duration_stop_a_looping_file(garment_video):
     model = str(zoo.path("fashion", "int8"))
     result = edgekit_cli("run", model, "--source", str(garment_video), "--loop", "--max-frames", "20", "--json")
@@ -107,6 +136,7 @@ class FrameList:
     """An in-memory source of given frames (a real source type for Python users, not a hardware stand-in)."""
 
     kind, description = "video", "frames in memory"
+    lossless = True  # every frame in order: the runner waits for the task instead of letting it drop one
 
     def __init__(self, images):
         self.images, self.position, self.stats = list(images), 0, {}
@@ -120,7 +150,6 @@ class FrameList:
     def read(self, timeout_s=None):
         if self.position >= len(self.images):
             return None
-        time.sleep(0.01)  # a 100 fps camera: the worker keeps up, so no frame is dropped for being stale
         self.position += 1
         return Frame(self.images[self.position - 1], time.monotonic() * 1000, self.position - 1)
 
@@ -156,7 +185,7 @@ def test_runner_survives_a_camera_server_killed_and_restarted(tmp_path):
         "time.sleep(2.0)\n"  # let results flow, then kill the camera and bring it back
         f"subprocess.run(['kill', '-9', '{server.process.pid}'])\n"
         "time.sleep(1.0)\n"
-        f"p = subprocess.Popen([sys.executable, {str(Path(__file__).parent / 'live_fixtures.py')!r}, 'mjpeg', "
+        f"p = subprocess.Popen([sys.executable, {live_fixtures.__file__!r}, 'mjpeg', "
         f"'{server.port}', '30', '320', '240'])\n"
         "time.sleep(6.0); p.kill()\n"
     )
@@ -183,7 +212,7 @@ def test_runner_survives_a_camera_server_killed_and_restarted(tmp_path):
     "arguments, message",
     [
         (["--source", "no/such/clip.mp4"], "not found"),
-        (["--source", "0"], "camera"),
+        (["--source", str(ABSENT_CAMERA_INDEX)], "camera"),  # never a real webcam
         (["--source", "clip.wav"], "not found"),
     ],
 )
@@ -200,7 +229,7 @@ def test_a_text_model_with_a_live_source_is_refused(garment_video):
 
 
 def test_an_image_model_on_an_audio_source_is_refused(tmp_path):
-    from conftest import write_wav
+    from tests.support.fixtures import write_wav
 
     wav = write_wav(tmp_path / "tone.wav", np.zeros(16000), 16000)
     result = edgekit_cli("run", str(zoo.path("fashion", "int8")), "--source", str(wav))

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from audio_fixtures import Voice, assemble, tools_available
-from live_keywords import spot_live
 
 from edgekit import zoo
+from tests.support.audio_fixtures import Voice, assemble, tools_available
+from tests.support.live_keywords import spot_live
 
 pytestmark = [pytest.mark.audio, pytest.mark.slow]
 

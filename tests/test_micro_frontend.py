@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from audio_fixtures import pocketsphinx_files, read_speech_file
 
 from edgekit.errors import InputError
 from edgekit.processing.micro_frontend import FEATURE_SCALE, MicroFrontend, MicroFrontendConfig
+from tests.support.audio_fixtures import pocketsphinx_files, read_speech_file
 
 
 def _pcm(samples: np.ndarray) -> np.ndarray:

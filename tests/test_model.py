@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import held_out_images
 
 import edgekit
 from edgekit.errors import InputError
+from tests.support.fixtures import held_out_images
 
 pytestmark = pytest.mark.slow
 

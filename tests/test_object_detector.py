@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +26,7 @@ from edgekit.results import BoundingBox
 from edgekit.vision.object_detector import ObjectDetector, ObjectDetectorOptions
 
 INTEROP = Path(__file__).parent / "interop"
-sys.path.insert(0, str(INTEROP))
-from fetch_models import default_cache, fetch  # noqa: E402
+from tests.interop.fetch_models import default_cache, fetch  # noqa: E402
 
 MIN_IOU = 0.9
 KEYPOINT_TOLERANCE_PX = 8.0  # ~8% of the astronaut's 95 px face; measured up to 6.5 px (see above)
@@ -269,14 +267,14 @@ def test_forced_decoder_that_does_not_fit(face_model):
 # ----------------------------------------------------------------------------- TF-built detectors
 @pytest.fixture(scope="module")
 def ssd_models(tmp_path_factory):
-    from detection_fixtures import build_ssd_models
+    from tests.support.detection_fixtures import build_ssd_models
 
     return build_ssd_models(tmp_path_factory.mktemp("ssd"))
 
 
 @pytest.fixture(scope="module")
 def yolo_models(tmp_path_factory) -> dict:
-    from detection_fixtures import build_yolo_model
+    from tests.support.detection_fixtures import build_yolo_model
 
     folder = tmp_path_factory.mktemp("yolo")
     return {(v, n): build_yolo_model(folder, v, n) for v in ("v8", "v5") for n in (False, True)}
@@ -285,10 +283,9 @@ def yolo_models(tmp_path_factory) -> dict:
 @pytest.mark.slow
 def test_postprocess_op_matches_our_ssd_decoder(ssd_models):
     """TFLite's own TFLite_Detection_PostProcess kernel vs decode_ssd + NMS on the same raw tensors and anchors."""
-    from detection_fixtures import MAX_DETECTIONS, SSD_CONFIG, SSD_SIZE
-
     import edgekit
     from edgekit.processing import detection as det
+    from tests.support.detection_fixtures import MAX_DETECTIONS, SSD_CONFIG, SSD_SIZE
 
     with edgekit.load(ssd_models.raw) as raw, edgekit.load(ssd_models.postprocess) as op:
         rng = np.random.default_rng(7)
@@ -329,7 +326,7 @@ def test_postprocess_models_in_either_order_and_the_raw_ssd_agree(ssd_models):
 
 @pytest.mark.slow
 def test_raw_ssd_without_metadata_needs_its_anchor_settings(ssd_models):
-    from detection_fixtures import SSD_IMAGE, SSD_LABELS
+    from tests.support.detection_fixtures import SSD_IMAGE, SSD_LABELS
 
     with pytest.raises(UnsupportedModelError, match="anchor-based SSD"):
         ObjectDetector.create_from_model_path(ssd_models.raw_without_card, image_spec=SSD_IMAGE)
@@ -349,7 +346,7 @@ def test_raw_ssd_without_metadata_needs_its_anchor_settings(ssd_models):
 @pytest.mark.parametrize("version", ["v8", "v5"])
 @pytest.mark.parametrize("normalized", [False, True], ids=["pixels", "normalized"])
 def test_yolo_detections_worked_out_by_hand(yolo_models, version, normalized):
-    from detection_fixtures import YOLO_EXPECTED, YOLO_LABELS
+    from tests.support.detection_fixtures import YOLO_EXPECTED, YOLO_LABELS
 
     path = yolo_models[version, normalized]
     white = np.full((96, 128, 3), 255, np.uint8)  # stretched to 64x64: x2 and y1.5 back to the image

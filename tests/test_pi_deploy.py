@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pi_fixtures import free_port, http_get, wait_http
+
+from tests.support.pi_fixtures import free_port, http_get, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 ZOO = ROOT / "edgekit" / "zoo"

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import edgekit_cli
-from labelled_fixtures import LABELS, build_trap, keras_truth
+
+from tests.support.cli_helpers import edgekit_cli
+from tests.support.labelled_fixtures import LABELS, build_trap, keras_truth
 
 INTEROP = Path(__file__).parent / "interop"
 
@@ -198,7 +199,7 @@ def test_trap_is_inferred_and_deploys_at_keras_accuracy(trap, tmp_path, mediapip
         assert (card.image.mean, card.image.std) == ((0.0,), (1.0,))
         accuracy, _ = _deployed_accuracy(path, trap["data"])
         assert abs(accuracy - trap["keras_accuracy"]) <= 0.01, (recipe, accuracy, trap["keras_accuracy"])
-        # The report card's accuracy column shows the same deployed figure.
+        # The export report's accuracy column shows the same deployed figure.
         assert f"{accuracy:.1%}" in _row(done.stdout, recipe)
     # MediaPipe 1.2.2 reads the same file's metadata: 2 images per class, compared with Keras on those images.
     files = [sorted((trap["data"] / name).glob("*.png"))[:2] for name in LABELS]

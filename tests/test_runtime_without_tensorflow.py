@@ -48,7 +48,7 @@ LOAD_AND_RUN = """
 
 @pytest.fixture(scope="module")
 def image_npy(digits, tmp_path_factory):
-    from conftest import held_out_images
+    from tests.support.fixtures import held_out_images
 
     images, _ = held_out_images(digits, 1)
     path = tmp_path_factory.mktemp("npy") / "image.npy"

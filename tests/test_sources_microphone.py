@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from live_fixtures import virtual_mic  # noqa: F401
 
 from edgekit.errors import InputError
 from edgekit.processing.streaming import StreamingResampler
@@ -28,6 +27,7 @@ from edgekit.sources import (
     open_source,
 )
 from edgekit.sources._ring import AudioRing
+from tests.support.live_fixtures import virtual_mic  # noqa: F401
 
 scipy_signal = pytest.importorskip("scipy.signal")
 REPO = Path(__file__).resolve().parents[1]

@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import held_out_images
 
 import edgekit
 from edgekit import ImageClassifier, InputError, RunningMode, TextClassifier, UnsupportedModelError, zoo
 from edgekit.text import TextClassifierOptions
 from edgekit.vision import ImageClassifierOptions
-
-sys.path.insert(0, str(Path(__file__).parent / "interop"))
-from fetch_models import default_cache, fetch  # noqa: E402
+from tests.interop.fetch_models import default_cache, fetch  # noqa: E402
+from tests.support.fixtures import held_out_images
 
 TOLERANCE = {"float32": 1e-5, "int8": 0.2}
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import edgekit
-
-sys.path.insert(0, str(Path(__file__).parent / "interop"))
-from fetch_models import default_cache, fetch  # noqa: E402
+from tests.interop.fetch_models import default_cache, fetch  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

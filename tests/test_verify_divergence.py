@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from audio_fixtures import pocketsphinx_files, read_speech_file
-from cli_helpers import edgekit_cli
+
+from tests.support.audio_fixtures import pocketsphinx_files, read_speech_file
+from tests.support.cli_helpers import edgekit_cli
 
 pytestmark = pytest.mark.slow
 

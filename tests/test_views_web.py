@@ -13,11 +13,11 @@ import urllib.request
 
 import numpy as np
 import pytest
-from display_fixtures import chromium  # noqa: F401
-from live_fixtures import free_port, wait_until
 
 from edgekit import zoo
 from edgekit.views.web import PortInUseError, WebView
+from tests.support.display_fixtures import chromium  # noqa: F401
+from tests.support.live_fixtures import free_port, wait_until
 
 pytestmark = pytest.mark.network  # and display, for the tests that drive Chromium
 
@@ -212,10 +212,10 @@ def test_chromium_shows_the_video_and_the_results(chromium):  # noqa: F811
 @pytest.mark.slow
 @pytest.mark.display
 def test_edgekit_serve_end_to_end_in_chromium(chromium, tmp_path):  # noqa: F811
-    from live_fixtures import write_ffv1_video
     from selenium.webdriver.common.by import By
 
     from converters.zoo.fashion import LABELS, load
+    from tests.support.live_fixtures import write_ffv1_video
 
     images, labels = load("t10k")
     import cv2

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from display_fixtures import INTEROP, display_env, gui_python, xdisplay  # noqa: F401
-from live_fixtures import wait_until
+
+from tests.support.display_fixtures import INTEROP, display_env, gui_python, xdisplay  # noqa: F401
+from tests.support.live_fixtures import wait_until
 
 pytestmark = pytest.mark.display
 ROOT = Path(__file__).resolve().parents[1]

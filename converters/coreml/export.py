@@ -2,7 +2,7 @@
 
 Every export is checked before it is written: the saved package is evaluated with edgekit's NumPy
 reference evaluator (and with Core ML itself on macOS) on held-out inputs and compared with the
-source model, and the result is one report-card row, as for TFLite. Just over 400 lines: convert,
+source model, and the result is one export-report row, as for TFLite. Just over 400 lines: convert,
 verify and write-or-refuse read as one flow; the shared verdict (issue 15 point 4) will shorten it.
 """
 
@@ -90,7 +90,7 @@ def atomic_package(path: Path) -> Iterator[Path]:
 
 @dataclass
 class CoreMLExportResult:
-    """One Core ML export: its report-card row and what went into it."""
+    """One Core ML export: its export-report row and what went into it."""
 
     row: ReportRow
     path: Path | None
@@ -259,7 +259,7 @@ class CoreMLExporter:
 
         Raises:
             VerificationError: the export misses the recipe's tolerance (nothing is written unless
-                ``force``); ``.row`` holds its report-card row.
+                ``force``); ``.row`` holds its export-report row.
             OutputPathError: ``output`` cannot be written (checked before any work).
         """
         output = check_package_path(output, overwrite=overwrite)
@@ -379,7 +379,7 @@ def export_coreml(
         overwrite: replace an existing package.
 
     Returns:
-        A :class:`CoreMLExportResult` with the report-card row.
+        A :class:`CoreMLExportResult` with the export-report row.
     """
     config = recipe if isinstance(recipe, CoreMLConfig) else CoreMLConfig(CoreMLRecipe.parse(recipe))
     check_package_path(output, overwrite=overwrite)

@@ -119,7 +119,7 @@ def plan_graph(source: SourceModel, card: ModelCard) -> GraphPlan:
             )
         name = _feature_name(preferred, used)
         plans.append(InputPlan(name, spec.key, tuple(int(d) for d in shape), spec.dtype, image))
-    outputs = source._output_shapes()
+    outputs = source.output_shapes()
     labels = None
     if card.task in CLASSIFIER_TASKS and len(outputs) == 1 and len(outputs[0]) == 2 and (outputs[0][1] or 0) > 1:
         labels = card.labels or tuple(str(i) for i in range(outputs[0][1]))

@@ -39,8 +39,10 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_RATE_HZ = 16000
-WINDOW_SAMPLES = 16000
+from edgekit.media import DEFAULT_SAMPLE_RATE_HZ
+
+SAMPLE_RATE_HZ = DEFAULT_SAMPLE_RATE_HZ
+WINDOW_SAMPLES = SAMPLE_RATE_HZ  # 1 s windows
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 SILENCE = "silence"
 UNKNOWN = "unknown"

@@ -18,12 +18,13 @@ import numpy as np
 
 from ..backends import load
 from ..errors import MetadataError, UnsupportedModelError
+from ..media import DEFAULT_SAMPLE_RATE_HZ
 from ..model import Model
 from ..processing.micro_frontend import FEATURE_SCALE, MicroFrontend, MicroFrontendConfig
 
 FEATURE_CHANNELS = 40
 FEATURE_STEP_MS = 10
-SAMPLE_RATE_HZ = 16000
+SAMPLE_RATE_HZ = DEFAULT_SAMPLE_RATE_HZ  # microWakeWord models are trained at 16 kHz
 # Used only without a JSON next to the model. ESPHome takes both from the model's JSON and has no
 # model-independent default: every published v2 JSON has a window of 5; cutoffs range 0.85-0.97.
 DEFAULT_SLIDING_WINDOW_SIZE = 5

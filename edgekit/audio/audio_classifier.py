@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+from ..media import AudioBlock, InputFormat
 from ..metadata.card import Task
+from ..model import Model
 from ..processing.classification import rank_categories
 from ..processing.streaming import KeywordDetector, ScoreSmoother, StreamingResampler
 from ..results import AudioClassifierResult, ClassificationResult, Classifications, KeywordDetection
@@ -22,12 +24,8 @@ DEFAULT_KEYWORD_THRESHOLD = 0.5
 MAX_GAP_FILL_S = 60.0
 
 
-@dataclass(frozen=True)
-class AudioInput:
-    """The input handed to ``result_callback`` in LIVE_STREAM mode: the block as given, and its rate."""
-
-    samples: np.ndarray
-    sample_rate_hz: int
+#: The name older code imports; audio sources and the task share one block type.
+AudioInput = AudioBlock
 
 
 @dataclass(frozen=True)
@@ -83,7 +81,7 @@ class _StreamState:
         self.expected_next_ms: float | None = None
 
 
-class AudioClassifier(BaseTask):
+class AudioClassifier(BaseTask[AudioClassifierOptions]):
     """Classifies audio clips and streams; detects keywords with a threshold and a refractory period.
 
     Tensor contracts: (1) window models with an AudioSpec in their card (e.g. the zoo keyword spotter):
@@ -98,11 +96,46 @@ class AudioClassifier(BaseTask):
     task_name = "audio-classifier"
     live_max_pending = 8  # a short FIFO: audio blocks must stay in order
 
-    def _check_model(self) -> None:
-        options: AudioClassifierOptions = self.options
-        if looks_like_micro_wake_word(self.model):
-            if options.hop_ms is not None:
+    @classmethod
+    def check_fits(cls, model: Model, options: TaskOptions | None = None) -> None:
+        if looks_like_micro_wake_word(model):
+            if isinstance(options, AudioClassifierOptions) and options.hop_ms is not None:
                 raise InputError("hop_ms cannot be set for a microWakeWord model: its stride fixes the hop")
+            return
+        card = model.card
+        spec = card.audio if card else None
+        if card is None or spec is None or card.task not in (Task.AUDIO_CLASSIFIER, Task.CUSTOM):
+            raise cls._unfit(
+                model,
+                "an audio model: a window model with an AudioSpec in its metadata (1, window_samples) → "
+                "(1, labels), or a microWakeWord streaming model (1, stride, 40) int8 → (1, 1)",
+            )
+        if spec.features != "waveform":
+            raise cls._unfit(
+                model, f"a model that takes raw samples (its metadata asks for {spec.features!r} features)"
+            )
+        inputs, outputs = model.inputs, model.outputs
+        if len(inputs) != 1 or int(np.prod(inputs[0].shape)) != spec.window_samples:
+            raise cls._unfit(model, f"one input of {spec.window_samples} samples, as its AudioSpec says")
+        scores = int(np.prod(outputs[0].shape))
+        if card.labels and scores != len(card.labels):
+            raise cls._unfit(model, f"{len(card.labels)} scores (one per label in its metadata)")
+
+    @property
+    def input_format(self) -> InputFormat:
+        """Mono audio at the model's rate (blocks at other rates are resampled)."""
+        return InputFormat("audio", sample_rate_hz=self.required_sample_rate_hz, channels=1)
+
+    @property
+    def required_sample_rate_hz(self) -> int:
+        """The rate the model consumes; a source opened at this rate needs no resampling."""
+        return self.engine.sample_rate_hz
+
+    def _configure(self) -> None:
+        options = self.options
+        self.engine: MicroWakeWordEngine | WindowModelEngine
+        default_threshold: float | None
+        if looks_like_micro_wake_word(self.model):
             self.engine = MicroWakeWordEngine(self.model, options.num_threads)
             self.labels = self.engine.labels
             default_threshold = self.engine.config.probability_cutoff
@@ -125,20 +158,9 @@ class AudioClassifier(BaseTask):
         self._live_origin_ms: float | None = None
 
     def _window_engine(self, options: AudioClassifierOptions) -> WindowModelEngine:
-        spec = self.card.audio if self.card else None
-        if spec is None or (self.card.task not in (Task.AUDIO_CLASSIFIER, Task.CUSTOM)):
-            raise self._unfit(
-                "an audio model: a window model with an AudioSpec in its metadata (1, window_samples) → "
-                "(1, labels), or a microWakeWord streaming model (1, stride, 40) int8 → (1, 1)"
-            )
-        if spec.features != "waveform":
-            raise self._unfit(f"a model that takes raw samples (its metadata asks for {spec.features!r} features)")
-        inputs, outputs = self.model.inputs, self.model.outputs
-        if len(inputs) != 1 or int(np.prod(inputs[0].shape)) != spec.window_samples:
-            raise self._unfit(f"one input of {spec.window_samples} samples, as its AudioSpec says")
-        scores = int(np.prod(outputs[0].shape))
-        if self.labels and scores != len(self.labels):
-            raise self._unfit(f"{len(self.labels)} scores (one per label in its metadata)")
+        assert self.card is not None and self.card.audio is not None  # check_fits refused the others
+        spec = self.card.audio
+        scores = int(np.prod(self.model.outputs[0].shape))
         hop = spec.hop_samples if options.hop_ms is None else round(options.hop_ms * spec.sample_rate_hz / 1000)
         labels = self.labels or tuple(str(i) for i in range(scores))
         return WindowModelEngine(self.model, spec, labels, max(1, hop))
@@ -159,7 +181,7 @@ class AudioClassifier(BaseTask):
             )
         return _StreamState(source_rate_hz, self.engine.sample_rate_hz, self.smoothing_windows, detector)
 
-    def _process(self, block: AudioInput, timestamp_ms: float, clip: bool = False) -> AudioClassifierResult:
+    def _process(self, block: AudioBlock, timestamp_ms: float, clip: bool = False) -> AudioClassifierResult:
         samples = prepare_samples(block.samples)
         rate = check_rate(block.sample_rate_hz)
         if clip or self._stream is None:
@@ -197,7 +219,9 @@ class AudioClassifier(BaseTask):
             return samples
         duration_ms = samples.size * 1000.0 / rate
         # The stream starts at the first block submitted, even if the queue dropped it.
-        expected_ms = self._live_origin_ms if stream.expected_next_ms is None else stream.expected_next_ms
+        expected_ms = stream.expected_next_ms
+        if expected_ms is None:  # the first block: the stream starts at the first block submitted
+            expected_ms = timestamp_ms if self._live_origin_ms is None else self._live_origin_ms
         gap_ms = timestamp_ms - expected_ms
         stream.expected_next_ms = timestamp_ms + duration_ms
         if gap_ms <= max(duration_ms / 2, 20.0):
@@ -219,7 +243,7 @@ class AudioClassifier(BaseTask):
         Raises:
             InputError: wrong mode, shape, dtype or rate, or NaN samples.
         """
-        return self._run_once(AudioInput(samples, sample_rate_hz), "classify", clip=True)
+        return self._run_once(AudioBlock(samples, sample_rate_hz), "classify", clip=True)
 
     def classify_for_stream(
         self, samples: np.ndarray, sample_rate_hz: int, timestamp_ms: float
@@ -238,16 +262,29 @@ class AudioClassifier(BaseTask):
         Raises:
             InputError: wrong mode, a timestamp that does not increase, a changed rate, bad samples.
         """
-        return self._run_stream(AudioInput(samples, sample_rate_hz), timestamp_ms, "classify_for_stream")
+        return self._run_stream(AudioBlock(samples, sample_rate_hz, timestamp_ms), timestamp_ms, "classify_for_stream")
 
     def classify_async(self, samples: np.ndarray, sample_rate_hz: int, timestamp_ms: float) -> None:
-        """LIVE_STREAM mode: queue a block; ``result_callback(result, AudioInput, timestamp_ms)`` gets the result.
+        """LIVE_STREAM mode: queue a block; ``result_callback(result, AudioBlock, timestamp_ms)`` gets the result.
 
         Up to 8 blocks wait; beyond that the oldest is dropped (``stats["dropped"]``). A block that starts
         later than the previous one ended (by the timestamps) gets the missing stretch as silence before
         it, so stream time stays right.
         """
-        prepare_samples(samples)  # refuse bad blocks on the caller's thread, where the error is useful
+        self._submit(AudioBlock(samples, check_rate(sample_rate_hz), timestamp_ms), timestamp_ms, "classify_async")
+
+    def run_async(self, item: AudioBlock, timestamp_ms: float, *, wait: bool = False) -> None:
+        """LIVE_STREAM mode: queue a source's AudioBlock (the live runner's entry point); as ``classify_async``."""
+        if not isinstance(item, AudioBlock):
+            raise InputError(
+                f"AudioClassifier.run_async() takes an AudioBlock, got {type(item).__name__}",
+                hint="pass AudioBlock(samples, sample_rate_hz), or call classify_async(samples, rate, timestamp_ms)",
+            )
+        self._submit(item, timestamp_ms, "run_async", wait)
+
+    def _submit(self, block: AudioBlock, timestamp_ms: float, method: str, wait: bool = False) -> None:
+        prepare_samples(block.samples)  # refuse bad blocks on the caller's thread, where the error is useful
+        check_rate(block.sample_rate_hz)
         if self._live_origin_ms is None and finite(timestamp_ms):
             self._live_origin_ms = float(timestamp_ms)
-        self._run_async(AudioInput(samples, check_rate(sample_rate_hz)), timestamp_ms, "classify_async")
+        self._run_async(block, timestamp_ms, method, wait=wait)

@@ -1,5 +1,9 @@
 """Keep native console noise off the terminal: the interpreter's C++ chatter ("INFO: Created TensorFlow
-Lite XNNPACK delegate") at run time, and TensorFlow's logs and prints while the converters export."""
+Lite XNNPACK delegate") at run time, and TensorFlow's logs and prints while the converters export.
+
+One helper does the work (:func:`capture_native_output`: point file descriptors at a temporary file for
+the block, collect the lines); the two callers decide what to do with the lines.
+"""
 
 from __future__ import annotations
 
@@ -8,65 +12,66 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 _NOISE = ("INFO: Created TensorFlow Lite", "INFO: Initialized TensorFlow Lite")
+STDOUT_FD, STDERR_FD = 1, 2
 
 
 @contextlib.contextmanager
-def quiet_native_stderr(drop_all: bool = False) -> Iterator[None]:
-    """Capture file descriptor 2 during the block; re-emit every line that is not known noise.
+def capture_native_output(fds: Sequence[int] = (STDERR_FD,)) -> Iterator[list[str]]:
+    """Send what C/C++ code writes to ``fds`` into a buffer during the block; yield the list that gets its lines.
 
-    Args:
-        drop_all: re-emit nothing (for imports whose every native line is noise, e.g. TensorFlow's logger).
-    """
-    try:
-        saved = os.dup(2)
-    except OSError:  # no real stderr (embedded interpreters): nothing to filter
-        yield
-        return
-    with tempfile.TemporaryFile() as capture:
-        sys.stderr.flush()
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            for line in capture.read().decode("utf-8", "replace").splitlines():
-                if line.strip() and not drop_all and not line.startswith(_NOISE):
-                    print(line, file=sys.stderr)
-
-
-@contextlib.contextmanager
-def quiet_tensorflow() -> Iterator[list[str]]:
-    """Send fd 1/2 output (C++ logs, "Saved artifact at ..." prints) to a buffer during the block.
-
-    Yields a list that receives the captured lines, so an error can show them.
+    The list is filled when the block ends. Without real file descriptors (embedded interpreters) the block
+    runs unchanged and the list stays empty.
     """
     captured: list[str] = []
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    logging.getLogger("absl").setLevel(logging.ERROR)
     sys.stdout.flush()
     sys.stderr.flush()
     try:
-        saved = os.dup(1), os.dup(2)
-    except OSError:
+        saved = [os.dup(fd) for fd in fds]
+    except OSError:  # no real stdout/stderr: nothing to capture
         yield captured
         return
     with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
+        for fd in fds:
+            os.dup2(sink.fileno(), fd)
         try:
             yield captured
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
+            for fd, copy in zip(fds, saved):
+                os.dup2(copy, fd)
+                os.close(copy)
             sink.seek(0)
             captured.extend(sink.read().decode("utf-8", "replace").splitlines())
+
+
+@contextlib.contextmanager
+def quiet_native_stderr(drop_all: bool = False) -> Iterator[None]:
+    """Capture stderr during the block; re-emit every line that is not known noise.
+
+    Args:
+        drop_all: re-emit nothing (for imports whose every native line is noise, e.g. TensorFlow's logger).
+    """
+    lines: list[str] = []
+    try:
+        with capture_native_output((STDERR_FD,)) as lines:
+            yield
+    finally:  # also when the block raised: the interpreter's own words about the failure stay visible
+        for line in lines:
+            if line.strip() and not drop_all and not line.startswith(_NOISE):
+                print(line, file=sys.stderr)
+
+
+@contextlib.contextmanager
+def quiet_tensorflow() -> Iterator[list[str]]:
+    """Send stdout and stderr output (C++ logs, "Saved artifact at ..." prints) to a buffer during the block.
+
+    Yields a list that receives the captured lines, so an error can show them.
+    """
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    with capture_native_output((STDOUT_FD, STDERR_FD)) as captured:
+        yield captured

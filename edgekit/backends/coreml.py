@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, MetadataError, ModelNotFoundError, UnsupportedModelError
+from ..errors import InputError, MetadataError, ModelNotFoundError, UnsupportedModelError, closed_error
 from ..metadata import ModelCard
 from ..model import TensorSpec
 from ._coremltools import import_coremltools, load_program
@@ -109,8 +109,8 @@ def _feature(ct: Any, feature: Any) -> Feature:
     if kind == "multiArrayType":
         array = feature.type.multiArrayType
         name = ct.proto.FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Name(array.dataType)
-        shape = tuple(int(d) for d in array.shape)
-        return Feature(feature.name, "multiarray", shape, _DTYPES.get(name, name.lower()), "", feature.shortDescription)
+        dims = tuple(int(d) for d in array.shape)
+        return Feature(feature.name, "multiarray", dims, _DTYPES.get(name, name.lower()), "", feature.shortDescription)
     return Feature(feature.name, kind.replace("Type", "") if kind else "unknown", description=feature.shortDescription)
 
 
@@ -204,14 +204,16 @@ class CoreMLModel:
         self.card = description.card
         self.metadata_note = description.metadata_note
         self.backend = backend
-        self.num_threads = None
+        self.num_threads: int | None = None  # Core ML chooses its own threads
         self._engine = engine
         self._images = {f.name for f in description.inputs if f.kind == "image"}
         self.inputs = tuple(self._input_spec(i, f) for i, f in enumerate(description.inputs))
         if description.labels and description.probabilities_output:
             shape = (1, len(description.labels))
             name = description.probabilities_output
-            self.outputs = (TensorSpec(name, 0, shape, np.dtype(np.float32), shape_signature=shape, key=name),)
+            self.outputs: tuple[TensorSpec, ...] = (
+                TensorSpec(name, 0, shape, np.dtype(np.float32), shape_signature=shape, key=name),
+            )
         else:
             arrays = [f for f in description.outputs if f.kind == "multiarray"]
             self.outputs = tuple(
@@ -243,7 +245,10 @@ class CoreMLModel:
 
         Raises:
             InputError: wrong number of inputs, shape or dtype (named in the message).
+            ClosedError: the model was closed.
         """
+        if self._engine is None:
+            raise closed_error(type(self).__name__, "run")
         if len(inputs) == 1 and isinstance(inputs[0], dict):
             given = inputs[0]
             missing = [spec.name for spec in self.inputs if spec.name not in given]

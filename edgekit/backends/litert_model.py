@@ -12,9 +12,17 @@ from flatbuffers.number_types import Int8Flags as _I8
 from flatbuffers.number_types import Int32Flags as _I32
 from flatbuffers.number_types import Uint32Flags as _U32
 
-from ..errors import InputError, InvalidModelError, MetadataError, ModelNotFoundError, UnsupportedModelError
+from ..errors import (
+    InputError,
+    InvalidModelError,
+    MetadataError,
+    ModelNotFoundError,
+    UnsupportedModelError,
+    closed_error,
+)
 from ..metadata import ModelCard, read_card
 from ..metadata._flatbuf import View
+from ..metadata.slots import ModelSlot, OperatorCodeSlot, OperatorSlot, SignatureDefSlot, SubGraphSlot, TensorMapSlot
 from ..model import TensorSpec
 from .litert import open_interpreter
 
@@ -26,13 +34,19 @@ NO_METADATA_NOTE = (
 
 def _signature(data: bytes) -> tuple[dict[int, str], dict[int, str]]:
     """Tensor index → signature key, for inputs and outputs of the first signature (if any)."""
-    signatures = View.root(data).tables(7)
+    signatures = View.root(data).tables(ModelSlot.SIGNATURE_DEFS)
     if not signatures:
         return {}, {}
     first = signatures[0]
     return (
-        {m.scalar(1, _U32): m.string(0) or "" for m in first.tables(0)},
-        {m.scalar(1, _U32): m.string(0) or "" for m in first.tables(1)},
+        {
+            m.scalar(TensorMapSlot.TENSOR_INDEX, _U32): m.string(TensorMapSlot.NAME) or ""
+            for m in first.tables(SignatureDefSlot.INPUTS)
+        },
+        {
+            m.scalar(TensorMapSlot.TENSOR_INDEX, _U32): m.string(TensorMapSlot.NAME) or ""
+            for m in first.tables(SignatureDefSlot.OUTPUTS)
+        },
     )
 
 
@@ -136,9 +150,12 @@ class LiteRTModel:
 
         Raises:
             InputError: wrong number of inputs, shape, dtype or values (named in the message).
+            ClosedError: the model was closed.
         """
-        arrays = self._arrange(inputs)
         interpreter = self._interpreter
+        if interpreter is None:
+            raise closed_error(type(self).__name__, "run")
+        arrays = self._arrange(inputs)
         for spec, array in zip(self.inputs, arrays):
             interpreter.set_tensor(spec.index, self._prepare(spec, array))
         interpreter.invoke()
@@ -223,14 +240,17 @@ class LiteRTModel:
         names = _builtin_names()
         root = View.root(self._data)
         codes = []
-        for code in root.tables(1):
-            custom = code.string(1)
-            builtin = max(int(code.scalar(0, _I8)), int(code.scalar(3, _I32)))
+        for code in root.tables(ModelSlot.OPERATOR_CODES):
+            custom = code.string(OperatorCodeSlot.CUSTOM_CODE)
+            builtin = max(
+                int(code.scalar(OperatorCodeSlot.DEPRECATED_BUILTIN_CODE, _I8)),
+                int(code.scalar(OperatorCodeSlot.BUILTIN_CODE, _I32)),
+            )
             codes.append(custom or names.get(builtin, f"BUILTIN_{builtin}"))
         counts: Counter[str] = Counter()
-        subgraphs = root.tables(2)
-        for op in subgraphs[0].tables(3) if subgraphs else []:
-            counts[codes[op.scalar(0, _U32)]] += 1
+        subgraphs = root.tables(ModelSlot.SUBGRAPHS)
+        for op in subgraphs[0].tables(SubGraphSlot.OPERATORS) if subgraphs else []:
+            counts[codes[op.scalar(OperatorSlot.OPCODE_INDEX, _U32)]] += 1
         return dict(counts)
 
     def delegation(self) -> dict[str, int]:

@@ -52,3 +52,16 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
     return value
+
+
+def region_xywh(text: str) -> tuple[float, float, float, float]:
+    """``X,Y,W,H`` in pixels: a region of interest (width and height > 0)."""
+    try:
+        x, y, width, height = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected X,Y,WIDTH,HEIGHT in pixels, e.g. 10,20,100,80, got {text!r}"
+        ) from None
+    if width <= 0 or height <= 0:
+        raise argparse.ArgumentTypeError(f"the region's width and height must be > 0, got {text!r}")
+    return x, y, width, height

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from ..errors import InputError
+from ..media import DEFAULT_SAMPLE_RATE_HZ
 from .args import positive_int, size_wxh
 
 
@@ -36,20 +37,6 @@ def add_live_arguments(parser: argparse.ArgumentParser, serve: bool = False) -> 
     group.add_argument("--port", type=int, default=8080, help="web view port (8080)")
 
 
-def _model_kind(task: Any) -> str:
-    """What a task consumes: "audio", "text" or "video" (its ``task_name`` says)."""
-    name = getattr(task, "task_name", "")
-    return "audio" if name.startswith("audio") else "text" if name.startswith("text") else "video"
-
-
-def _sample_rate(task: Any) -> int:
-    engine_rate = getattr(getattr(task, "engine", None), "sample_rate_hz", None)  # what the model consumes
-    if isinstance(engine_rate, int):
-        return engine_rate
-    card = task.card
-    return card.audio.sample_rate_hz if card is not None and card.audio is not None else 16000
-
-
 def run_live(args: argparse.Namespace, serve: bool) -> int:
     """Build task, source and sinks from the flags, run until done, print the statistics."""
     from ..auto import create_task
@@ -59,12 +46,12 @@ def run_live(args: argparse.Namespace, serve: bool) -> int:
     from ..sources import open_source
 
     runner = LiveRunner(None, max_frames=args.max_frames, duration_s=args.duration)
+    model = load(args.model, num_threads=args.threads)  # loaded once; the task takes it over
     hop_ms = args.hop_ms
-    if hop_ms is None:
-        with load(args.model) as peek:  # window audio models: 100 ms hops, not the card's training hop
-            hop_ms = 100.0 if peek.card is not None and peek.card.audio is not None else None
+    if hop_ms is None:  # window audio models: 100 ms hops, not the card's training hop
+        hop_ms = 100.0 if model.card is not None and model.card.audio is not None else None
     task = create_task(
-        args.model,
+        model,
         num_threads=args.threads,
         running_mode="live_stream",
         result_callback=runner.on_result,
@@ -73,7 +60,8 @@ def run_live(args: argparse.Namespace, serve: bool) -> int:
         hop_ms=hop_ms,
     )
     with task:
-        kind = _model_kind(task)
+        wanted = task.input_format
+        kind = wanted.kind
         if kind == "text":
             raise InputError(
                 f"{os.path.basename(args.model)} is a text model; live sources are cameras and microphones",
@@ -82,7 +70,7 @@ def run_live(args: argparse.Namespace, serve: bool) -> int:
         width, height = args.size if args.size else (None, None)
         source = open_source(
             args.source,
-            sample_rate_hz=_sample_rate(task) if kind == "audio" else 16000,
+            sample_rate_hz=wanted.sample_rate_hz or DEFAULT_SAMPLE_RATE_HZ,
             width=width,
             height=height,
             fps=args.fps,

@@ -12,10 +12,14 @@ import sys
 import traceback
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import EdgekitError, InputError, InvalidModelError
-from .args import float_list, non_negative_int, positive_int, size_wxh, thread_counts
+from ..media import DEFAULT_SAMPLE_RATE_HZ
+from .args import float_list, non_negative_int, positive_int, region_xywh, size_wxh, thread_counts
+
+if TYPE_CHECKING:
+    from ..model import Model
 
 EPILOG = "Docs: README.md. Exit status: 0 success, 1 error, 2 bad command line, 130 interrupted."
 
@@ -34,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Export a Keras 3 model (.keras/.h5) or SavedModel folder to TFLite (labels and "
         "preprocessing embedded as TFLite Metadata) or to a Core ML .mlpackage (image input, class labels and "
         "metadata inside); verify the export against the source model "
-        "on held-out inputs and print a report card. Nothing is written when verification fails "
+        "on held-out inputs and print an export report. Nothing is written when verification fails "
         "(unless --force); the message names the first layer whose output diverges. With several recipes, "
         "one that is refused or fails gets its row and the others are still written. Exit status: 0 when "
         "every recipe was written, 1 when any was refused or failed (the written files are listed).",
@@ -85,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
         "older area-averaging one, edgekit only)",
     )
     convert.add_argument("--size", type=size_wxh, metavar="WxH", help="image size for models that take any size")
-    convert.add_argument("--sample-rate", type=positive_int, metavar="HZ", help="audio sample rate (default 16000)")
+    convert.add_argument(
+        "--sample-rate", type=positive_int, metavar="HZ", help=f"audio sample rate (default {DEFAULT_SAMPLE_RATE_HZ})"
+    )
     convert.add_argument("--hop", type=positive_int, metavar="SAMPLES", help="audio hop between windows")
     convert.add_argument("--vocab", metavar="FILE", help="text vocabulary, one token per line (line = id)")
     convert.add_argument("--max-length", type=positive_int, help="text: tokens per input")
@@ -151,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--max-results", type=positive_int, default=3, help="classes per result (3)")
     run.add_argument("--threads", type=positive_int, default=None, help="inference threads")
+    run.add_argument(
+        "--roi", type=region_xywh, metavar="X,Y,W,H", help="image files: classify or search only this region (pixels)"
+    )
     run.add_argument(
         "--reference",
         action="store_true",
@@ -290,7 +299,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ..backends import load
-    from .run_files import format_result, run_on_input
+    from .run_files import FileRunner, format_result
 
     if args.source is not None:
         if args.inputs or args.text:
@@ -308,15 +317,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         from converters.coreml.reference import load_reference
 
-        model = load_reference(args.model)
+        model: Model = load_reference(args.model)
     else:
         model = load(args.model, num_threads=args.threads)
     if args.text and not (model.card and model.card.text):
         raise InputError(f"--text needs a text model; {Path(args.model).name} is not one")
+    runner = FileRunner(model, args.max_results, region_of_interest=args.roi)
     failures = 0
     for item in items:
         try:
-            result = run_on_input(model, item, args.max_results)
+            result = runner.run(item)
         except EdgekitError as exc:
             failures += 1
             result = {"input": item, "error": str(exc), "hint": exc.hint}

@@ -1,102 +1,139 @@
-"""One input file (or string) → one result, using the preprocessing in the model's card.
+"""`edgekit run MODEL INPUT...`: one result per file (or --text string), through the model's task.
 
-This is what ``edgekit run MODEL INPUT...`` does; the task classes build on the same functions.
+Files take the same path as cameras and streams: the task the model's metadata names preprocesses,
+runs and ranks (``ImageClassifier``, ``ObjectDetector``, ``AudioClassifier``, ``TextClassifier``). An
+audio clip runs once through the AudioClassifier: its windows give the clip's classes (the mean score
+over the windows) and its keyword detections come from the same pass. A ``.npy`` file is the model's
+input tensor as it is (no preprocessing); a classifier's scores are still ranked as the tasks rank them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..auto import task_class_for
 from ..errors import InputError, MetadataError
 from ..metadata import Task
 from ..model import Model
 from ..processing import audio as audio_proc
-from ..processing import image as image_proc
-from ..processing.text import Tokenizer
+from ..processing.classification import rank_categories
+from ..results import AudioClassifierResult
+from ..tasks import BaseTask
+
+#: Keyword times are as precise as the hop; 100 ms is what the live path uses too.
+FILE_AUDIO_HOP_MS = 100.0
+#: The tasks the metadata can name and `edgekit run` wraps; other models get their raw outputs.
+RUNNABLE_TASKS = (Task.IMAGE_CLASSIFIER, Task.OBJECT_DETECTOR, Task.AUDIO_CLASSIFIER, Task.TEXT_CLASSIFIER)
 
 
-def top_k(scores: np.ndarray, labels: tuple[str, ...], k: int) -> list[dict[str, Any]]:
-    """Highest ``k`` scores as [{"index", "label", "score"}], best first."""
-    flat = np.asarray(scores, np.float32).reshape(-1)
-    order = np.argsort(-flat, kind="stable")[:k]
-    return [
-        {"index": int(i), "label": labels[i] if i < len(labels) else str(int(i)), "score": float(flat[i])}
-        for i in order
-    ]
+class FileRunner:
+    """Runs one loaded model on files and strings through its task; one result dict per input.
 
+    Args:
+        model: the loaded model (owned by the caller; not closed here).
+        max_results: classes (or detections) per result.
+        region_of_interest: (x, y, width, height) in pixels: image files are classified or searched there only.
+    """
 
-def _prepare(model: Model, item: str) -> tuple[list[np.ndarray], str]:
-    card = model.card
-    task = card.task if card else Task.CUSTOM
-    path = Path(item)
-    if path.suffix.lower() == ".npy":
+    def __init__(self, model: Model, max_results: int = 3, region_of_interest: Sequence[float] | None = None):
+        self.model = model
+        self.max_results = max_results
+        self.region_of_interest = tuple(region_of_interest) if region_of_interest is not None else None
+        self._task: BaseTask | None = None
+
+    def task(self) -> BaseTask | None:
+        """The model's task (made on first use), or None for a model whose metadata names no task."""
+        card = self.model.card
+        if self._task is None and card is not None and card.task in RUNNABLE_TASKS:
+            cls = task_class_for(self.model)
+            options: dict[str, Any] = {"model_path": str(self.model.path), "max_results": self.max_results}
+            if card.task is Task.AUDIO_CLASSIFIER:
+                # Every window's scores are kept (the clip's classes are their mean, ranked afterwards).
+                options |= {"max_results": -1, "hop_ms": FILE_AUDIO_HOP_MS}
+            self._task = cls(cls.options_class(**options), model=self.model)
+        return self._task
+
+    def run(self, item: str) -> dict[str, Any]:
+        """Run the model on a file path (image, WAV, .npy) or, for text models, a string.
+
+        Raises:
+            InputError: a missing or unreadable file, or an input the model's task refuses.
+            MetadataError: a model without metadata given anything but a .npy array.
+        """
+        if Path(item).suffix.lower() == ".npy":
+            return self._run_array(item)
+        task = self.task()
+        if task is None:
+            raise MetadataError(
+                f"{self.model.path.name} has no metadata naming a task, so edgekit cannot preprocess {item!r}",
+                hint="give the input as a .npy array, or re-export the model with `edgekit convert`",
+            )
+        kind = task.input_format.kind
+        result: dict[str, Any] = {"input": item}
+        if kind == "audio":
+            samples, rate = audio_proc.read_wav(item)
+            clip = task.classify(samples, rate)  # type: ignore[attr-defined]
+            window_ms = getattr(task.engine, "window_ms", 0.0)  # type: ignore[attr-defined]  # streaming: 0
+            return result | self._clip_summary(clip, window_ms)
+        if kind == "text":
+            classified = task.classify(item)  # type: ignore[attr-defined]
+        elif task.task_name == "object-detector":
+            return result | task.detect(item, region_of_interest=self.region_of_interest).to_dict()  # type: ignore[attr-defined]
+        else:
+            classified = task.classify(item, region_of_interest=self.region_of_interest)  # type: ignore[attr-defined]
+        return result | {"classes": [c.to_dict() for c in classified.categories]}
+
+    def _clip_summary(self, result: AudioClassifierResult, window_ms: float) -> dict[str, Any]:
+        """The clip's classes (each label's mean score over the windows inside the clip, ranked) and its keywords.
+
+        A stream's first windows reach back before the clip (silence there); a clip's classes come from
+        the windows that start at or after its first sample, the last one padded (as a clip is classified
+        whole), so a one-word clip is scored on the word rather than on the silence around it.
+        """
+        labels = self.model.card.labels if self.model.card else ()
+        inside = [w for w in result.classifications if w.timestamp_ms >= window_ms - 0.5] or list(
+            result.classifications[-1:]
+        )
+        count = max([len(labels)] + [c.index + 1 for w in inside for c in w.categories])
+        scores = np.zeros((max(1, len(inside)), count), np.float32)
+        for row, window in enumerate(inside):
+            for category in window.categories:
+                scores[row, category.index] = category.score
+        ranked = rank_categories(scores.mean(axis=0), labels, max_results=self.max_results)
+        return {
+            "classes": [c.to_dict() for c in ranked],
+            "keywords": [k.to_dict() for k in result.keywords],
+        }
+
+    def _run_array(self, item: str) -> dict[str, Any]:
+        """A .npy file: the model's input tensor as it is; classifier scores ranked, other outputs raw."""
+        path = Path(item)
         if not path.is_file():
             raise InputError(f"input file not found: {path}")
-        return [np.load(path, allow_pickle=False)], "array"
-    if card is None:
-        raise MetadataError(
-            f"{model.path.name} has no metadata, so edgekit cannot preprocess {item!r}",
-            hint="give the input as a .npy array, or re-export the model with `edgekit convert`",
-        )
-    if card.image is not None:
-        return [image_proc.preprocess(image_proc.read_image(path), card.image)[None]], "image"
-    if card.audio is not None:
-        samples, rate = audio_proc.read_wav(path)
-        mono = audio_proc.resample(audio_proc.to_mono(samples), rate, card.audio.sample_rate_hz)
-        return [audio_proc.windows(mono, card.audio.window_samples, card.audio.hop_samples)], "audio"
-    if card.text is not None:
-        return [Tokenizer(card.text)(item)[None]], "text"
-    raise MetadataError(
-        f"the model's task is {task.value} with no preprocessing in its metadata", hint="give the input as a .npy array"
-    )
+        outputs = self.model.run(np.load(path, allow_pickle=False))
+        card = self.model.card
+        result: dict[str, Any] = {"input": item}
+        if card is not None and card.task in (Task.IMAGE_CLASSIFIER, Task.AUDIO_CLASSIFIER, Task.TEXT_CLASSIFIER):
+            rows = [
+                [c.to_dict() for c in rank_categories(row, card.labels, max_results=self.max_results)]
+                for row in outputs[0].reshape(len(outputs[0]), -1)
+            ]
+            if len(rows) == 1:
+                result["classes"] = rows[0]
+            else:  # a batch: one ranking per row
+                result["rows"] = rows
+        else:
+            result["outputs"] = {spec.key: value.tolist() for spec, value in zip(self.model.outputs, outputs)}
+        return result
 
 
 def run_on_input(model: Model, item: str, max_results: int = 3) -> dict[str, Any]:
-    """Run ``model`` on a file path (image, WAV, .npy) or, for text models, a string."""
-    if model.card is not None and model.card.task is Task.OBJECT_DETECTOR and not item.endswith(".npy"):
-        return _detect(model, item, max_results)
-    arrays, kind = _prepare(model, item)
-    keywords = None
-    if kind == "audio":  # one result per clip: the mean score over its windows, and the keywords heard
-        per_window = [model.run(window[None])[0][0] for window in arrays[0]]
-        outputs = [np.mean(per_window, axis=0)[None]]
-        keywords = _keywords(model, item)
-    else:
-        outputs = model.run(*arrays)
-    result: dict[str, Any] = {"input": item}
-    card = model.card
-    if card is not None and card.task in (Task.IMAGE_CLASSIFIER, Task.AUDIO_CLASSIFIER, Task.TEXT_CLASSIFIER):
-        rows = [top_k(row, card.labels, max_results) for row in outputs[0].reshape(len(outputs[0]), -1)]
-        if len(rows) == 1:
-            result["classes"] = rows[0]
-        else:  # a .npy batch: one ranking per row
-            result["rows"] = rows
-    else:
-        result["outputs"] = {spec.key: value.tolist() for spec, value in zip(model.outputs, outputs)}
-    if keywords is not None:
-        result["keywords"] = keywords
-    return result
-
-
-def _detect(model: Model, item: str, max_results: int) -> dict[str, Any]:
-    """Objects in an image file, boxes in its pixels (the task borrows the caller's model)."""
-    from ..vision.object_detector import ObjectDetector, ObjectDetectorOptions
-
-    detector = ObjectDetector(ObjectDetectorOptions(model_path=str(model.path), max_results=max_results), model=model)
-    return {"input": item} | detector.detect(item).to_dict()
-
-
-def _keywords(model: Model, item: str) -> list[dict[str, Any]]:
-    """Keyword detections in a clip, streamed at a 100 ms hop (one per utterance, stream-time stamps)."""
-    from ..audio.audio_classifier import AudioClassifier, AudioClassifierOptions
-
-    # The task borrows the caller's model (not closed here); IMAGE mode starts no thread.
-    spotter = AudioClassifier(AudioClassifierOptions(model_path=str(model.path), hop_ms=100.0), model=model)
-    samples, rate = audio_proc.read_wav(item)
-    return [k.to_dict() for k in spotter.classify(samples, rate).keywords]
+    """One input through ``model``'s task (see :class:`FileRunner`; keep one runner for many inputs)."""
+    return FileRunner(model, max_results).run(item)
 
 
 def format_result(result: dict[str, Any]) -> str:

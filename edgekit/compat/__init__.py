@@ -4,7 +4,7 @@
 into it), tflite-runtime 2.14 (the file's operator codes against a table measured by loading into
 tflite-runtime 2.14, ``tools/compat_table.py``), MediaPipe Tasks (the checks its tasks make, see
 ``_mediapipe.py``) and Core ML. A runtime that will not load the file gets the reasons and one line
-naming the fix. The report card of ``edgekit convert`` and ``edgekit info`` print it.
+naming the fix. The export report of ``edgekit convert`` and ``edgekit info`` print it.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def format_compatibility(compat: Compatibility, indent: str = "  ", compact: boo
     Args:
         compat: the verdicts.
         indent: put before every line.
-        compact: the report card's form: one line of the runtimes that load it, then one line (and a
+        compact: the export report's form: one line of the runtimes that load it, then one line (and a
             fix) per runtime that does not; runtimes of another file format are left out.
     """
     if compact:

@@ -12,6 +12,21 @@ from flatbuffers import number_types as nt
 
 from ..errors import InvalidModelError
 from ..metadata._flatbuf import F32, I8, U8, View
+from ..metadata.slots import (
+    AssociatedFileSlot,
+    ContentSlot,
+    ImagePropertiesSlot,
+    ModelMetadataSlot,
+    ModelSlot,
+    NormalizationOptionsSlot,
+    OperatorCodeSlot,
+    ProcessUnitSlot,
+    RegexTokenizerOptionsSlot,
+    SubGraphMetadataSlot,
+    SubGraphSlot,
+    TensorMetadataSlot,
+    TensorSlot,
+)
 from ..metadata.tflite import find_metadata_buffer
 
 I32 = nt.Int32Flags
@@ -78,40 +93,42 @@ class FileFacts:
 
 
 def _tensors(subgraph: View, slot: int) -> tuple[TensorFacts, ...]:
-    tensors = subgraph.tables(0)
+    tensors = subgraph.tables(SubGraphSlot.TENSORS)
     facts = []
     for index in subgraph.numbers(slot, I32).tolist():
         tensor = tensors[index]
-        type_code = int(tensor.scalar(1, I8))
+        type_code = int(tensor.scalar(TensorSlot.TYPE, I8))
         facts.append(
             TensorFacts(
-                name=tensor.string(3) or f"#{index}",
+                name=tensor.string(TensorSlot.NAME) or f"#{index}",
                 type_name=TENSOR_TYPES.get(type_code, f"TYPE_{type_code}"),
-                shape=tuple(int(d) for d in tensor.numbers(0, I32).tolist()),
+                shape=tuple(int(d) for d in tensor.numbers(TensorSlot.SHAPE, I32).tolist()),
             )
         )
     return tuple(facts)
 
 
 def _input_metadata(tensor: View) -> InputMetadata:
-    content = tensor.table(3)
-    kind = int(content.scalar(0, U8)) if content else 0
-    properties = content.table(1) if content else None
+    content = tensor.table(TensorMetadataSlot.CONTENT)
+    kind = int(content.scalar(ContentSlot.PROPERTIES_TYPE, U8)) if content else 0
+    properties = content.table(ContentSlot.PROPERTIES) if content else None
     color = ""
     if kind == CONTENT_IMAGE and properties is not None:
-        color = COLOR_SPACES.get(int(properties.scalar(0, I8)), "UNKNOWN")
+        color = COLOR_SPACES.get(int(properties.scalar(ImagePropertiesSlot.COLOR_SPACE, I8)), "UNKNOWN")
     mean = std = None
     units, regex_vocabulary = [], False
-    for unit in tensor.tables(4):
-        unit_type = int(unit.scalar(0, U8))
+    for unit in tensor.tables(TensorMetadataSlot.PROCESS_UNITS):
+        unit_type = int(unit.scalar(ProcessUnitSlot.OPTIONS_TYPE, U8))
         units.append(unit_type)
-        options = unit.table(1)
+        options = unit.table(ProcessUnitSlot.OPTIONS)
         if options is None:
             continue
         if unit_type == UNIT_NORMALIZATION and mean is None:  # MediaPipe takes the first one
-            mean, std = tuple(options.numbers(0, F32).tolist()), tuple(options.numbers(1, F32).tolist())
+            mean = tuple(options.numbers(NormalizationOptionsSlot.MEAN, F32).tolist())
+            std = tuple(options.numbers(NormalizationOptionsSlot.STD, F32).tolist())
         elif unit_type == UNIT_REGEX:
-            regex_vocabulary = any(f.scalar(2, I8) == FILE_VOCABULARY for f in options.tables(1))
+            files = options.tables(RegexTokenizerOptionsSlot.VOCAB_FILE)
+            regex_vocabulary = any(f.scalar(AssociatedFileSlot.TYPE, I8) == FILE_VOCABULARY for f in files)
     return InputMetadata(kind, color, mean, std, tuple(units), regex_vocabulary)
 
 
@@ -125,15 +142,18 @@ def read_facts(data: bytes) -> FileFacts:
         root = View.root(data)
         codes = tuple(
             OperatorCode(
-                builtin=max(int(code.scalar(0, I8)), int(code.scalar(3, I32))),
-                version=int(code.scalar(2, I32, 1)),
-                custom=code.string(1) or "",
+                builtin=max(
+                    int(code.scalar(OperatorCodeSlot.DEPRECATED_BUILTIN_CODE, I8)),
+                    int(code.scalar(OperatorCodeSlot.BUILTIN_CODE, I32)),
+                ),
+                version=int(code.scalar(OperatorCodeSlot.VERSION, I32, 1)),
+                custom=code.string(OperatorCodeSlot.CUSTOM_CODE) or "",
             )
-            for code in root.tables(1)
+            for code in root.tables(ModelSlot.OPERATOR_CODES)
         )
-        subgraphs = root.tables(2)
-        inputs = _tensors(subgraphs[0], 1) if subgraphs else ()
-        outputs = _tensors(subgraphs[0], 2) if subgraphs else ()
+        subgraphs = root.tables(ModelSlot.SUBGRAPHS)
+        inputs = _tensors(subgraphs[0], SubGraphSlot.INPUTS) if subgraphs else ()
+        outputs = _tensors(subgraphs[0], SubGraphSlot.OUTPUTS) if subgraphs else ()
         blob = find_metadata_buffer(data)
     except (IndexError, ValueError, UnicodeDecodeError, struct.error) as exc:
         raise InvalidModelError(
@@ -145,17 +165,17 @@ def read_facts(data: bytes) -> FileFacts:
         return facts
     try:
         meta = View.root(blob)
-        graphs = meta.tables(3)
-        tensors_in = graphs[0].tables(2) if graphs else []
+        graphs = meta.tables(ModelMetadataSlot.SUBGRAPH_METADATA)
+        tensors_in = graphs[0].tables(SubGraphMetadataSlot.INPUT_TENSOR_METADATA) if graphs else []
         return FileFacts(
             codes,
             len(subgraphs),
             inputs,
             outputs,
             has_metadata=True,
-            model_name=meta.string(0) or "",
+            model_name=meta.string(ModelMetadataSlot.NAME) or "",
             input_metadata=_input_metadata(tensors_in[0]) if tensors_in else None,
-            output_metadata_count=len(graphs[0].tables(3)) if graphs else 0,
+            output_metadata_count=len(graphs[0].tables(SubGraphMetadataSlot.OUTPUT_TENSOR_METADATA)) if graphs else 0,
         )
     except (IndexError, ValueError, UnicodeDecodeError, struct.error):
         return facts  # malformed metadata: as if there were none (the card reader reports it)

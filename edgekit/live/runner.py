@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..media import AudioBlock, Frame
 from ..sources import SourceTimeoutError
 from ..tasks import BaseTask
 
@@ -141,6 +142,9 @@ class LiveRunner:
         return self.stats
 
     def _loop(self, task: BaseTask) -> None:
+        # A file read as fast as possible is lossless end to end: the source hands out every frame or
+        # block and the task waits for room rather than dropping; live sources keep newest-frame-wins.
+        lossless = bool(self.source.lossless)
         deadline = None if self.duration_s is None else time.monotonic() + self.duration_s
         while not self._stop.is_set():
             if deadline is not None and time.monotonic() >= deadline:
@@ -156,7 +160,7 @@ class LiveRunner:
             if item is None:  # the source ended
                 break
             self.stats.frames_read += 1
-            submit(task, item)
+            submit(task, item, wait=lossless)
 
     def _dispatch(self, task: BaseTask) -> None:
         while True:
@@ -174,16 +178,14 @@ class LiveRunner:
                     log.exception("a result sink raised; the stream goes on")
 
 
-def submit(task: BaseTask, item: Any) -> None:
+def submit(task: BaseTask, item: Frame | AudioBlock, wait: bool = False) -> None:
     """Hand a source's Frame or AudioBlock to a LIVE_STREAM task, stamped with its capture time.
 
-    Frames travel whole (pixels, colour order, capture time) so the callback and the sinks see them;
-    audio blocks go through the task's ``classify_async(samples, sample_rate_hz, timestamp_ms)``.
+    Items travel whole (pixels and colour order, or samples and rate, and the capture time) through the
+    task's public ``run_async``, so the callback and the sinks see what the source read. ``wait``: block
+    until the task has room instead of letting it drop an input (lossless sources).
     """
-    if hasattr(item, "samples"):
-        task.classify_async(item.samples, item.sample_rate_hz, item.timestamp_ms)
-    else:
-        task._run_async(item, item.timestamp_ms, "live")
+    task.run_async(item, item.timestamp_ms, wait=wait)
 
 
 def _install_sigint(stop: threading.Event):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InputError
+from ..media import DEFAULT_SAMPLE_RATE_HZ
 
 # The uint16 features times this are what microWakeWord trains on (pymicro-features' FLOAT32_SCALE).
 FEATURE_SCALE = 0.0390625
@@ -50,7 +51,7 @@ _LOG_LUT = np.array(
 class MicroFrontendConfig:
     """The frontend's settings; the defaults are microWakeWord's (pymicro-features' ``init_cfg``)."""
 
-    sample_rate_hz: int = 16000
+    sample_rate_hz: int = DEFAULT_SAMPLE_RATE_HZ
     window_ms: int = 30
     step_ms: int = 10
     channels: int = 40

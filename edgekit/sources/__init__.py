@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
+from ..media import DEFAULT_SAMPLE_RATE_HZ
 from ._errors import SPEC_HINT, DeviceNotFoundError, SourceNotFoundError, SourceTimeoutError, StreamError
 from ._types import AudioBlock, Frame, Source, monotonic_ms
 from .audio_file import AUDIO_FILE_SUFFIXES, AudioFileSource
@@ -43,7 +44,7 @@ __all__ = [
 def open_source(
     spec: str | int | Path,
     *,
-    sample_rate_hz: int = 16000,
+    sample_rate_hz: int = DEFAULT_SAMPLE_RATE_HZ,
     width: int | None = None,
     height: int | None = None,
     fps: float | None = None,

@@ -118,6 +118,11 @@ class ThreadedFrameSource:
         self._slot.put(frame)
 
     # -- the Source interface ------------------------------------------------------------------------
+    @property
+    def lossless(self) -> bool:
+        """Every frame in order (a file read as fast as the consumer goes), rather than the newest."""
+        return self._slot.lossless
+
     def start(self) -> ThreadedFrameSource:
         """Open the camera, file or stream and start the reader thread.
 

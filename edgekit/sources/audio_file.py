@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, MissingDependencyError
+from ..media import DEFAULT_SAMPLE_RATE_HZ
 from ..processing.streaming import StreamingResampler
 from ._errors import SourceNotFoundError, SourceTimeoutError
 from ._types import AudioBlock, monotonic_ms
@@ -127,7 +128,7 @@ class AudioFileSource:
         self,
         path: str | Path,
         *,
-        sample_rate_hz: int = 16000,
+        sample_rate_hz: int = DEFAULT_SAMPLE_RATE_HZ,
         block_ms: int = 100,
         realtime: bool = False,
         loop: bool = False,
@@ -146,6 +147,8 @@ class AudioFileSource:
         self.sample_rate_hz, self.block_ms = int(sample_rate_hz), block_ms
         self.realtime, self.loop, self.decoder = realtime, loop, decoder
         self.description = f"audio file {self.path}"
+        #: unpaced, every block is handed out in order and the live runner waits for the task (no drops)
+        self.lossless = not realtime
         self.file_rate_hz: int | None = None
         self._chunks: Iterator[np.ndarray] | None = None
         self._resampler: StreamingResampler | None = None

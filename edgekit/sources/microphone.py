@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, MissingDependencyError, require
+from ..media import DEFAULT_SAMPLE_RATE_HZ
 from ..processing.streaming import StreamingResampler
 from ._errors import DeviceNotFoundError, StreamError
 from ._ring import AudioRing
@@ -95,12 +96,13 @@ class MicrophoneSource:
     """
 
     kind = "audio"
+    lossless = False  # live: a slow consumer loses blocks (counted)
 
     def __init__(
         self,
         device: int | str | None = None,
         *,
-        sample_rate_hz: int = 16000,
+        sample_rate_hz: int = DEFAULT_SAMPLE_RATE_HZ,
         block_ms: int = 100,
         capture_rate_hz: int | None = None,
         buffer_s: float = 10.0,

@@ -1,7 +1,9 @@
 """What every task shares: options validated on creation, model loading, the three running modes.
 
-A task is ``postprocess(model.run(preprocess(x)))``; subclasses implement ``_check_model`` (does the
-model fit this task?) and ``_process(item, timestamp_ms, **call_options)`` (one input → one result).
+A task is ``postprocess(model.run(preprocess(x)))``; subclasses implement ``check_fits`` (a classmethod:
+do a model's tensors and metadata fit this task?), ``_configure`` (set up pre- and postprocessing for the
+loaded model), ``input_format`` (what the task consumes) and ``_process(item, timestamp_ms, **call_options)``
+(one input → one result). ``run_async`` is the one entry point a live runner needs, whatever the task.
 """
 
 from __future__ import annotations
@@ -10,15 +12,17 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from ..backends import load
-from ..errors import InputError, UnsupportedModelError
+from ..errors import InputError, UnsupportedModelError, closed_error
+from ..media import InputFormat
 from ..model import Model
 from ..processing.classification import check_category_names
 from ._modes import RunningMode, StreamWorker, TimestampClock
 
 ResultCallback = Callable[[Any, Any, float], None]
+TaskT = TypeVar("TaskT", bound="BaseTask[Any]")
 
 
 def _names(value: Any, field_name: str) -> tuple[str, ...]:
@@ -113,23 +117,35 @@ class TaskOptions:
         }
 
 
-class BaseTask:
-    """Loads the model once and runs it in the options' running mode. Use as a context manager."""
+OptionsT = TypeVar("OptionsT", bound=TaskOptions)
+
+
+class BaseTask(Generic[OptionsT]):
+    """Loads the model once and runs it in the options' running mode. Use as a context manager.
+
+    Generic in its options class, so ``task.options`` has the subclass's fields for an editor and mypy.
+    """
 
     options_class: ClassVar[type[TaskOptions]] = TaskOptions
     task_name: ClassVar[str] = "task"
     #: how many inputs may wait in LIVE_STREAM mode (1: the newest replaces the waiting one)
     live_max_pending: ClassVar[int] = 1
 
-    def __init__(self, options: TaskOptions, model: Model | None = None):
+    #: one input → one result: ``_process(item, timestamp_ms, **call_options)``; each task defines it
+    #: with its own keyword options (a region of interest, a colour order, clip=True for audio).
+    _process: Callable[..., Any]
+
+    def __init__(self, options: OptionsT, model: Model | None = None):
         if not isinstance(options, self.options_class):
             raise InputError(f"{type(self).__name__} needs {self.options_class.__name__}, got {type(options).__name__}")
         self.options = options
         self.model = model if model is not None else load(options.model_path, num_threads=options.num_threads)
         self.card = self.model.card
         self.labels: tuple[str, ...] = self.card.labels if self.card else ()
+        self._closed = False
         try:
-            self._check_model()
+            self.check_fits(self.model, options)
+            self._configure()
             if options.category_allowlist or options.category_denylist:
                 check_category_names(
                     options.category_allowlist, options.category_denylist, self.labels, self.model.path.name
@@ -140,48 +156,91 @@ class BaseTask:
         self._clock = TimestampClock(self.task_name)
         self._worker: StreamWorker | None = None
         if options.running_mode is RunningMode.LIVE_STREAM:
+            assert options.result_callback is not None  # TaskOptions refuses LIVE_STREAM without one
             self._worker = StreamWorker(
                 self._process, options.result_callback, self.task_name, max_pending=self.live_max_pending
             )
 
     @classmethod
-    def create_from_model_path(cls, model_path: str | os.PathLike, **options: Any):
+    def create_from_model_path(cls: type[TaskT], model_path: str | os.PathLike, **options: Any) -> TaskT:
         """Create the task in IMAGE mode (or as ``options`` say) from a model file."""
         return cls(cls.options_class(model_path=model_path, **options))
 
     @classmethod
-    def create_from_options(cls, options: TaskOptions):
+    def create_from_options(cls: type[TaskT], options: Any) -> TaskT:
         return cls(options)
 
     # --- what subclasses implement -------------------------------------------------------------
-    def _check_model(self) -> None:
+    @classmethod
+    def check_fits(cls, model: Model, options: TaskOptions | None = None) -> None:
+        """Does ``model`` (its tensors and metadata) fit this task? Builds nothing and keeps the model open.
+
+        Args:
+            model: a loaded model.
+            options: the options the task would get (None: the defaults); some change what fits.
+
+        Raises:
+            UnsupportedModelError: why the model does not fit, naming its tensors and task.
+        """
         raise NotImplementedError
 
-    def _process(self, item: Any, timestamp_ms: float, **call_options: Any) -> Any:
+    def _configure(self) -> None:
+        """Set up pre- and postprocessing for ``self.model`` (which ``check_fits`` accepted)."""
+        raise NotImplementedError
+
+    @property
+    def input_format(self) -> InputFormat:
+        """What this task consumes: video frames, audio (at which rate) or text."""
         raise NotImplementedError
 
     # --- the three running modes ---------------------------------------------------------------
     def _require_mode(self, mode: RunningMode, method: str) -> None:
-        if self.options.running_mode is not mode:
+        current = RunningMode.parse(self.options.running_mode)  # a RunningMode since validation
+        if current is not mode:
             raise InputError(
                 f"{type(self).__name__}.{method}() is for running_mode {mode.name}, "
-                f"but this task was created with {self.options.running_mode.name}",
-                hint=f"create the task with running_mode={mode.name}, or call the method for "
-                f"{self.options.running_mode.name}",
+                f"but this task was created with {current.name}",
+                hint=f"create the task with running_mode={mode.name}, or call the method for {current.name}",
             )
 
+    def _require_open(self, method: str) -> None:
+        if self._closed:
+            raise closed_error(type(self).__name__, method)
+
     def _run_once(self, item: Any, method: str, **call_options: Any) -> Any:
+        self._require_open(method)
         self._require_mode(RunningMode.IMAGE, method)
         return self._process(item, 0, **call_options)
 
     def _run_stream(self, item: Any, timestamp_ms: float, method: str, **call_options: Any) -> Any:
+        self._require_open(method)
         self._require_mode(RunningMode.VIDEO, method)
         return self._process(item, self._clock.check(timestamp_ms), **call_options)
 
-    def _run_async(self, item: Any, timestamp_ms: float, method: str) -> None:
+    def _run_async(self, item: Any, timestamp_ms: float, method: str, wait: bool = False) -> None:
+        self._require_open(method)
         self._require_mode(RunningMode.LIVE_STREAM, method)
         assert self._worker is not None  # created with the mode; not user input
-        self._worker.submit(item, self._clock.check(timestamp_ms))
+        self._worker.submit(item, self._clock.check(timestamp_ms), wait=wait)
+
+    def run_async(self, item: Any, timestamp_ms: float, *, wait: bool = False) -> None:
+        """LIVE_STREAM mode, for any task: queue one input (a source's Frame or AudioBlock, a numpy frame,
+        a string); ``result_callback(result, item, timestamp_ms)`` receives its result.
+
+        This is what a live runner calls; the task-named methods (``classify_async``, ``detect_async``)
+        do the same with their own argument lists.
+
+        Args:
+            item: the input, as the task's other methods take it.
+            timestamp_ms: its capture time; must increase.
+            wait: when inputs are waiting, block until there is room instead of dropping one (lossless:
+                every input is processed, in order; for files read as fast as the machine allows).
+
+        Raises:
+            InputError: wrong running mode, a timestamp that does not increase, or a bad input.
+            ClosedError: the task was closed.
+        """
+        self._run_async(item, timestamp_ms, "run_async", wait=wait)
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """LIVE_STREAM: wait until every submitted input has been processed (False on timeout)."""
@@ -193,24 +252,28 @@ class BaseTask:
         return self._worker.stats if self._worker else {}
 
     def close(self) -> None:
+        """Finish what is queued, stop the worker and release the model; later calls raise ClosedError."""
+        if self._closed:
+            return
+        self._closed = True
         if self._worker is not None:
             self._worker.close()
         self.model.close()
 
-    def __enter__(self):
+    def __enter__(self: TaskT) -> TaskT:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _unfit(self, expected: str) -> UnsupportedModelError:
+    @classmethod
+    def _unfit(cls, model: Model, expected: str) -> UnsupportedModelError:
         """The error for a model whose tensors don't fit this task."""
-        inputs = ", ".join(f"{s.shape} {s.dtype}" for s in self.model.inputs)
-        outputs = ", ".join(f"{s.shape} {s.dtype}" for s in self.model.outputs)
-        task = f" (its metadata says {self.card.task.value})" if self.card else ""
+        inputs = ", ".join(f"{s.shape} {s.dtype}" for s in model.inputs)
+        outputs = ", ".join(f"{s.shape} {s.dtype}" for s in model.outputs)
+        task = f" (its metadata says {model.card.task.value})" if model.card else ""
         return UnsupportedModelError(
-            f"{type(self).__name__} expects {expected}; {self.model.path.name} has inputs [{inputs}] "
-            f"and outputs [{outputs}]{task}",
+            f"{cls.__name__} expects {expected}; {model.path.name} has inputs [{inputs}] and outputs [{outputs}]{task}",
             hint="use the task that matches the model (edgekit info MODEL shows its tensors and task)",
         )
 

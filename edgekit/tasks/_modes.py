@@ -3,7 +3,8 @@
 IMAGE: one independent input per call, on the caller's thread. VIDEO: a stream given synchronously,
 with timestamps that must increase. LIVE_STREAM: inputs are handed to a worker thread that calls the
 user's ``result_callback(result, input, timestamp_ms)``; when inference is busy the newest input
-replaces the waiting one (or, for audio, a short FIFO drops its oldest block) and the drop is counted.
+replaces the waiting one (or, for audio, a short FIFO drops its oldest block) and the drop is counted,
+unless the caller asks to wait for room (lossless: a file read as fast as the machine allows).
 """
 
 from __future__ import annotations
@@ -97,8 +98,11 @@ class StreamWorker:
         self._thread = threading.Thread(target=self._loop, name=f"edgekit-{name}", daemon=True)
         self._thread.start()
 
-    def submit(self, item: Any, timestamp_ms: float) -> None:
+    def submit(self, item: Any, timestamp_ms: float, wait: bool = False) -> None:
+        """Queue ``item``; when the queue is full, drop its oldest input, or with ``wait`` block until there is room."""
         with self._cond:
+            while wait and len(self._pending) >= self._max_pending and not self._closed:
+                self._cond.wait()
             if self._closed:
                 raise InputError("the task is closed", hint="create a new task; close() ends its stream")
             self.submitted += 1
@@ -117,6 +121,7 @@ class StreamWorker:
                     return
                 item, timestamp_ms = self._pending.popleft()
                 self._busy = True
+                self._cond.notify_all()  # room in the queue: a waiting submit may go on
             try:
                 self._handle(item, timestamp_ms)
             finally:

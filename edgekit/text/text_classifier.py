@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..media import InputFormat
 from ..metadata.card import Task
+from ..model import Model
 from ..processing.classification import classify_outputs
 from ..processing.text import Tokenizer, standard_differences
 from ..results import ClassificationResult
@@ -45,7 +47,7 @@ def as_text(text: Any) -> str:
     return text
 
 
-class TextClassifier(BaseTask):
+class TextClassifier(BaseTask[TextClassifierOptions]):
     """Classifies text with a model whose metadata carries a regex tokenizer and vocabulary.
 
     Tensor contract: one int32 input (1, N) of token ids, made exactly as MediaPipe's RegexTokenizer
@@ -57,17 +59,26 @@ class TextClassifier(BaseTask):
     options_class = TextClassifierOptions
     task_name = "text-classifier"
 
-    def _check_model(self) -> None:
-        if self.card is None or self.card.text is None:
-            raise self._unfit("a text model with a tokenizer (vocabulary, max length) in its metadata")
-        if self.card.task not in (Task.TEXT_CLASSIFIER, Task.CUSTOM):
-            raise self._unfit("a text classification model")
-        inputs = self.model.inputs
+    @classmethod
+    def check_fits(cls, model: Model, options: TaskOptions | None = None) -> None:
+        card = model.card
+        if card is None or card.text is None:
+            raise cls._unfit(model, "a text model with a tokenizer (vocabulary, max length) in its metadata")
+        if card.task not in (Task.TEXT_CLASSIFIER, Task.CUSTOM):
+            raise cls._unfit(model, "a text classification model")
+        inputs = model.inputs
         if len(inputs) != 1 or inputs[0].dtype not in ("int32", "int64", "float32"):
-            raise self._unfit("one token-id input (1, max_length)")
-        if self.labels and int(np.prod(self.model.outputs[0].shape[1:])) != len(self.labels):
-            raise self._unfit(f"{len(self.labels)} scores (one per label in its metadata)")
-        shape = inputs[0].shape
+            raise cls._unfit(model, "one token-id input (1, max_length)")
+        if card.labels and int(np.prod(model.outputs[0].shape[1:])) != len(card.labels):
+            raise cls._unfit(model, f"{len(card.labels)} scores (one per label in its metadata)")
+
+    @property
+    def input_format(self) -> InputFormat:
+        return InputFormat("text")
+
+    def _configure(self) -> None:
+        assert self.card is not None and self.card.text is not None  # check_fits refused the others
+        shape = self.model.inputs[0].shape
         # Like MediaPipe, the length is the input tensor's, not a metadata field.
         length = int(shape[1]) if len(shape) == 2 and shape[1] and shape[1] > 0 else None
         self.tokenizer = Tokenizer(self.card.text, max_length=length)

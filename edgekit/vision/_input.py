@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, MetadataError
+from ..media import Frame
 from ..metadata.card import ImageSpec
 from ..model import Model
 from ..processing import image as image_proc
@@ -45,15 +46,16 @@ def check_color_order(value: str, what: str = "color_order") -> str:
 
 
 def prepare_image(
-    image: np.ndarray | str | Path,
+    image: Frame | np.ndarray | str | Path,
     spec: ImageSpec,
     color_order: str,
     region_of_interest: Sequence[float] | None = None,
 ) -> tuple[np.ndarray, image_proc.Placement]:
     """A frame (RGB/BGR numpy, any size), a source Frame (carries its colour order) or an image file →
     (1, H, W, C) float32 and its Placement."""
-    if hasattr(image, "image") and hasattr(image, "color_order"):  # an edgekit.sources Frame
-        image, color_order = image.image, image.color_order
+    if isinstance(image, Frame):  # a source's frame says its own colour order
+        color_order = image.color_order
+        image = image.image
     if isinstance(image, (str, Path)):
         frame, color_order = image_proc.read_image(image), "RGB"
     else:

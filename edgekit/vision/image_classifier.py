@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from ..media import InputFormat
 from ..metadata.card import ImageSpec, Task
+from ..model import Model
 from ..processing.classification import classify_outputs
 from ..results import ClassificationResult
 from ..tasks import BaseTask, TaskOptions
@@ -34,7 +36,7 @@ class ImageClassifierOptions(TaskOptions):
         object.__setattr__(self, "color_order", check_color_order(self.color_order))
 
 
-class ImageClassifier(BaseTask):
+class ImageClassifier(BaseTask[ImageClassifierOptions]):
     """Classifies images with a model whose card says (or whose tensors imply) image classification.
 
     Tensor contract: one input (1, H, W, C), C in {1, 3}, uint8/int8 or float32 (normalized as the
@@ -45,20 +47,31 @@ class ImageClassifier(BaseTask):
     options_class = ImageClassifierOptions
     task_name = "image-classifier"
 
-    def _check_model(self) -> None:
-        if self.card is not None and self.card.task not in (Task.IMAGE_CLASSIFIER, Task.CUSTOM):
-            raise self._unfit("an image classification model (one score per class)")
-        inputs, outputs = self.model.inputs, self.model.outputs
+    @classmethod
+    def check_fits(cls, model: Model, options: TaskOptions | None = None) -> None:
+        card = model.card
+        if card is not None and card.task not in (Task.IMAGE_CLASSIFIER, Task.CUSTOM):
+            raise cls._unfit(model, "an image classification model (one score per class)")
+        inputs, outputs = model.inputs, model.outputs
         if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[3] not in (1, 3):
-            raise self._unfit("one image input of shape (1, H, W, 1 or 3)")
+            raise cls._unfit(model, "one image input of shape (1, H, W, 1 or 3)")
         if any(int(np.prod(o.shape[:-1])) != 1 for o in outputs):
             # (1, anchors, coordinates) or (1, boxes, 4): per-object outputs, not one score per class
-            raise self._unfit("score outputs of shape (1, classes); these look like a detector's, use ObjectDetector")
+            raise cls._unfit(
+                model, "score outputs of shape (1, classes); these look like a detector's, use ObjectDetector"
+            )
         if any(o.dtype not in ("float32", "float16", "uint8", "int8") for o in outputs):
-            raise self._unfit("float or quantized score outputs")
-        if self.labels and int(np.prod(outputs[0].shape[1:])) != len(self.labels):
-            raise self._unfit(f"{len(self.labels)} scores (one per label in its metadata)")
+            raise cls._unfit(model, "float or quantized score outputs")
+        labels = card.labels if card else ()
+        if labels and int(np.prod(outputs[0].shape[1:])) != len(labels):
+            raise cls._unfit(model, f"{len(labels)} scores (one per label in its metadata)")
+
+    def _configure(self) -> None:
         self.image_spec = image_spec_for(self.model, self.options.image_spec)
+
+    @property
+    def input_format(self) -> InputFormat:
+        return InputFormat("video", channels=self.image_spec.channels)
 
     def _process(
         self,

@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, MetadataError, UnsupportedModelError
+from ..media import InputFormat
 from ..metadata.card import ImageSpec, Task
+from ..model import Model
 from ..processing import detection as det
 from ..processing.classification import label_of
 from ..processing.image import Placement
@@ -128,7 +130,7 @@ def _detector_config(data: Any) -> tuple[str, det.SsdConfig | None, dict[str, An
     return kind, None, dict(data)
 
 
-class ObjectDetector(BaseTask):
+class ObjectDetector(BaseTask[ObjectDetectorOptions]):
     """Finds objects in images with a detection model; results are in the input image's pixels.
 
     Tensor contract: one image input (1, H, W, C), C in {1, 3}, float32 (normalized as the ImageSpec
@@ -143,41 +145,63 @@ class ObjectDetector(BaseTask):
     options_class = ObjectDetectorOptions
     task_name = "object-detector"
 
-    def _check_model(self) -> None:
-        if self.card is not None and self.card.task not in (Task.OBJECT_DETECTOR, Task.CUSTOM):
-            raise self._unfit(EXPECTED_OUTPUTS)
-        inputs, outputs = self.model.inputs, self.model.outputs
+    @classmethod
+    def _layout(
+        cls, model: Model, options: ObjectDetectorOptions
+    ) -> tuple[det.OutputLayout, det.SsdConfig | None, dict[str, Any], ImageSpec | None]:
+        """How to read ``model``'s outputs: the layout, SSD anchors, settings, and a known model's ImageSpec.
+
+        Raises:
+            UnsupportedModelError: the tensors or metadata do not fit a detector.
+        """
+        card = model.card
+        if card is not None and card.task not in (Task.OBJECT_DETECTOR, Task.CUSTOM):
+            raise cls._unfit(model, EXPECTED_OUTPUTS)
+        inputs, outputs = model.inputs, model.outputs
         if len(inputs) != 1 or len(inputs[0].shape) != 4 or inputs[0].shape[3] not in (1, 3):
-            raise self._unfit("one image input of shape (1, H, W, 1 or 3)")
+            raise cls._unfit(model, "one image input of shape (1, H, W, 1 or 3)")
         shapes = [o.shape for o in outputs]
         known = KNOWN_DETECTORS.get((inputs[0].shape, tuple(sorted(shapes))))
-        config = self.options.detector_config
-        if config is None and self.card is not None:
-            config = self.card.extra.get("detector")
+        config = options.detector_config
+        if config is None and card is not None:
+            config = card.extra.get("detector")
         kind, ssd, settings = _detector_config(config) if config is not None else ("auto", None, {})
         if ssd is None and known is not None and kind in ("auto", "ssd"):
             ssd = known[1]
-        decoder = self.options.decoder if self.options.decoder != "auto" else kind
+        decoder = options.decoder if options.decoder != "auto" else kind
         names = [f"{o.name} {o.key}" for o in outputs]
         layout = det.find_layout(shapes, names, decoder, ssd, settings.get("version", ""))
         if layout is None:
-            raise self._unfit(EXPECTED_OUTPUTS if decoder == "auto" else f"{decoder} detection outputs")
+            raise cls._unfit(model, EXPECTED_OUTPUTS if decoder == "auto" else f"{decoder} detection outputs")
         if layout.decoder == "ssd" and ssd is None:
             raise UnsupportedModelError(
-                f"{self.model.path.name} has outputs {shapes} like an anchor-based SSD, but no anchor settings",
+                f"{model.path.name} has outputs {shapes} like an anchor-based SSD, but no anchor settings",
                 hint='give detector_config={"type": "ssd", "input_width": ..., "strides": [...], ...} or write it '
                 'into the model card\'s extra["detector"]',
             )
-        image_spec = self.options.image_spec or (self.card.image if self.card else None)
-        if image_spec is None and known is not None:
-            image_spec = known[0]
+        return layout, ssd, settings, known[0] if known is not None else None
+
+    @classmethod
+    def check_fits(cls, model: Model, options: TaskOptions | None = None) -> None:
+        if not isinstance(options, ObjectDetectorOptions):
+            options = ObjectDetectorOptions(model_path=str(model.path))
+        cls._layout(model, options)
+
+    def _configure(self) -> None:
+        layout, ssd, settings, known_spec = self._layout(self.model, self.options)
+        image_spec = self.options.image_spec or (self.card.image if self.card else None) or known_spec
         self.image_spec = image_spec_for(self.model, image_spec)
         self.plan = self._plan(layout, ssd, settings)
 
+    @property
+    def input_format(self) -> InputFormat:
+        return InputFormat("video", channels=self.image_spec.channels)
+
     def _plan(self, layout: det.OutputLayout, ssd: det.SsdConfig | None, settings: dict[str, Any]) -> _Plan:
         labels = self.labels or (ssd.labels if ssd else ())
-        self.labels = labels  # the base class checks allow/deny lists against these, after _check_model
+        self.labels = labels  # the base class checks allow/deny lists against these, after _configure
         if layout.decoder == "ssd":
+            assert ssd is not None  # _layout refuses an SSD layout without anchor settings
             min_score, iou, nms = ssd.min_score, ssd.iou_threshold, ssd.nms
         elif layout.decoder == "yolo":
             (min_score, iou), nms = YOLO_DEFAULTS[layout.yolo_version], "class_wise"
@@ -192,8 +216,8 @@ class ObjectDetector(BaseTask):
             keypoint_labels=ssd.keypoint_labels if ssd else (),
             ssd=ssd,
             anchors=det.generate_ssd_anchors(ssd) if ssd is not None and layout.decoder == "ssd" else None,
-            allowed_classes=self._class_indices(self.options.category_allowlist, labels),
-            denied_classes=self._class_indices(self.options.category_denylist, labels),
+            allowed_classes=self._class_indices(tuple(self.options.category_allowlist), labels),
+            denied_classes=self._class_indices(tuple(self.options.category_denylist), labels),
         )
 
     @staticmethod
@@ -211,6 +235,7 @@ class ObjectDetector(BaseTask):
                 classes, scores = det.split_classes_scores(classes, scores, int(np.asarray(count).reshape(-1)[0]))
             found = det.decode_postprocess(boxes, classes, scores, count)
         elif plan.layout.decoder == "ssd":
+            assert plan.anchors is not None and plan.ssd is not None  # made together in _plan
             found = det.decode_ssd(picked[0], picked[1], plan.anchors, plan.ssd)
         else:
             height, width = self.model.inputs[0].shape[1:3]
@@ -224,7 +249,7 @@ class ObjectDetector(BaseTask):
         if plan.nms == "none":
             found = found.take(np.argsort(-found.scores, kind="stable"))
             found = found.take(np.flatnonzero(found.scores >= plan.min_score))
-            return found.take(slice(0, None if limit < 0 else limit))
+            return found.take(np.arange(found.scores.size if limit < 0 else min(limit, found.scores.size)))
         return det.select(found, plan.min_score, plan.iou_threshold, plan.nms, limit)
 
     def _to_result(self, found: det.Detections, placement: Placement, timestamp_ms: float) -> DetectionResult:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-INTEROP = Path(__file__).parent / "interop"
+INTEROP = Path(__file__).parents[1] / "interop"
 SPEECH = Path("/usr/share/pocketsphinx/test/data/goforward.raw")  # Debian pocketsphinx-testdata, 16 kHz s16le
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "camera", "hubble_deep_field")
 SENTENCES = (

@@ -27,6 +27,10 @@ import pytest
 
 SERIAL_BITS = 16
 
+# A camera index no machine has (V4L2 numbers devices from 0): tests of the "no camera" error use it, so they
+# never open a real webcam, whatever the machine they run on.
+ABSENT_CAMERA_INDEX = 987
+
 
 def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0, step_s: float = 0.02) -> bool:
     deadline = time.monotonic() + timeout_s

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-PI_DIR = Path(__file__).parent / "pi"
+PI_DIR = Path(__file__).parent.parent / "pi"
 BASE = Path(os.environ.get("PI_BASE", Path.home() / ".cache" / "edgekit-pi"))
 KEY = BASE / "ssh" / "id_ed25519"
 

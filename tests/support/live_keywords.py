@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from audio_fixtures import Clip
+
+from .audio_fixtures import Clip
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-INTEROP = Path(__file__).parent / "interop"
+INTEROP = Path(__file__).parents[1] / "interop"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 

@@ -1,0 +1,1 @@
+"""edgekit's test suite (a package, so tests import their helpers as tests.support.*)."""

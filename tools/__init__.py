@@ -1,0 +1,1 @@
+"""Maintainer tools (run as scripts; importable as tools.* from the repository root)."""
