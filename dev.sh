@@ -102,7 +102,23 @@ run_tests() {
   # keyword front-end checks run on them too (without them those tests skip and say why).
   if [ -d out/zoo/keywords ]; then export EDGEKIT_ZOO_WORK="${EDGEKIT_ZOO_WORK:-$PWD/out/zoo}"; fi
   if [ -d out/zoo/keywords ]; then export EDGEKIT_KEYWORDS_DIR="${EDGEKIT_KEYWORDS_DIR:-$PWD/out/zoo/keywords}"; fi
+  prepare_fixtures_in_background
   "$VENV/bin/python" -m pytest "$@"
+}
+
+# The heavy fixtures (the emulated Pi's golden image, the third-party runtimes' venvs) are made once and
+# cached outside the repository under a hash of their recipe. On a cold machine, start making them now on
+# the second core while the first tests run: the fixtures wait for them (each maker holds a lock).
+prepare_fixtures_in_background() {
+  local logs="${TMPDIR:-/tmp}/edgekit-fixtures"; mkdir -p "$logs"
+  if [ "${EDGEKIT_SKIP_INTEROP:-}" != 1 ]; then
+    ( for runtime in mediapipe-1.2.2 mediapipe-0.10.21 tflite-runtime-2.14; do
+        PYTHON="$PWD/$VENV/bin/python" bash tests/interop/runtime_env.sh "$runtime" >"$logs/$runtime.log" 2>&1 || true
+      done ) &
+  fi
+  if [ "${EDGEKIT_SKIP_PI:-}" != 1 ] && [ "$(id -u)" -eq 0 ]; then
+    bash tests/pi/build-golden.sh >"$logs/pi-golden.log" 2>&1 &
+  fi
 }
 
 case "${1:-}" in
