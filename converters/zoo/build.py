@@ -347,9 +347,12 @@ def bundle(entry: ZooModel, paths: dict[str, Path], rows: list[dict], summary: d
             f"{type(spec).__name__}({len(spec.vocabulary)}-token vocabulary, max_length={spec.max_length}, "
             f"start token {spec.start_token}, lowercase={spec.lowercase}, RE2 delimiter {spec.delimiter_pattern!r})"
         )
+    labels = ", ".join(card.labels)
+    if len(card.labels) > 20:  # the file holds them all; the card names how many and the first few
+        labels = f"{len(card.labels)} classes in the file ({', '.join(card.labels[:5])}, …)"
     text = (
         f"# Model card: {entry.name}\n\n{module_doc}\n\n"
-        f"- Task: {card.task.value}; labels: {', '.join(card.labels)}\n"
+        f"- Task: {card.task.value}; labels: {labels}\n"
         f"- Licence: {card.license}\n- Preprocessing: {spec!r}\n"
         f"- Training command: `python -m {entry.module} OUT` (whole zoo: `./dev.sh zoo`)\n"
         f"- Training: {json.dumps(summary)}\n"
