@@ -17,6 +17,16 @@ Preprocessing (in the metadata, read alike by edgekit and MediaPipe Tasks): RGB,
 to 224x224, then (pixel - 127) / 128 — EfficientNet-Lite's MEAN_RGB 127 / STDDEV_RGB 128 (one value for
 all channels, as MediaPipe requires). The int8 file takes the pixels as uint8.
 
+Resizing: Google's own evaluation crops the central 87.5 % keeping the aspect ratio; this card says
+"stretch" because that is what MediaPipe Tasks does with a frame (the standard metadata cannot ask for a
+crop), so both runtimes give the same answer. Frame the object, or pass a region of interest, for the
+best result (the 640x427 rocket photo stretched whole reads "drilling platform"; its centred square
+reads "missile").
+
+Bundled: int8 only (uint8 in and out, 5 MB; what the demos and an app should run). float16 (9.4 MB) and
+the other recipes are written by the build to out/zoo/exports/: with float16 the zoo would weigh about
+18 MB, past its 12 MB budget, and float16 answers like float32 (see the table) at twice int8's size.
+
 There is no ImageNet here: "accuracy" in this card is top-1 agreement with the original network, run in
 PyTorch, on real photos (scikit-image, scikit-learn) and fixed augmented variants of them
 (`converters.zoo.imagenet_photos`), not ImageNet accuracy.
@@ -77,37 +87,45 @@ def _block_names():
             index += 1
 
 
+def keras_name(torch_name: str) -> str:
+    """The Keras layer name for a PyTorch module name: ``_blocks.3._bn1`` -> ``blocks_3_bn1``.
+
+    (TensorFlow's TFLite converter fails on Keras 3 layers whose names start with an underscore.)
+    """
+    return torch_name.replace(".", "_").replace("__", "_").lstrip("_")
+
+
 def build_model():
-    """The Keras 3 network (random weights); layer names follow the PyTorch state_dict's."""
+    """The Keras 3 network (random weights); layer names are the PyTorch module names (see keras_name)."""
     import keras
 
     layers = keras.layers
 
     def conv_bn(x, filters, name, bn_name, relu=True):
-        x = layers.Conv2D(filters, 1, use_bias=False, name=name)(x)
-        x = layers.BatchNormalization(epsilon=BN_EPSILON, name=bn_name)(x)
-        return layers.ReLU(6.0, name=f"{name}_relu6")(x) if relu else x
+        x = layers.Conv2D(filters, 1, use_bias=False, name=keras_name(name))(x)
+        x = layers.BatchNormalization(epsilon=BN_EPSILON, name=keras_name(bn_name))(x)
+        return layers.ReLU(6.0, name=keras_name(f"{name}_relu6"))(x) if relu else x
 
     inputs = keras.Input((SIZE, SIZE, 3), name="image")
-    x = layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False, name="_conv_stem")(inputs)
-    x = layers.BatchNormalization(epsilon=BN_EPSILON, name="_bn0")(x)
-    x = layers.ReLU(6.0, name="_stem_relu6")(x)
+    x = layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False, name="conv_stem")(inputs)
+    x = layers.BatchNormalization(epsilon=BN_EPSILON, name="bn0")(x)
+    x = layers.ReLU(6.0, name="stem_relu6")(x)
     for index, channels_in, channels_out, kernel, stride, expand in _block_names():
         name, block_input = f"_blocks.{index}.", x
         if expand != 1:
             x = conv_bn(x, channels_in * expand, name + "_expand_conv", name + "_bn0")
         # TensorFlow's "same" padding (extra row/column at the bottom/right), as the PyTorch port pads.
         x = layers.DepthwiseConv2D(
-            kernel, strides=stride, padding="same", use_bias=False, name=name + "_depthwise_conv"
+            kernel, strides=stride, padding="same", use_bias=False, name=keras_name(name + "_depthwise_conv")
         )(x)
-        x = layers.BatchNormalization(epsilon=BN_EPSILON, name=name + "_bn1")(x)
-        x = layers.ReLU(6.0, name=name + "_dw_relu6")(x)
+        x = layers.BatchNormalization(epsilon=BN_EPSILON, name=keras_name(name + "_bn1"))(x)
+        x = layers.ReLU(6.0, name=keras_name(name + "_dw_relu6"))(x)
         x = conv_bn(x, channels_out, name + "_project_conv", name + "_bn2", relu=False)
         if stride == 1 and channels_in == channels_out:
-            x = layers.Add(name=name + "add")([x, block_input])
+            x = layers.Add(name=keras_name(name + "add"))([x, block_input])
     x = conv_bn(x, 1280, "_conv_head", "_bn1")
     x = layers.GlobalAveragePooling2D(name="pool")(x)
-    outputs = layers.Dense(1000, activation="softmax", name="_fc")(x)
+    outputs = layers.Dense(1000, activation="softmax", name="fc")(x)
     return keras.Model(inputs, outputs, name="efficientnet_lite0")
 
 
@@ -118,22 +136,23 @@ def load_weights(model, state: dict[str, np.ndarray]) -> None:
         ValueError: a parameter has no layer or a layer no parameter (the architectures differ).
     """
     used = set()
+    torch_names = {keras_name(key.rsplit(".", 1)[0]): key.rsplit(".", 1)[0] for key in state}
     for layer in model.layers:
-        kind = type(layer).__name__
+        kind, prefix = type(layer).__name__, torch_names.get(layer.name, layer.name)
         if kind in ("Conv2D", "DepthwiseConv2D", "Dense"):
-            kernel = state[layer.name + ".weight"]
+            kernel = state[prefix + ".weight"]
             if kind == "Conv2D":
                 kernel = kernel.transpose(2, 3, 1, 0)  # (out, in, h, w) -> (h, w, in, out)
             elif kind == "DepthwiseConv2D":
                 kernel = kernel.transpose(2, 3, 0, 1)  # (channels, 1, h, w) -> (h, w, channels, 1)
             else:
                 kernel = kernel.T
-            values = [kernel] + ([state[layer.name + ".bias"]] if layer.use_bias else [])
-            used |= {layer.name + ".weight"} | ({layer.name + ".bias"} if layer.use_bias else set())
+            values = [kernel] + ([state[prefix + ".bias"]] if layer.use_bias else [])
+            used |= {prefix + ".weight"} | ({prefix + ".bias"} if layer.use_bias else set())
         elif kind == "BatchNormalization":
-            keys = [layer.name + s for s in (".weight", ".bias", ".running_mean", ".running_var")]
+            keys = [prefix + s for s in (".weight", ".bias", ".running_mean", ".running_var")]
             values = [state[k] for k in keys]
-            used |= set(keys) | {layer.name + ".num_batches_tracked"}
+            used |= set(keys) | {prefix + ".num_batches_tracked"}
         else:
             continue
         layer.set_weights(values)
