@@ -97,12 +97,14 @@ def write_videos(out: Path, garments) -> list[Path]:
 
 
 def write_photos(out: Path, data) -> list[Path]:
-    """scikit-image's cat, coffee and rocket photos as PNG, and ``photos.mkv``: each of them panned slowly
-    through a 640x480 frame for 2 s at 30 fps (the imagenet model's live demo on a video file)."""
+    """scikit-image's cat, coffee and rocket (its centred square) photos as PNG, and ``photos.mkv``: each
+    of them panned slowly through a 640x480 frame for 2 s at 30 fps (the imagenet model's live demo)."""
     import cv2
     import numpy as np
 
-    photos = {"chelsea": data.chelsea(), "coffee": data.coffee(), "rocket": data.rocket()}
+    rocket = data.rocket()  # 640x427; its centred square frames the rocket (the whole photo reads "drilling platform")
+    left = (rocket.shape[1] - rocket.shape[0]) // 2
+    photos = {"chelsea": data.chelsea(), "coffee": data.coffee(), "rocket": rocket[:, left : left + rocket.shape[0]]}
     written = []
     for name, photo in photos.items():
         written.append(out / f"photo_{name}.png")
