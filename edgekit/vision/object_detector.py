@@ -18,7 +18,7 @@ from ..processing.classification import label_of
 from ..processing.image import Placement
 from ..results import BoundingBox, Category, Detection, DetectionResult, Keypoint
 from ..tasks import BaseTask, TaskOptions
-from ._input import check_color_order, image_spec_for, prepare_image
+from ._input import check_color_order, image_plan_for, image_spec_for, prepare_image
 
 DECODER_CHOICES = ("auto",) + det.DECODERS
 
@@ -172,6 +172,7 @@ class ObjectDetector(BaseTask):
         if image_spec is None and known is not None:
             image_spec = known[0]
         self.image_spec = image_spec_for(self.model, image_spec)
+        self.image_plan = image_plan_for(self.model, self.image_spec)
         self.plan = self._plan(layout, ssd, settings)
 
     def _plan(self, layout: det.OutputLayout, ssd: det.SsdConfig | None, settings: dict[str, Any]) -> _Plan:
@@ -252,7 +253,7 @@ class ObjectDetector(BaseTask):
         color_order: str | None = None,
     ) -> DetectionResult:
         order = check_color_order(color_order) if color_order else self.options.color_order
-        tensor, placement = prepare_image(image, self.image_spec, order, region_of_interest)
+        tensor, placement = prepare_image(image, self.image_spec, order, region_of_interest, self.image_plan)
         outputs = self.model.run(tensor)
         return self._to_result(self._decode(outputs), placement, timestamp_ms)
 
