@@ -107,6 +107,7 @@ class _Plan:
     anchors: np.ndarray | None = None
     allowed_classes: np.ndarray | None = None  # class indices named in category_allowlist
     denied_classes: np.ndarray | None = None  # class indices named in category_denylist
+    candidates: det.SsdCandidates | None = None  # anchors worth decoding (SSD), on reused buffers
 
 
 def _detector_config(data: Any) -> tuple[str, det.SsdConfig | None, dict[str, Any]]:
@@ -184,15 +185,20 @@ class ObjectDetector(BaseTask):
             (min_score, iou), nms = YOLO_DEFAULTS[layout.yolo_version], "class_wise"
         else:
             min_score, iou, nms = 0.0, 1.0, "none"
+        min_score = self.options.score_threshold or float(settings.get("min_score", min_score))
+        anchors = det.generate_ssd_anchors(ssd) if ssd is not None and layout.decoder == "ssd" else None
         return _Plan(
             layout,
-            min_score=self.options.score_threshold or float(settings.get("min_score", min_score)),
+            min_score=min_score,
             iou_threshold=self.options.iou_threshold or float(settings.get("iou_threshold", iou)),
             nms=nms,
             labels=labels,
             keypoint_labels=ssd.keypoint_labels if ssd else (),
             ssd=ssd,
-            anchors=det.generate_ssd_anchors(ssd) if ssd is not None and layout.decoder == "ssd" else None,
+            anchors=anchors,
+            candidates=det.SsdCandidates(ssd, len(anchors), min_score)
+            if ssd is not None and anchors is not None
+            else None,
             allowed_classes=self._class_indices(self.options.category_allowlist, labels),
             denied_classes=self._class_indices(self.options.category_denylist, labels),
         )
@@ -212,7 +218,7 @@ class ObjectDetector(BaseTask):
                 classes, scores = det.split_classes_scores(classes, scores, int(np.asarray(count).reshape(-1)[0]))
             found = det.decode_postprocess(boxes, classes, scores, count)
         elif plan.layout.decoder == "ssd":
-            found = det.decode_ssd(picked[0], picked[1], plan.anchors, plan.ssd)
+            found = det.decode_ssd_candidates(picked[0], picked[1], plan.anchors, plan.ssd, plan.candidates)
         else:
             height, width = self.model.inputs[0].shape[1:3]
             found = det.decode_yolo(picked[0], plan.layout.yolo_version, width, height)
