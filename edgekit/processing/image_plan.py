@@ -19,6 +19,7 @@ input, the ``area`` resampler) go through the reference path unchanged.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -112,10 +113,7 @@ class ImagePlan:
         Raises:
             InputError: a malformed frame or region (as :func:`.image.preprocess_placed`).
         """
-        try:
-            import cv2
-        except ImportError:  # the numpy warp: the same pixels, with temporaries
-            cv2 = None
+        cv2 = _opencv()
         if (
             not self.supported
             or cv2 is None
@@ -183,3 +181,12 @@ class ImagePlan:
         pixels = to_color_order(resized, spec.color_order, source_order)
         self.tensor[0] = np.clip(np.rint(pixels), 0, 255) if pixels.dtype != np.uint8 else pixels
         return self.tensor, placement
+
+
+def _opencv() -> Any:
+    """cv2, or None without OpenCV (then the numpy warp makes the same pixels, with temporaries)."""
+    try:
+        import cv2
+    except ImportError:
+        return None
+    return cv2
