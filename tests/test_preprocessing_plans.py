@@ -201,3 +201,30 @@ def test_import_edgekit_loads_only_what_load_needs():
     assert found["version"] == ai_edge_litert.__version__ and not found["metadata_read"]
     assert found["classifier"] == "edgekit.vision.image_classifier"
     assert found["running_mode"] == "IMAGE" and found["dir"]
+
+
+def test_audio_windows_reuse_their_buffers_and_quantize_like_the_boundary():
+    """The keyword spotter's window and its int8 codes are two buffers made once; codes as TensorSpec.quantize."""
+    from edgekit import AudioClassifier
+    from edgekit.processing.streaming import RingBuffer
+
+    rng = np.random.default_rng(7)
+    ring = RingBuffer(100)
+    ring.extend(rng.normal(size=130).astype(np.float32))
+    held = np.concatenate([ring._data[30:], ring._data[:30]])  # positions 30..129, oldest first
+    out = np.empty((1, 60), np.float32)
+    assert ring.span(130, 60, out=out) is out and np.array_equal(out[0], held[-60:])
+    assert np.array_equal(ring.span(90, 60), held[:60])
+    early = RingBuffer(100)
+    early.extend(np.ones(3, np.float32))
+    assert np.array_equal(early.span(3, 8), np.r_[np.zeros(5), np.ones(3)].astype(np.float32))
+
+    with AudioClassifier.create_from_model_path(zoo.path("keywords", "int8"), running_mode="video") as task:
+        engine = task.engine
+        window, codes = engine._window, engine._input.codes
+        clip = (rng.normal(0, 0.3, 16000 * 3)).astype(np.float32)
+        for index, start in enumerate(range(0, clip.size, 4000)):
+            task.classify_for_stream(clip[start : start + 4000], 16000, index * 250)
+        assert engine._window is window and engine._input.codes is codes
+        spec = task.model.inputs[0]
+        assert np.array_equal(codes, spec.quantize(window))  # the last window, quantized the boundary's way
