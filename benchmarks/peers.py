@@ -40,6 +40,13 @@ def _frame():
     return np.load(os.environ["PEERS_FRAME"])
 
 
+def _clip():
+    """A minute of 16 kHz audio (seeded noise: a window model's cost does not depend on what it hears)."""
+    import numpy as np
+
+    return np.random.default_rng(0).normal(0, 0.3, 16000 * 60).astype(np.float32)
+
+
 def _top(scores, count=5):
     import numpy as np
 
@@ -68,7 +75,9 @@ def _bare_input(interpreter, frame, kind):
 def make_worker(kind: str, model: str):
     """(call, check): one timed call, and what it answers for the exactness check."""
     task, _, contender = kind.partition(":")
-    frame = _frame() if task != "text" else None
+    frame = _frame() if task not in ("text", "audio") else None
+    if task == "audio":
+        return _audio_worker(contender, model)
     if contender == "edgekit":
         import edgekit
 
@@ -168,6 +177,60 @@ def make_worker(kind: str, model: str):
     return call, lambda: call().tolist()
 
 
+def _audio_worker(contender: str, model: str):
+    """One call = one minute of audio: edgekit's clip mode (the card's hop, or hop = window as MediaPipe
+    strides), MediaPipe's AudioClassifier, or the bare interpreter on 60 one-second windows."""
+    clip = _clip()
+    if contender.startswith("edgekit"):
+        import edgekit
+
+        hop = {"hop_ms": 1000.0} if contender.endswith("hop=window") else {}
+        runner = edgekit.AudioClassifier.create_from_model_path(model, max_results=5, **hop)
+
+        def call():
+            return runner.classify(clip, 16000)
+
+        def check():
+            return [[c.index, c.score] for c in call().classifications[0].classifications[0].categories]
+
+        return call, check
+    if contender == "mediapipe":
+        from mediapipe.tasks.python import BaseOptions, audio
+        from mediapipe.tasks.python.components.containers import audio_data
+
+        options = audio.AudioClassifierOptions(base_options=BaseOptions(model_asset_path=model), max_results=5)
+        runner = audio.AudioClassifier.create_from_options(options)
+        data = audio_data.AudioData.create_from_array(clip, 16000)
+
+        def call():
+            return runner.classify(data)
+
+        def check():
+            return [[c.index, c.score] for c in call()[0].classifications[0].categories]
+
+        return call, check
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=model, num_threads=1)
+    interpreter.allocate_tensors()
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    scale, zero_point = inp["quantization"]
+    windows = clip.reshape(60, 1, 16000)
+    if scale:  # quantized once, outside the timed loop
+        info = np.iinfo(inp["dtype"])
+        windows = np.clip(np.rint(windows / np.float32(scale) + zero_point), info.min, info.max).astype(inp["dtype"])
+
+    def call():
+        for window in windows:
+            interpreter.set_tensor(inp["index"], window)
+            interpreter.invoke()
+            scores = interpreter.get_tensor(out["index"])
+        return scores
+
+    return call, lambda: _top(call())
+
+
 def worker(kind: str, model: str) -> int:
     """Serve commands on stdin (one JSON line each), answer on stdout: ready, run N, check, quit."""
     out = sys.stdout
@@ -194,7 +257,7 @@ def worker(kind: str, model: str) -> int:
             reply = {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
             out.write(json.dumps(reply) + "\n")
             out.flush()
-            return 0
+            os._exit(0)  # MediaPipe's tasks raise at interpreter shutdown when left open
         out.write(json.dumps(reply) + "\n")
         out.flush()
     return 0
@@ -256,7 +319,7 @@ def compare(name: str, workers: dict[str, Worker], rounds: int, calls: int) -> d
         if "bare" in per and kind != "bare":
             for key in ("wall_ms", "cpu_ms"):
                 entry[f"{key.split('_')[0]}_x_bare"] = median([a / b for a, b in zip(series[key], per["bare"][key])])
-        if "mediapipe" in per and kind == "edgekit":
+        if "mediapipe" in per and kind.startswith("edgekit"):
             for key in ("wall_ms", "cpu_ms"):
                 entry[f"{key.split('_')[0]}_mediapipe_over_edgekit"] = median(
                     [b / a for a, b in zip(series[key], per["mediapipe"][key])]
@@ -264,8 +327,9 @@ def compare(name: str, workers: dict[str, Worker], rounds: int, calls: int) -> d
         entry["setup_cpu_s"] = workers[kind].ready["setup_cpu_s"]
         row["contenders"][kind] = entry
     row["answers"] = answers
-    if "mediapipe" in answers and "edgekit" in answers:
-        row["exactness"] = _agreement(answers["edgekit"], answers["mediapipe"])
+    ours = answers.get("edgekit-hop=window", answers.get("edgekit"))
+    if "mediapipe" in answers and ours is not None:
+        row["exactness"] = _agreement(ours, answers["mediapipe"])
     return row
 
 
@@ -370,12 +434,17 @@ def startup(model: Path, image: Path, repeats: int) -> dict:
     return result
 
 
+KEYWORD_CONTENDERS = ("edgekit", "edgekit-hop=window", "mediapipe", "bare")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=20, help="calls per contender per round")
     parser.add_argument("--models", type=Path, default=Path.home() / ".cache" / "edgekit" / "peers")
-    parser.add_argument("--only", default="", help="comma-separated rows: float32,int8,face,text,startup")
+    parser.add_argument(
+        "--only", default="", help="comma-separated rows: float32,int8,face,text,keywords,keywords-int8,startup"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "MODEL"), help=argparse.SUPPRESS)
     parser.add_argument("--export", type=Path, help=argparse.SUPPRESS)
@@ -393,7 +462,15 @@ def main() -> int:
     load_before = os.getloadavg()
     folder = args.models
     folder.mkdir(parents=True, exist_ok=True)
-    rows_wanted = set(filter(None, args.only.split(","))) or {"float32", "int8", "face", "text", "startup"}
+    rows_wanted = set(filter(None, args.only.split(","))) or {
+        "float32",
+        "int8",
+        "face",
+        "text",
+        "keywords",
+        "keywords-int8",
+        "startup",
+    }
     models = export_models(folder) if rows_wanted & {"float32", "int8", "startup"} else {}
     frame = cv2.resize(data.astronaut(), FRAME_SIZE, interpolation=cv2.INTER_AREA)
     np.save(folder / "frame.npy", frame)
@@ -416,6 +493,8 @@ def main() -> int:
         ("int8", "image", models.get("int8"), ("edgekit", "mediapipe", "bare", "loop")),
         ("face", "face", zoo.path("faces", "float32"), ("edgekit", "mediapipe", "bare")),
         ("text", "text", zoo.path("topics", "float16"), ("edgekit", "mediapipe", "bare")),
+        ("keywords", "audio", zoo.path("keywords", "float16"), KEYWORD_CONTENDERS),
+        ("keywords-int8", "audio", zoo.path("keywords", "int8"), ("edgekit", "edgekit-hop=window", "bare")),
     ]
     report: dict = {"machine": {"cpus": os.cpu_count(), "loadavg_before": load_before}, "rows": []}
     for name, task, model, contenders in plan:
@@ -452,20 +531,20 @@ def main() -> int:
 
 def print_row(row: dict) -> None:
     print(f"\n{row['model']}: per call, medians over rounds")
-    print(f"  {'':<10} {'wall ms':>8} {'cpu ms':>8} {'wall/bare':>9} {'cpu/bare':>9} {'minflt':>7} {'peak MiB':>9}")
+    print(f"  {'':<19} {'wall ms':>8} {'cpu ms':>8} {'wall/bare':>9} {'cpu/bare':>9} {'minflt':>7} {'peak MiB':>9}")
     for kind, entry in row["contenders"].items():
         wall_x, cpu_x = entry.get("wall_x_bare"), entry.get("cpu_x_bare")
         print(
-            f"  {kind:<10} {entry['wall_ms']:8.3f} {entry['cpu_ms']:8.3f} "
+            f"  {kind:<19} {entry['wall_ms']:8.3f} {entry['cpu_ms']:8.3f} "
             f"{'' if wall_x is None else f'{wall_x:.3f}x':>9} {'' if cpu_x is None else f'{cpu_x:.3f}x':>9} "
             f"{entry['minflt']:7.1f} {entry['peak_rss_mib']:9.1f}"
         )
-    edge = row["contenders"].get("edgekit", {})
-    if "cpu_mediapipe_over_edgekit" in edge:
-        print(
-            f"  MediaPipe time / edgekit time: wall {edge['wall_mediapipe_over_edgekit']:.3f}x, "
-            f"cpu {edge['cpu_mediapipe_over_edgekit']:.3f}x"
-        )
+    for kind, edge in row["contenders"].items():
+        if "cpu_mediapipe_over_edgekit" in edge:
+            print(
+                f"  MediaPipe time / {kind} time: wall {edge['wall_mediapipe_over_edgekit']:.3f}x, "
+                f"cpu {edge['cpu_mediapipe_over_edgekit']:.3f}x"
+            )
     if "exactness" in row:
         print(f"  exactness vs MediaPipe: {row['exactness']}")
 

@@ -119,10 +119,11 @@ class StreamingResampler:
 
     def process(self, samples: np.ndarray) -> np.ndarray:
         """Take a block of source samples; return every output sample now computable (float32)."""
-        samples = np.asarray(samples, np.float64).reshape(-1)
-        if self.identity:
+        if self.identity:  # float32 in, float32 out: no float64 round trip (it gives the same values)
+            samples = np.asarray(samples, np.float32).reshape(-1)
             self._received += samples.size
-            return samples.astype(np.float32)
+            return samples
+        samples = np.asarray(samples, np.float64).reshape(-1)
         self._history = np.concatenate([self._history, samples])
         self._received += samples.size
         # Output k needs source samples up to (k*down + half) // up.
