@@ -4,11 +4,10 @@ Lite XNNPACK delegate") at run time, and TensorFlow's logs and prints while the 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
+from typing import IO
 
 _NOISE = ("INFO: Created TensorFlow Lite", "INFO: Initialized TensorFlow Lite")
 
@@ -25,7 +24,7 @@ def quiet_native_stderr(drop_all: bool = False) -> Iterator[None]:
     except OSError:  # no real stderr (embedded interpreters): nothing to filter
         yield
         return
-    with tempfile.TemporaryFile() as capture:
+    with _scratch_file() as capture:
         sys.stderr.flush()
         os.dup2(capture.fileno(), 2)
         try:
@@ -40,12 +39,27 @@ def quiet_native_stderr(drop_all: bool = False) -> Iterator[None]:
                     print(line, file=sys.stderr)
 
 
+def _scratch_file() -> IO[bytes]:
+    """An anonymous file: memfd on Linux (no tempfile import, about 15 ms of a cold start), else tempfile."""
+    if hasattr(os, "memfd_create"):
+        try:
+            return open(os.memfd_create("edgekit-stderr"), "w+b")  # noqa: SIM115 (closed by the caller's with)
+        except OSError:
+            pass
+    import tempfile
+
+    return tempfile.TemporaryFile()
+
+
 @contextlib.contextmanager
 def quiet_tensorflow() -> Iterator[list[str]]:
     """Send fd 1/2 output (C++ logs, "Saved artifact at ..." prints) to a buffer during the block.
 
     Yields a list that receives the captured lines, so an error can show them.
     """
+    import logging
+    import tempfile
+
     captured: list[str] = []
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
