@@ -129,7 +129,9 @@ def mobilenet_v2(out: Path) -> dict[str, Path]:
     card = dict(name="mobilenetv2", labels=labels, mean=(127.5,), std=(127.5,))
     # Random weights give near-uniform scores that int8 cannot match to Keras's tolerance: written anyway
     # (force), since what is measured here is edgekit against MediaPipe on the very same file.
-    return _export(model, out, ("float32", "int8"), calibration_crops(96, count=100), force=True, **card)
+    # The .npy holds the model's own input range (the converter checks it against mean/std).
+    calibration = (calibration_crops(96, count=100) - 127.5) / 127.5
+    return _export(model, out, ("float32", "int8"), calibration, force=True, **card)
 
 
 # ----------------------------------------------------------------------------- the two runtimes

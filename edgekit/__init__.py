@@ -2,12 +2,19 @@
 
 The runtime needs only numpy and an interpreter (ai-edge-litert, else tflite-runtime, else
 tensorflow.lite). Conversion lives in the separate ``converters`` package (``edgekit[convert]``).
+
+``import edgekit`` loads only what :func:`load` needs (errors, the model contract, the backends and
+metadata); the tasks, results and compatibility checks are imported on first use of their names
+(PEP 562 module ``__getattr__``), so a script that only loads a model starts fast.
 """
 
-from .audio import AudioClassifier, AudioClassifierOptions
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .backends import load
 from .backends.litert import find_backend
-from .compat import Compatibility, RuntimeVerdict, check_compatibility
 from .errors import (
     CalibrationError,
     ClosedError,
@@ -25,21 +32,69 @@ from .errors import (
 )
 from .metadata import AudioSpec, ImageSpec, ModelCard, Task, TextSpec
 from .model import Model, TensorSpec
-from .results import (
-    AudioClassifierResult,
-    BoundingBox,
-    Category,
-    ClassificationResult,
-    Classifications,
-    Detection,
-    DetectionResult,
-    Keypoint,
-    KeywordDetection,
-)
-from .tasks import RunningMode
-from .text import TextClassifier, TextClassifierOptions
 from .version import __version__
-from .vision import ImageClassifier, ImageClassifierOptions, ObjectDetector, ObjectDetectorOptions
+
+if TYPE_CHECKING:  # the names below load lazily; type checkers and IDEs see them as usual
+    from .audio import AudioClassifier, AudioClassifierOptions
+    from .compat import Compatibility, RuntimeVerdict, check_compatibility
+    from .results import (
+        AudioClassifierResult,
+        BoundingBox,
+        Category,
+        ClassificationResult,
+        Classifications,
+        Detection,
+        DetectionResult,
+        Keypoint,
+        KeywordDetection,
+    )
+    from .tasks import RunningMode
+    from .text import TextClassifier, TextClassifierOptions
+    from .vision import ImageClassifier, ImageClassifierOptions, ObjectDetector, ObjectDetectorOptions
+
+# public name → the submodule that defines it, imported on first access
+_LAZY = {
+    "AudioClassifier": "audio",
+    "AudioClassifierOptions": "audio",
+    "Compatibility": "compat",
+    "RuntimeVerdict": "compat",
+    "check_compatibility": "compat",
+    "RunningMode": "tasks",
+    "TextClassifier": "text",
+    "TextClassifierOptions": "text",
+    "ImageClassifier": "vision",
+    "ImageClassifierOptions": "vision",
+    "ObjectDetector": "vision",
+    "ObjectDetectorOptions": "vision",
+    **dict.fromkeys(
+        (
+            "AudioClassifierResult",
+            "BoundingBox",
+            "Category",
+            "ClassificationResult",
+            "Classifications",
+            "Detection",
+            "DetectionResult",
+            "Keypoint",
+            "KeywordDetection",
+        ),
+        "results",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edgekit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "AudioClassifier",

@@ -22,6 +22,7 @@ import pytest
 from benchmarks import fidelity_images as fidelity  # noqa: E402
 from edgekit.metadata.card import ImageSpec  # noqa: E402
 from edgekit.processing import image as image_proc  # noqa: E402
+from edgekit.processing.image_plan import ImagePlan  # noqa: E402
 
 MAX_SCORE_DIFF = 0.01
 MIN_TOP1 = 0.99
@@ -65,14 +66,24 @@ def test_tensor_is_mediapipes_exactly(size, photos, work, mediapipe, monkeypatch
     model = identity_model(work / f"identity_{width}x{height}", width, height)
     theirs = fidelity.mediapipe_scores(mediapipe, model, photos, work)
     spec = ImageSpec(width, height)
+    # The tasks' plans (reused buffers, cached maps) feed the same tensor: float32, and for a uint8
+    # model whose quantization is the normalization (MobileNet's 127.5 / 127.5) the pixels themselves.
+    float_plan = ImagePlan(spec, np.float32)
+    pixel_plan = ImagePlan(ImageSpec(width, height, mean=(127.5,), std=(127.5,)), np.uint8, 1 / 127.5, 127)
+    assert pixel_plan.pass_through
     for path, expected in zip(photos, theirs):
-        ours = image_proc.preprocess(image_proc.read_image(path), spec)
+        image = image_proc.read_image(path)
+        ours = image_proc.preprocess(image, spec)
         assert np.array_equal(ours.reshape(-1), expected), f"{path.name}: {np.abs(ours.reshape(-1) - expected).max()}"
+        assert np.array_equal(float_plan.prepare(image)[0].reshape(-1), expected), path.name
+        bgr = np.ascontiguousarray(image[:, :, ::-1])
+        assert np.array_equal(pixel_plan.prepare(bgr, "BGR")[0].reshape(-1), expected), path.name
     # Without OpenCV, numpy makes the same pixels (integer arithmetic, not an approximation).
     monkeypatch.setitem(sys.modules, "cv2", None)
     for path, expected in zip(photos[::4], theirs[::4]):
         ours = image_proc.preprocess(image_proc.read_image(path), spec)
         assert np.array_equal(ours.reshape(-1), expected), path.name
+        assert np.array_equal(pixel_plan.prepare(image_proc.read_image(path))[0].reshape(-1), expected), path.name
 
 
 @pytest.mark.interop

@@ -31,6 +31,8 @@ def prepare_samples(samples: Any) -> np.ndarray:
         raise InputError(f"audio samples must be numbers, got {array.dtype}")
     if array.ndim == 2:
         mono = _scaled(array).mean(axis=1 - _frames_axis(array.shape))
+    elif array.ndim == 1 and array.dtype == np.float32:
+        mono = array  # already the model's type: float64 and back would give the same values, in two copies
     elif array.ndim == 1:
         mono = _scaled(array)
     else:
@@ -38,14 +40,15 @@ def prepare_samples(samples: Any) -> np.ndarray:
             f"audio must be (frames,) or (frames, channels), got shape {array.shape}",
             hint="pass one block of mono or multichannel samples per call",
         )
-    if mono.size and not np.isfinite(mono.sum()):
+    if mono.size and not np.isfinite(mono.sum(dtype=np.float64)):
         raise InputError("audio samples contain NaN or Inf", hint="clean the audio block")
-    if mono.size and np.abs(mono).max() > 2.0:
+    peak = max(float(mono.max()), -float(mono.min())) if mono.size else 0.0  # no |x| temporary
+    if peak > 2.0:
         raise InputError(
-            f"float samples must be in [-1, 1], got a peak of {np.abs(mono).max():.4g}",
+            f"float samples must be in [-1, 1], got a peak of {peak:.4g}",
             hint="pass int16 PCM as an int16 array, or divide by 32768",
         )
-    return mono.astype(np.float32)
+    return mono.astype(np.float32, copy=False)  # read, never written, downstream
 
 
 def _frames_axis(shape: tuple[int, ...]) -> int:

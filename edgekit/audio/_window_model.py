@@ -5,8 +5,32 @@ from __future__ import annotations
 import numpy as np
 
 from ..metadata.card import AudioSpec
-from ..model import Model
+from ..model import Model, TensorSpec
 from ..processing.streaming import HopScheduler, RingBuffer
+
+
+class QuantizedInput:
+    """Quantizes a float buffer into the input's codes as :meth:`TensorSpec.quantize` does, in place.
+
+    Same float32 operations in the same order (divide, add the zero point, round half to even, clip),
+    so the same codes, without the four temporaries a window would otherwise allocate.
+    """
+
+    def __init__(self, spec: TensorSpec, values: np.ndarray):
+        info = np.iinfo(spec.dtype)
+        self._values, self._limits = values, (info.min, info.max)
+        self._scale, self._zero_point = np.float32(spec.scale), np.float32(spec.zero_point)
+        self._scratch = np.empty(values.shape, np.float32)
+        self.codes = np.empty(values.shape, spec.dtype)
+
+    def quantize(self) -> np.ndarray:
+        scratch = self._scratch
+        np.divide(self._values, self._scale, out=scratch)
+        scratch += self._zero_point
+        np.rint(scratch, out=scratch)
+        np.clip(scratch, *self._limits, out=scratch)
+        np.copyto(self.codes, scratch, casting="unsafe")
+        return self.codes
 
 
 class WindowModelEngine:
@@ -24,6 +48,9 @@ class WindowModelEngine:
         self.window_samples = spec.window_samples
         self.hop_samples = hop_samples
         self._input_shape = model.inputs[0].shape
+        # One window buffer (and, for a quantized input, its codes) reused by every call.
+        self._window = np.empty(self._input_shape, np.float32)
+        self._input = QuantizedInput(model.inputs[0], self._window) if model.inputs[0].quantized else None
         self.reset()
 
     @property
@@ -44,7 +71,9 @@ class WindowModelEngine:
         for start in range(0, samples.size, self.hop_samples):
             self._ring.extend(samples[start : start + self.hop_samples])
             for window in self._scheduler.due(self._ring.total_samples):
-                tensor = self._ring.span(window.end_sample, self.window_samples).reshape(self._input_shape)
+                tensor = self._ring.span(window.end_sample, self.window_samples, out=self._window)
+                if self._input is not None:
+                    tensor = self._input.quantize()
                 scores = self.model.run(tensor)[0].reshape(-1).astype(np.float32)
                 results.append((window.timestamp_ms, scores))
         return results

@@ -8,11 +8,10 @@ the block, collect the lines); the two callers decide what to do with the lines.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
-import tempfile
 from collections.abc import Iterator, Sequence
+from typing import IO
 
 _NOISE = ("INFO: Created TensorFlow Lite", "INFO: Initialized TensorFlow Lite")
 STDOUT_FD, STDERR_FD = 1, 2
@@ -33,7 +32,7 @@ def capture_native_output(fds: Sequence[int] = (STDERR_FD,)) -> Iterator[list[st
     except OSError:  # no real stdout/stderr: nothing to capture
         yield captured
         return
-    with tempfile.TemporaryFile() as sink:
+    with _scratch_file() as sink:
         for fd in fds:
             os.dup2(sink.fileno(), fd)
         try:
@@ -46,6 +45,18 @@ def capture_native_output(fds: Sequence[int] = (STDERR_FD,)) -> Iterator[list[st
                 os.close(copy)
             sink.seek(0)
             captured.extend(sink.read().decode("utf-8", "replace").splitlines())
+
+
+def _scratch_file() -> IO[bytes]:
+    """An anonymous file: memfd on Linux (no tempfile import, about 15 ms of a cold start), else tempfile."""
+    if hasattr(os, "memfd_create"):
+        try:
+            return open(os.memfd_create("edgekit-output"), "w+b")  # noqa: SIM115 (closed by the caller's with)
+        except OSError:
+            pass
+    import tempfile
+
+    return tempfile.TemporaryFile()
 
 
 @contextlib.contextmanager
@@ -71,6 +82,8 @@ def quiet_tensorflow() -> Iterator[list[str]]:
 
     Yields a list that receives the captured lines, so an error can show them.
     """
+    import logging  # here, not at the top: only TensorFlow's exports need it (cold start of the runtime)
+
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
     with capture_native_output((STDOUT_FD, STDERR_FD)) as captured:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,12 @@ class InterpreterBackend:
 
 
 def _version(distribution: str, module: Any) -> str:
+    # The package's own __version__ (ai_edge_litert, tflite_runtime and tensorflow all set one) is
+    # already in memory; importlib.metadata scans site-packages (about 10 ms), so it is the fallback.
+    package = sys.modules.get(str(getattr(module, "__name__", "")).partition(".")[0])
+    version = getattr(package, "__version__", None)
+    if isinstance(version, str) and version:
+        return version
     from importlib import metadata
 
     for dist in (distribution, "tensorflow", "tflite-runtime", "ai-edge-litert"):

@@ -221,4 +221,62 @@ def decode_ssd(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarra
     )
 
 
+class SsdCandidates:
+    """Which anchors can pass ``min_score``, found before decoding, on buffers made once.
+
+    A sigmoid (and clipping) never reorders scores, so an anchor whose best raw score lies below
+    the raw threshold cannot reach ``min_score``: only the others are decoded (a face in a frame
+    leaves a few dozen of the 896). The raw threshold sits a little below the exact one, so rounding
+    never drops an anchor the full decode would keep; :func:`select` applies the exact filter after.
+
+    Args:
+        config: the decoding options.
+        count: the number of anchors.
+        min_score: the score below which detections are dropped.
+    """
+
+    def __init__(self, config: SsdConfig, count: int, min_score: float):
+        self.count = count
+        if min_score <= 0 or (config.sigmoid_score and min_score >= 1):
+            self.raw_threshold = -np.inf if min_score <= 0 else np.inf
+        elif config.sigmoid_score:
+            self.raw_threshold = float(np.log(min_score / (1 - min_score))) - 1e-3
+        else:
+            self.raw_threshold = float(min_score) - 1e-6 * max(1.0, abs(float(min_score)))
+        clip = config.score_clipping_threshold
+        if config.sigmoid_score and clip is not None and -clip >= self.raw_threshold:
+            self.raw_threshold = -np.inf  # clipping lifts every low score to -clip, which may pass
+        self._best = np.empty(count, np.float32)
+        self._passing = np.empty(count, np.bool_)
+
+    def find(self, raw_scores: np.ndarray) -> np.ndarray | None:
+        """Indices of the anchors worth decoding (ascending), or None for all of them."""
+        if self.raw_threshold == -np.inf:
+            return None
+        scores = np.asarray(raw_scores).reshape(self.count, -1)
+        if scores.shape[1] == 1:
+            best = scores[:, 0]
+        else:
+            best = np.max(scores, axis=1, out=self._best if scores.dtype == np.float32 else None)
+        with np.errstate(invalid="ignore"):  # NaN scores fail the comparison, as they fail select()'s
+            np.greater_equal(best, self.raw_threshold, out=self._passing)
+        return np.flatnonzero(self._passing)
+
+
+def decode_ssd_candidates(
+    raw_boxes: np.ndarray,
+    raw_scores: np.ndarray,
+    anchors: np.ndarray,
+    config: SsdConfig,
+    candidates: SsdCandidates | None,
+) -> Detections:
+    """:func:`decode_ssd` on the anchors ``candidates`` lets through (the others cannot pass its ``min_score``)."""
+    rows = candidates.find(raw_scores) if candidates is not None else None
+    if rows is None:
+        return decode_ssd(raw_boxes, raw_scores, anchors, config)
+    boxes = np.asarray(raw_boxes).reshape(len(anchors), -1)[rows]
+    scores = np.asarray(raw_scores).reshape(len(anchors), -1)[rows]
+    return decode_ssd(boxes, scores, anchors[rows], config)
+
+
 # ----------------------------------------------------------------------------- NMS

@@ -11,7 +11,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .anchors import BOX_FORMATS, NMS_ALGORITHMS, SsdConfig, decode_ssd, generate_ssd_anchors
+from .anchors import (
+    BOX_FORMATS,
+    NMS_ALGORITHMS,
+    SsdCandidates,
+    SsdConfig,
+    decode_ssd,
+    decode_ssd_candidates,
+    generate_ssd_anchors,
+)
 from .nms import (
     Detections,
     box_iou,
@@ -28,11 +36,13 @@ __all__ = [
     "YOLO_VERSIONS",
     "Detections",
     "OutputLayout",
+    "SsdCandidates",
     "SsdConfig",
     "box_iou",
     "class_wise_nms",
     "decode_postprocess",
     "decode_ssd",
+    "decode_ssd_candidates",
     "decode_yolo",
     "find_layout",
     "generate_ssd_anchors",

@@ -40,10 +40,14 @@ class RingBuffer:
         self._data[start : start + first] = samples[:first]
         self._data[: samples.size - first] = samples[first:]
 
-    def span(self, end_sample: int, count: int) -> np.ndarray:
-        """A copy of the samples at stream positions ``[end_sample - count, end_sample)``.
+    def span(self, end_sample: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
+        """The samples at stream positions ``[end_sample - count, end_sample)``, copied (into ``out`` if given).
 
         Positions before the stream's start read as zeros.
+
+        Args:
+            end_sample, count: the span.
+            out: optional preallocated array of ``count`` elements (any shape) to write into and return.
 
         Raises:
             InputError: the span is not held any more (too old), or is in the future.
@@ -54,11 +58,16 @@ class RingBuffer:
                 f"samples [{start}, {end_sample}) are not in the ring buffer "
                 f"(it holds [{max(0, self.total_samples - self.capacity)}, {self.total_samples}))"
             )
-        out = np.zeros(count, self._data.dtype)
+        result = np.empty(count, self._data.dtype) if out is None else out
+        flat = result.reshape(-1)  # a view for a contiguous ``out``: written in place
         first = max(start, 0)
-        indices = np.arange(first, end_sample) % self.capacity
-        out[first - start :] = self._data[indices]
-        return out
+        flat[: first - start] = 0
+        # At most two slices of the circular storage (no index arrays, no temporaries).
+        begin, length = first % self.capacity, end_sample - first
+        head = min(length, self.capacity - begin)
+        flat[first - start : first - start + head] = self._data[begin : begin + head]
+        flat[first - start + head :] = self._data[: length - head]
+        return result
 
     def latest(self, count: int) -> np.ndarray:
         """The newest ``count`` samples, oldest first."""
@@ -110,10 +119,11 @@ class StreamingResampler:
 
     def process(self, samples: np.ndarray) -> np.ndarray:
         """Take a block of source samples; return every output sample now computable (float32)."""
-        samples = np.asarray(samples, np.float64).reshape(-1)
-        if self.identity:
+        if self.identity:  # float32 in, float32 out: no float64 round trip (it gives the same values)
+            samples = np.asarray(samples, np.float32).reshape(-1)
             self._received += samples.size
-            return samples.astype(np.float32)
+            return samples
+        samples = np.asarray(samples, np.float64).reshape(-1)
         self._history = np.concatenate([self._history, samples])
         self._received += samples.size
         # Output k needs source samples up to (k*down + half) // up.

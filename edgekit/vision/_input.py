@@ -12,6 +12,7 @@ from ..media import Frame
 from ..metadata.card import ImageSpec
 from ..model import Model
 from ..processing import image as image_proc
+from ..processing.image_plan import ImagePlan
 
 COLOR_ORDERS = ("RGB", "BGR")
 
@@ -45,14 +46,22 @@ def check_color_order(value: str, what: str = "color_order") -> str:
     return order
 
 
+def image_plan_for(model: Model, spec: ImageSpec) -> ImagePlan:
+    """The preprocessing plan that writes frames straight into ``model``'s input dtype and quantization."""
+    tensor = model.inputs[0]
+    return ImagePlan(spec, tensor.dtype, tensor.scale, tensor.zero_point)
+
+
 def prepare_image(
     image: Frame | np.ndarray | str | Path,
     spec: ImageSpec,
     color_order: str,
     region_of_interest: Sequence[float] | None = None,
+    plan: ImagePlan | None = None,
 ) -> tuple[np.ndarray, image_proc.Placement]:
     """A frame (RGB/BGR numpy, any size), a source Frame (carries its colour order) or an image file →
-    (1, H, W, C) float32 and its Placement."""
+    (1, H, W, C) tensor and its Placement: float32 without a plan, else the plan's reused buffer in the
+    model's own input dtype (overwritten by the next call)."""
     if isinstance(image, Frame):  # a source's frame says its own colour order
         color_order = image.color_order
         image = image.image
@@ -60,6 +69,8 @@ def prepare_image(
         frame, color_order = image_proc.read_image(image), "RGB"
     else:
         frame = image_proc.as_image(image)
+    if plan is not None:
+        return plan.prepare(frame, color_order, region_of_interest)
     # The region is sampled in place (as MediaPipe's ROI is), not cut out first: pixels just outside
     # it still feed the bilinear taps at its edges, and fractional corners stay fractional.
     tensor, placement = image_proc.preprocess_placed(frame, spec, source_order=color_order, region=region_of_interest)

@@ -15,7 +15,7 @@ from ..model import Model
 from ..processing.classification import classify_outputs
 from ..results import ClassificationResult
 from ..tasks import BaseTask, TaskOptions
-from ._input import check_color_order, image_spec_for, prepare_image
+from ._input import check_color_order, image_plan_for, image_spec_for, prepare_image
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ class ImageClassifier(BaseTask[ImageClassifierOptions]):
 
     def _configure(self) -> None:
         self.image_spec = image_spec_for(self.model, self.options.image_spec)
+        self.image_plan = image_plan_for(self.model, self.image_spec)
 
     @property
     def input_format(self) -> InputFormat:
@@ -81,7 +82,7 @@ class ImageClassifier(BaseTask[ImageClassifierOptions]):
         color_order: str | None = None,
     ) -> ClassificationResult:
         order = check_color_order(color_order) if color_order else self.options.color_order
-        tensor, _ = prepare_image(image, self.image_spec, order, region_of_interest)
+        tensor, _ = prepare_image(image, self.image_spec, order, region_of_interest, self.image_plan)
         outputs = self.model.run(tensor)
         heads = [o[0] for o in outputs]
         names = [spec.key for spec in self.model.outputs]

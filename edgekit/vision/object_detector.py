@@ -20,7 +20,7 @@ from ..processing.classification import label_of
 from ..processing.image import Placement
 from ..results import BoundingBox, Category, Detection, DetectionResult, Keypoint
 from ..tasks import BaseTask, TaskOptions
-from ._input import check_color_order, image_spec_for, prepare_image
+from ._input import check_color_order, image_plan_for, image_spec_for, prepare_image
 
 DECODER_CHOICES = ("auto",) + det.DECODERS
 
@@ -109,6 +109,7 @@ class _Plan:
     anchors: np.ndarray | None = None
     allowed_classes: np.ndarray | None = None  # class indices named in category_allowlist
     denied_classes: np.ndarray | None = None  # class indices named in category_denylist
+    candidates: det.SsdCandidates | None = None  # anchors worth decoding (SSD), on reused buffers
 
 
 def _detector_config(data: Any) -> tuple[str, det.SsdConfig | None, dict[str, Any]]:
@@ -191,6 +192,7 @@ class ObjectDetector(BaseTask[ObjectDetectorOptions]):
         layout, ssd, settings, known_spec = self._layout(self.model, self.options)
         image_spec = self.options.image_spec or (self.card.image if self.card else None) or known_spec
         self.image_spec = image_spec_for(self.model, image_spec)
+        self.image_plan = image_plan_for(self.model, self.image_spec)
         self.plan = self._plan(layout, ssd, settings)
 
     @property
@@ -207,15 +209,20 @@ class ObjectDetector(BaseTask[ObjectDetectorOptions]):
             (min_score, iou), nms = YOLO_DEFAULTS[layout.yolo_version], "class_wise"
         else:
             min_score, iou, nms = 0.0, 1.0, "none"
+        min_score = self.options.score_threshold or float(settings.get("min_score", min_score))
+        anchors = det.generate_ssd_anchors(ssd) if ssd is not None and layout.decoder == "ssd" else None
         return _Plan(
             layout,
-            min_score=self.options.score_threshold or float(settings.get("min_score", min_score)),
+            min_score=min_score,
             iou_threshold=self.options.iou_threshold or float(settings.get("iou_threshold", iou)),
             nms=nms,
             labels=labels,
             keypoint_labels=ssd.keypoint_labels if ssd else (),
             ssd=ssd,
-            anchors=det.generate_ssd_anchors(ssd) if ssd is not None and layout.decoder == "ssd" else None,
+            anchors=anchors,
+            candidates=det.SsdCandidates(ssd, len(anchors), min_score)
+            if ssd is not None and anchors is not None
+            else None,
             allowed_classes=self._class_indices(tuple(self.options.category_allowlist), labels),
             denied_classes=self._class_indices(tuple(self.options.category_denylist), labels),
         )
@@ -236,7 +243,7 @@ class ObjectDetector(BaseTask[ObjectDetectorOptions]):
             found = det.decode_postprocess(boxes, classes, scores, count)
         elif plan.layout.decoder == "ssd":
             assert plan.anchors is not None and plan.ssd is not None  # made together in _plan
-            found = det.decode_ssd(picked[0], picked[1], plan.anchors, plan.ssd)
+            found = det.decode_ssd_candidates(picked[0], picked[1], plan.anchors, plan.ssd, plan.candidates)
         else:
             height, width = self.model.inputs[0].shape[1:3]
             found = det.decode_yolo(picked[0], plan.layout.yolo_version, width, height)
@@ -277,7 +284,7 @@ class ObjectDetector(BaseTask[ObjectDetectorOptions]):
         color_order: str | None = None,
     ) -> DetectionResult:
         order = check_color_order(color_order) if color_order else self.options.color_order
-        tensor, placement = prepare_image(image, self.image_spec, order, region_of_interest)
+        tensor, placement = prepare_image(image, self.image_spec, order, region_of_interest, self.image_plan)
         outputs = self.model.run(tensor)
         return self._to_result(self._decode(outputs), placement, timestamp_ms)
 
