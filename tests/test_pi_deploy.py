@@ -242,7 +242,7 @@ def test_bundle_is_reproducible_and_lists_every_file(tmp_path):
     assert not any(rel.startswith("runtime/converters") or rel.endswith(".pyc") for rel in on_disk)
     assert manifest["requirements"][:3] == ["ai-edge-litert==2.3.0", "ml_dtypes==0.5.4", "numpy>=1.23.5,<2"]
     # the stored check outputs are the laptop's: recompute them independently with the model here
-    from edgekit.model import load
+    from edgekit import load
 
     stored = np.load(folder / "check" / "fashion_int8.tflite.npz")
     with load(ZOO / "fashion_int8.tflite") as model:
