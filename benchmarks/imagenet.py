@@ -1,6 +1,6 @@
 """The imagenet zoo model (EfficientNet-Lite0): port fidelity, int8 vs float32, speed, live demo, MediaPipe.
 
-    python -m benchmarks.imagenet [--work out/zoo] [--no-mediapipe] [--no-live]
+    python benchmarks/imagenet.py [--work out/zoo] [--no-mediapipe] [--no-live]
 
 Needs the build's exports (`python -m converters.zoo.imagenet`, or `./dev.sh zoo`): float32 and float16
 come from WORK/exports, int8 is the bundled file. Prints:
@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 
 def _scores(model: Path, images: list[np.ndarray]) -> np.ndarray:
