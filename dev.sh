@@ -45,10 +45,10 @@ setup() {
     "$PYTHON" -m venv "$VENV"
   fi
   local stamp="$VENV/.edgekit-installed"
-  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
-    log "pip install -e .[convert,live,test,zoo] (pinned by constraints.txt)"
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ] || [ dev.sh -nt "$stamp" ]; then
+    log "pip install -e .[convert,live,test,zoo,plot] (pinned by constraints.txt)"
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[convert,live,test,zoo]"
+    "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[convert,live,test,zoo,plot]"
     touch "$stamp"
   fi
 }
