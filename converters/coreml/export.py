@@ -154,6 +154,10 @@ class CoreMLExporter:
         self._reference = self.source.predict(arrays)
 
     @property
+    def accuracy(self):  # AccuracyCheck | None: labelled verification data, read by prepare_data
+        return self._base.accuracy
+
+    @property
     def verification_origin(self) -> str:
         return self._base.verification_set.origin if self._base.verification_set is not None else ""
 
@@ -281,6 +285,11 @@ class CoreMLExporter:
             reasons = _failures(comparison, config)
             if predicted is not None:
                 reasons += _failures(predicted, config, "Core ML predict: ")
+            # accuracy through the package's own metadata (the reference evaluator), as for TFLite files
+            check = self.accuracy
+            accuracy = check.of_file(package) if check else None
+            lost = check.failure(accuracy, config.tolerance.min_agreement) if check else None
+            reasons += [lost] if lost else []
             verdict = "ok"
             where = _locate(self, package, config) if reasons else None
             if reasons and not force:
@@ -293,6 +302,7 @@ class CoreMLExporter:
                     "REFUSED: " + "; ".join(reasons),
                     self.verification_origin,
                     where,
+                    accuracy=accuracy,
                 )
                 raise VerificationError(
                     f"Core ML {config.recipe.value} export not written: "
@@ -303,7 +313,15 @@ class CoreMLExporter:
             if reasons:
                 verdict = "FORCED: " + "; ".join(reasons)
         row = ReportRow(
-            config.recipe.value, str(output), size, comparison, latency, verdict, self.verification_origin, where
+            config.recipe.value,
+            str(output),
+            size,
+            comparison,
+            latency,
+            verdict,
+            self.verification_origin,
+            where,
+            accuracy=accuracy,
         )
         return CoreMLExportResult(row, output, comparison, predicted, config, timings, stats, notes)
 

@@ -213,5 +213,7 @@ def convert_coreml(args: argparse.Namespace) -> int:
         if args.calibration and not args.verify_data:
             print("note: Core ML recipes need no calibration; the --calibration data is used to verify")
         print(f"verifying on {exporter.verification_origin}")
+        if exporter.accuracy and exporter.accuracy.source_report:
+            print(exporter.accuracy.describe_source())
         print(HEADER)
     return _export_each(exporter, configs, outputs, args, show, what="Core ML export(s)", row_notes=True)
