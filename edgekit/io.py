@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import OutputPathError
+from .errors import InputError, OutputPathError
 
 
 def check_output_path(path: str | os.PathLike, *, overwrite: bool = True) -> Path:
@@ -76,3 +76,22 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def check_input_file(path: str | os.PathLike, kind: str) -> Path:
+    """A missing path, a folder or an empty file: one clear InputError before any decoder sees it.
+
+    Args:
+        kind: what the file should hold, for the message ("image", "audio").
+    """
+    path = Path(path)
+    article = "an" if kind[:1] in "aeiou" else "a"
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not {article} {kind} file", hint=f"give the {kind} files inside it")
+    if not path.is_file():
+        raise InputError(f"{kind} file not found: {path}", hint="check the path (and the current folder)")
+    if path.stat().st_size == 0:
+        raise InputError(
+            f"{path} is empty (0 bytes), not {article} {kind} file", hint="the file was not written completely"
+        )
+    return path

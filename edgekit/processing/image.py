@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, MissingDependencyError
+from ..io import check_input_file
 from ..metadata.card import ImageSpec
 from .warp import RESAMPLINGS, Region, area_fit, fit_region, value_transform, warp
 
@@ -28,17 +29,19 @@ def read_image(path: str | Path) -> np.ndarray:
         MissingDependencyError: neither OpenCV nor Pillow is installed.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"image file not found: {path}")
+    check_input_file(path, "image")
     try:
         import cv2
     except ImportError:
         cv2 = None
     if cv2 is not None:
         data = np.fromfile(str(path), dtype=np.uint8)
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        try:
+            image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        except cv2.error:  # OpenCV asserts on some corrupt headers instead of returning None
+            image = None
         if image is None:
-            raise InputError(f"{path} is not an image OpenCV can decode", hint=f"use one of {IMAGE_SUFFIXES}")
+            raise InputError(f"{path} is not an image OpenCV can decode", hint=_undecodable_hint(path))
         return image[:, :, ::-1].copy()
     try:
         from PIL import Image, UnidentifiedImageError
@@ -51,6 +54,12 @@ def read_image(path: str | Path) -> np.ndarray:
             return np.asarray(handle.convert("RGB"))
     except (UnidentifiedImageError, OSError) as exc:
         raise InputError(f"{path} is not an image Pillow can decode ({exc})") from exc
+
+
+def _undecodable_hint(path: Path) -> str:
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return f"the file is damaged or is not really a {path.suffix} image (does an image viewer open it?)"
+    return "use one of " + ", ".join(IMAGE_SUFFIXES)
 
 
 def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
