@@ -21,7 +21,10 @@ from .args import float_list, non_negative_int, positive_int, region_xywh, size_
 if TYPE_CHECKING:
     from ..model import Model
 
-EPILOG = "Docs: README.md. Exit status: 0 success, 1 error, 2 bad command line, 130 interrupted."
+EPILOG = (
+    "Docs: README.md. Exit status: 0 success, 1 error, 2 bad command line, 130 interrupted (Ctrl-C), "
+    "143 SIGTERM, 129 SIGHUP."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -410,8 +413,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     warnings.simplefilter("ignore") if not args.debug else None
+    from .signals import Stopped, stop_on_signals
+
     try:
-        return COMMANDS[args.command](args)
+        with stop_on_signals():  # SIGTERM/SIGHUP clean up as Ctrl-C does (no .part left), exit 143/129
+            return COMMANDS[args.command](args)
+    except Stopped as stop:
+        print(
+            f"stopped by {stop.name}: edgekit {args.command} ended early (finished outputs kept, "
+            "unfinished ones removed)",
+            file=sys.stderr,
+        )
+        return stop.exit_code
     except EdgekitError as exc:
         if args.debug:
             traceback.print_exc()

@@ -27,13 +27,12 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError, InvalidModelError, ModelNotFoundError, OutputPathError
-from ..io import atomic_path, write_bytes_atomic
+from ..io import atomic_path, make_temp_dir, write_bytes_atomic
 from .targets import Target, get_target
 
 _RUNTIME_SKIP = {"__pycache__"}
@@ -210,7 +209,7 @@ def make_bundle(models: list[str | os.PathLike], out: str | os.PathLike, options
     requirements = list(target.requirements)
     venv_key = hashlib.sha256(json.dumps([target.name, target.python, requirements, ssp]).encode()).hexdigest()[:12]
 
-    work = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", dir=parent))
+    work = make_temp_dir(out_path)
     try:
         root = work / "bundle"
         for sub in ("models", "check", "runtime"):
