@@ -7,6 +7,7 @@ one float32 rounding. OpenCV is the fast path; without it a numpy path gives the
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,6 +18,8 @@ from ..errors import InputError, MissingDependencyError
 from ..io import check_input_file
 from ..metadata.card import ImageSpec
 from .warp import RESAMPLINGS, Region, area_fit, fit_region, value_transform, warp
+
+log = logging.getLogger("edgekit.processing")
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
@@ -199,7 +202,9 @@ def crop_pixels(image: np.ndarray, region: Sequence[float]) -> tuple[np.ndarray,
 def as_image(image: np.ndarray | str | Path, what: str = "image") -> np.ndarray:
     """Check a frame (or read a file path) and return it as (H, W, C) with C in 1, 3 or 4.
 
-    Accepts uint8, and float images with values in 0..255.
+    Accepts uint8, and float images with values in 0..255. Other frames are converted, with one warning
+    line per kind and process (not one per frame): uint16 is scaled to 0..255 (value / 257, as 16-bit PNGs
+    and depth cameras give it), other integers outside 0..255 and floats outside 0..255 are clipped.
 
     Raises:
         InputError: wrong type, dtype, shape or channel count, empty, or NaN/Inf values.
@@ -221,7 +226,40 @@ def as_image(image: np.ndarray | str | Path, what: str = "image") -> np.ndarray:
         raise InputError(f"{what} is empty: shape {image.shape}")
     if image.dtype.kind == "f" and not np.isfinite(image).all():
         raise InputError(f"{what} contains NaN or Inf values")
-    return image
+    return _to_pixel_range(image, what)
+
+
+#: The conversions already announced in this process (one warning line each, not one per frame).
+_warned: set[str] = set()
+
+
+def _warn_once(kind: str, message: str) -> None:
+    if kind not in _warned:
+        _warned.add(kind)
+        log.warning("warning: %s (said once; later frames are converted the same way)", message)
+
+
+def _to_pixel_range(image: np.ndarray, what: str) -> np.ndarray:
+    """uint8 as it is; uint16 scaled to 0..255; other values outside 0..255 clipped, never silently."""
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        _warn_once(
+            "uint16",
+            f"{what} is uint16: scaled to 0..255 (value / 257); pass uint8 frames (or floats 0..255) to avoid this",
+        )
+        return np.rint(image.astype(np.float32) * (1.0 / 257.0)).astype(np.uint8)
+    low, high = image.min(), image.max()
+    if low >= 0 and high <= 255:
+        return image.astype(np.uint8) if image.dtype.kind in "iu" else image
+    _warn_once(
+        f"range-{image.dtype.kind}",
+        f"{what} ({image.dtype}) has values from {low:.6g} to {high:.6g}, outside the pixel range 0..255: "
+        "clipped to it; scale frames to 0..255 first",
+    )
+    if image.dtype.kind in "iu":
+        return np.clip(image, 0, 255).astype(np.uint8)
+    return np.clip(image.astype(np.float32), 0.0, 255.0)
 
 
 def to_color_order(image: np.ndarray, order: str, source_order: str = "RGB") -> np.ndarray:
