@@ -108,14 +108,20 @@ def _image(path: Path, card: ModelCard) -> np.ndarray:
     try:
         return image_proc.preprocess(image_proc.read_image(path), card.image)
     except Exception as exc:
-        raise CalibrationError(f"cannot use calibration image {path}: {exc}") from exc
+        raise CalibrationError(
+            f"cannot use calibration image {path}: {exc}",
+            hint="remove or replace that file, or point --calibration at other data",
+        ) from exc
 
 
 def _sound(path: Path, card: ModelCard) -> np.ndarray:
     try:
         samples, rate = audio_proc.read_wav(path)
     except Exception as exc:
-        raise CalibrationError(f"cannot use calibration audio {path}: {exc}") from exc
+        raise CalibrationError(
+            f"cannot use calibration audio {path}: {exc}",
+            hint="remove or replace that file, or point --calibration at other data",
+        ) from exc
     mono = audio_proc.resample(audio_proc.to_mono(samples), rate, card.audio.sample_rate_hz)
     return audio_proc.fit_window(mono, card.audio.window_samples)
 

@@ -201,3 +201,21 @@ def check_input_file(path: str | os.PathLike, kind: str) -> Path:
             f"{path} is empty (0 bytes), not {article} {kind} file", hint="the file was not written completely"
         )
     return path
+
+
+def read_text_lines(path: str | os.PathLike, what: str, hint: str) -> list[str]:
+    """The lines of a UTF-8 text file (``what``: "labels file", for messages), without line ends.
+
+    Raises:
+        InputError: missing, a folder, or not UTF-8 text (``hint`` says what the file should hold).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a folder, not a text file", hint=hint)
+    if not path.is_file():
+        raise InputError(f"{what} not found: {path}", hint="check the path (and the current folder)")
+    try:
+        return path.read_text("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{what} {path} is not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x})",
+                         hint=hint) from exc  # fmt: skip

@@ -7,6 +7,7 @@ Real files, the bundled zoo models and the real ``edgekit`` entry point in a fre
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -174,3 +175,45 @@ def test_text_model_asks_for_text_instead_of_reading_a_file_name(tmp_path):
 
 def test_text_flag_on_an_image_model():
     assert_one_clean_error(edgekit_cli("run", IMAGE_MODEL, "--text", "hello"), "--text needs a text model")
+
+
+# ----------------------------------------------------------------------------- convert's other files
+@pytest.fixture(scope="module")
+def tiny_keras(tmp_path_factory) -> Path:
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    x = keras.layers.Conv2D(4, 3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(2, activation="softmax")(x)
+    path = tmp_path_factory.mktemp("tiny") / "tiny.keras"
+    keras.Model(inputs, outputs).save(path)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "flags, fragment",
+    [
+        (["--labels", "{missing}"], "labels file not found"),
+        (["--labels", "{folder}"], "is a folder"),
+        (["--labels", "{random}"], "not UTF-8 text"),
+        (["--labels", "{empty}"], "is empty"),
+        (["--quantize", "int8", "--calibration", "{bad_folder}"], "cannot use calibration image"),
+        (["--quantize", "int8", "--calibration", "{empty}"], ""),
+        (["--quantize", "int8", "--calibration", "{missing}"], ""),
+        (["--verify-data", "{wrong}"], ""),
+    ],
+)
+def test_convert_with_bad_side_files(flags, fragment, tiny_keras, bad_files, tmp_path):
+    bad_folder = tmp_path / "calibration"
+    bad_folder.mkdir()
+    (bad_folder / "zero.png").write_bytes(b"")
+    (bad_folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    names = {k: str(v) for k, v in bad_files.items()} | {"bad_folder": str(bad_folder)}
+    out = tmp_path / "out.tflite"
+    result = edgekit_cli("convert", str(tiny_keras), *[f.format(**names) for f in flags], "-o", str(out))
+    assert_one_clean_error(result, fragment)
+    assert not out.exists() and not [p for p in os.listdir(tmp_path) if p.startswith(".")]

@@ -167,3 +167,27 @@ def test_temporaries_carry_the_pid(tmp_path):
         assert ek_io.find_leftovers(tmp_path) == []  # our own, in use
         tmp.write_bytes(b"done")
     assert out.read_bytes() == b"done" and os.listdir(tmp_path) == ["x.bin"]
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_command_that_writes_nothing_stops_with_one_line(sig, code):
+    from edgekit import zoo
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "edgekit", "bench", str(zoo.path("fashion")), "--runs", "10000000", "--warmup", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # Wait until the command runs: the interpreter's library is mapped only by load(), inside the handlers.
+    deadline = time.monotonic() + PART_TIMEOUT_S
+    maps = Path(f"/proc/{process.pid}/maps")
+    while time.monotonic() < deadline and process.poll() is None:
+        if "ai_edge_litert" in maps.read_text(errors="replace"):
+            break
+        time.sleep(0.01)
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=PART_TIMEOUT_S)
+    assert process.returncode == code, stderr
+    assert stderr.strip().splitlines()[-1] == f"stopped by {signal.Signals(sig).name}: edgekit bench ended early"
+    assert "Traceback" not in stderr

@@ -419,11 +419,9 @@ def main(argv: list[str] | None = None) -> int:
         with stop_on_signals():  # SIGTERM/SIGHUP clean up as Ctrl-C does (no .part left), exit 143/129
             return COMMANDS[args.command](args)
     except Stopped as stop:
-        print(
-            f"stopped by {stop.name}: edgekit {args.command} ended early (finished outputs kept, "
-            "unfinished ones removed)",
-            file=sys.stderr,
-        )
+        writes = args.command in ("convert", "bundle") or getattr(args, "plot", None)
+        outputs = " (finished outputs kept, unfinished ones removed)" if writes else ""
+        print(f"stopped by {stop.name}: edgekit {args.command} ended early{outputs}", file=sys.stderr)
         return stop.exit_code
     except EdgekitError as exc:
         if args.debug:
