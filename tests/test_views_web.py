@@ -393,3 +393,29 @@ def _answers(url: str) -> bool:
             return reply.status == 200
     except OSError:
         return False
+
+
+@pytest.mark.slow
+def test_edgekit_serve_takes_allow_host_and_max_viewers(tmp_path):
+    from tests.support.live_fixtures import write_ffv1_video
+
+    video = write_ffv1_video(tmp_path / "clip.mkv", [coloured_frame(i) for i in range(10)], 30.0)
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "edgekit", "serve", str(zoo.path("fashion")), "--source", str(video), "--loop",
+         "--port", str(port), "--allow-host", "pi.local", "--max-viewers", "1", "--duration", "60"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert wait_until(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), 60), "edgekit serve did not come up"
+        assert raw_get(port, "/healthz", f"pi.local:{port}")[0] == 200
+        assert raw_get(port, "/", "rebind.attacker.example")[0] == 403
+        import socket
+
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as first:
+            first.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            assert first.recv(64).startswith(b"HTTP/1.1 200")
+            assert raw_get(port, "/stream.mjpg", "localhost")[0] == 503  # --max-viewers 1
+    finally:
+        server.terminate()
+        server.wait(30)
