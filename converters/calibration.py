@@ -51,7 +51,7 @@ def load_dataset(path: str | Path, card: ModelCard, inputs: list[SourceInput], l
     path = Path(path)
     first = inputs[0]
     if not path.exists():
-        raise CalibrationError(f"calibration data not found: {path}")
+        raise CalibrationError(f"calibration data not found: {path}", hint="check the path (and the current folder)")
     if path.suffix.lower() == ".npy":
         return _from_npy(path, first, limit)
     if path.is_file() and path.suffix.lower() in (".txt", ".lst", ".csv"):
