@@ -65,7 +65,8 @@ def find_leftovers(folder: str | os.PathLike, now: float | None = None) -> list[
     """The temporaries in ``folder`` that an edgekit process left behind (killed, or the power went).
 
     A temporary counts when the process named in it is gone, or when it is older than
-    :data:`STALE_AFTER_S` (a reused pid). Symbolic links and other programs' files never count.
+    :data:`STALE_AFTER_S` (a reused pid). Symbolic links, other programs' files and other users'
+    files never count.
     """
     now = time.time() if now is None else now
     found = []
@@ -79,10 +80,12 @@ def find_leftovers(folder: str | os.PathLike, now: float | None = None) -> list[
             continue
         pid = int(match.group("pid") or match.group("probe"))
         try:
-            age = now - entry.stat(follow_symlinks=False).st_mtime
+            info = entry.stat(follow_symlinks=False)
         except OSError:
             continue
-        if not _process_alive(pid) or age > STALE_AFTER_S:
+        if hasattr(os, "getuid") and info.st_uid != os.getuid():  # another user's: not this user's to remove
+            continue
+        if not _process_alive(pid) or now - info.st_mtime > STALE_AFTER_S:
             found.append(Path(entry.path))
     return sorted(found)
 

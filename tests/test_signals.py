@@ -191,3 +191,11 @@ def test_a_command_that_writes_nothing_stops_with_one_line(sig, code):
     assert process.returncode == code, stderr
     assert stderr.strip().splitlines()[-1] == f"stopped by {signal.Signals(sig).name}: edgekit bench ended early"
     assert "Traceback" not in stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="chown to another user needs root")
+def test_another_users_leftover_is_not_touched(tmp_path):
+    theirs = tmp_path / f".model.tflite.edgekit-{dead_pid()}-abcd1234.part"
+    theirs.write_bytes(b"theirs")
+    os.chown(theirs, 54321, 54321)
+    assert ek_io.remove_leftovers(tmp_path) == [] and theirs.exists()
