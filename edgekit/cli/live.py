@@ -89,7 +89,7 @@ def run_live(args: argparse.Namespace, serve: bool) -> int:
         if getattr(args, "window", False):
             sinks.append(WindowSink(f"edgekit: {os.path.basename(args.model)}"))
         if serve or getattr(args, "serve", False):
-            web = WebSink(args.host, args.port)
+            web = WebSink(args.host, args.port, task=task)
             sinks.append(web)
             print(f"web view: {web.url}", file=sys.stderr, flush=True)
         runner.sinks = sinks

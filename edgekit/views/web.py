@@ -3,7 +3,8 @@
 Endpoints: ``/`` a small self-contained page (no external assets; fits a phone), ``/stream.mjpg`` the
 newest annotated frame as multipart JPEG (any number of clients; a slow client skips frames, it never
 slows ``publish``), ``/frame.jpg`` the newest frame once, ``/events`` one ``data: {json}`` message per
-published result, ``/result.json`` the latest one, ``/healthz``. Listens on 127.0.0.1 unless told otherwise.
+published result, ``/result.json`` the latest one, ``/healthz``; ``/insets.json`` and ``/input.png`` the
+model's input picture and the audio level/spectrogram (see ``insets.py``). Listens on 127.0.0.1 unless told otherwise.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import EdgekitError, require
+from .insets import INSET_PATHS, Insets
 
 log = logging.getLogger("edgekit.views")
 BOUNDARY = "edgekit-frame"
@@ -86,6 +88,7 @@ class WebView:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._publish_lock = threading.Lock()
+        self.insets = Insets()
 
     @property
     def stream_clients(self) -> int:
@@ -108,7 +111,7 @@ class WebView:
             PortInUseError: the port is taken (the message names it; the hint names --port).
             EdgekitError: any other reason the address cannot be bound (e.g. a port below 1024 without root).
         """
-        handler = type("Handler", (_Handler,), {"latest": self._latest, "page": _page()})
+        handler = type("Handler", (_Handler,), {"latest": self._latest, "page": _page(), "insets": self.insets})
         server = ThreadingHTTPServer((self.host, self.port), handler, bind_and_activate=False)
         server.daemon_threads = True
         try:
@@ -153,6 +156,15 @@ class WebView:
                     raw = np.array(frame_bgr, copy=True)
             self._store(frame_bgr is not None, raw, jpeg, payload)
 
+    def publish_input(self, image_rgb: np.ndarray, caption: str = "") -> None:
+        """Make ``image_rgb`` (uint8 RGB or grey) the model input the page shows in its inset."""
+        self.insets.publish_input(image_rgb, caption)
+
+    def publish_audio(self, samples: np.ndarray, sample_rate_hz: int, position_ms: float, keywords: Any = ()) -> None:
+        """Add one audio block (first sample at stream time ``position_ms``) to the page's level meter and
+        spectrogram; ``keywords``: the result's keyword dicts, marked on the spectrogram."""
+        self.insets.publish_audio(samples, sample_rate_hz, position_ms, keywords)
+
     def _store(self, has_frame: bool, raw: np.ndarray | None, jpeg: bytes | None, payload: bytes) -> None:
         latest = self._latest
         with latest.cond:
@@ -193,6 +205,7 @@ class WebView:
 class _Handler(BaseHTTPRequestHandler):
     latest: _Latest
     page: bytes
+    insets: Insets
     protocol_version = "HTTP/1.1"
     timeout = SOCKET_TIMEOUT_S
 
@@ -250,6 +263,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._stream()
             elif path == "/events":
                 self._events()
+            elif path in INSET_PATHS:
+                self._send(*self.insets.respond(path, self.path.partition("?")[2]))
             else:
                 self._send(b"not found\n", "text/plain", 404)
         except OSError:  # the viewer went away, stopped reading (timeout), or stop() closed the socket
