@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .backends import load
+from .errors import MissingDependencyError
 from .model import Model, TensorSpec
 
 
@@ -94,7 +95,6 @@ def plot_bench(rows: list[dict[str, Any]], path: str | Path) -> Path:
     """
     import io
 
-    from .eval import pyplot
     from .io import write_bytes_atomic
 
     plt = pyplot("--plot")
@@ -117,3 +117,21 @@ def plot_bench(rows: list[dict[str, Any]], path: str | Path) -> Path:
     plt.close(figure)
     write_bytes_atomic(path, buffer.getvalue())
     return Path(path)
+
+
+def pyplot(what: str) -> Any:
+    """matplotlib.pyplot on the Agg backend (no display needed).
+
+    Raises:
+        MissingDependencyError: matplotlib is not installed; the message names ``what`` needs it and the extra.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{what} needs matplotlib, which is not installed", hint='pip install "edgekit[plot]"'
+        ) from exc
+    return plt

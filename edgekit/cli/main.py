@@ -352,7 +352,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from ..bench import benchmark, format_bench
 
     if args.plot:  # every reason the plot cannot be written is found before timing anything
-        from ..eval import pyplot
+        from ..bench import pyplot
         from ..io import check_output_path
 
         if Path(args.plot).suffix.lower() != ".png":

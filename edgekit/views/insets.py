@@ -77,7 +77,7 @@ def mel_filters(rate_hz: int, fft_size: int, bands: int = SPECTROGRAM_BANDS, low
         falling = (high - bins_hz) / max(high - mid, 1e-9)
         filters[band] = np.clip(np.minimum(rising, falling), 0, None)
     # Narrow low bands may fall between FFT bins: give each at least its nearest bin.
-    for band in np.flatnonzero(filters.sum(axis=1) == 0):
+    for band in map(int, np.flatnonzero(filters.sum(axis=1) == 0)):
         filters[band, int(np.argmin(np.abs(bins_hz - edges_hz[band + 1])))] = 1.0
     return filters / filters.sum(axis=1, keepdims=True)
 
