@@ -115,7 +115,9 @@ def _write_html_report(batch, exporter, outputs, args, show: bool) -> None:
     from converters.report_html import write_report
 
     accuracy = getattr(exporter, "accuracy", None)
-    notes = [f"verified on {getattr(exporter, 'verification_origin', None) or exporter.verification_set.origin}"]
+    verification = getattr(exporter, "verification_set", None)  # TFLite; Core ML says verification_origin
+    origin = getattr(exporter, "verification_origin", None) or getattr(verification, "origin", "")
+    notes = [f"verified on {origin}"] if origin else []
     if accuracy is not None and accuracy.source_report is not None:
         notes.append(accuracy.describe_source())
     notes += [f"note: {note}" for note in exporter.notes]
