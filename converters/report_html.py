@@ -78,7 +78,7 @@ def plot_svg(rows: Sequence[ReportRow], recommended: str | None, beaten: dict[st
         f'<rect width="{width}" height="{height}" fill="#fff"/>',
     ]
     if not points:
-        parts.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no export was measured</text></svg>')
+        parts.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no latency was measured on this machine (Core ML runs on Apple devices)</text></svg>')
         return "".join(parts)
     latencies = [max(r.latency_p50_ms, 1e-6) for r in points]
     y_max = max(r.size_bytes for r in points) / 1e3 * 1.15 or 1.0
@@ -280,6 +280,8 @@ def render_report(
         f"Recommended: <b>{html.escape(recommended)}</b>, the fastest export that passed its tolerance with "
         "accuracy within one point of the best (the smallest of those within 10 % of the fastest)."
         if recommended
+        else "None is recommended: no export that passed its tolerance has a latency measured on this machine."
+        if any(r.verdict == "ok" for r in rows)
         else "No export passed its tolerance, so none is recommended."
     )
     figures = [
