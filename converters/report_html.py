@@ -78,7 +78,8 @@ def plot_svg(rows: Sequence[ReportRow], recommended: str | None, beaten: dict[st
         f'<rect width="{width}" height="{height}" fill="#fff"/>',
     ]
     if not points:
-        parts.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no latency was measured on this machine (Core ML runs on Apple devices)</text></svg>')
+        message = "no latency was measured on this machine (Core ML runs on Apple devices)"
+        parts.append(_text(width / 2, height / 2, message, anchor="middle") + "</svg>")
         return "".join(parts)
     latencies = [max(r.latency_p50_ms, 1e-6) for r in points]
     y_max = max(r.size_bytes for r in points) / 1e3 * 1.15 or 1.0
