@@ -117,6 +117,7 @@ def plot_svg(rows: Sequence[ReportRow], recommended: str | None, beaten: dict[st
         'text-anchor="middle" font-size="12">size (kB) → smaller lower</text>'
     )
     placed: list[tuple[float, float, float]] = []
+    marks = [(x_of(r.latency_p50_ms), y_of(r.size_bytes / 1e3)) for r in points]
     for row in sorted(points, key=lambda r: -r.size_bytes):
         px, py = x_of(row.latency_p50_ms), y_of(row.size_bytes / 1e3)
         quality = _quality(row)
@@ -141,8 +142,10 @@ def plot_svg(rows: Sequence[ReportRow], recommended: str | None, beaten: dict[st
         extent = 6.5 * len(label)
         x0, x1 = (lx, lx + extent) if anchor == "start" else (lx - extent, lx)
         ly = py + 4
-        while any(abs(ly - oy) < 14 and x0 < ox1 and ox0 < x1 for ox0, ox1, oy in placed):
-            ly += 14  # labels that would overlap stack downwards
+        while any(abs(ly - oy) < 14 and x0 < ox1 and ox0 < x1 for ox0, ox1, oy in placed) or any(
+            abs(ly - 4 - oy) < 10 and x0 - 6 < ox < x1 + 6 for ox, oy in marks if (ox, oy) != (px, py)
+        ):
+            ly += 14  # labels that would cover another label or point stack downwards
         placed.append((x0, x1, ly))
         weight = "bold" if row.recipe == recommended else None
         parts.append(_text(lx, ly, label, anchor=anchor, fill=color, weight=weight))

@@ -85,7 +85,7 @@ def report_card(out: Path, work: Path) -> Path:
     from selenium.webdriver.common.by import By
 
     report = digits_export(work)
-    with chromium() as browser:
+    with chromium(1200, 1400) as browser:  # tall enough that the figures are in view whole
         browser.get(report.as_uri())
         figures = browser.find_element(By.ID, "figures")
         out.write_bytes(figures.screenshot_as_png)
@@ -93,7 +93,7 @@ def report_card(out: Path, work: Path) -> Path:
     return out
 
 
-def fashion_video(path: Path, count: int = 8, seconds_each: float = 2.0, fps: float = 10.0) -> Path:
+def fashion_video(path: Path, count: int = 8, seconds_each: float = 4.0, fps: float = 10.0) -> Path:
     """Fashion-MNIST test images, one per class, each shown for ``seconds_each`` at 448x448 (FFV1)."""
     import cv2
 
@@ -149,7 +149,11 @@ def web_view(out: Path, work: Path) -> Path:
             wait_for(lambda: browser.find_element(By.ID, "results").text.strip() != "", 30)
             if not shown:
                 raise SystemExit("the page never showed the model input inset")
-            time.sleep(1.0)
+            # Shoot in the middle of an item (2 s after the answer changed), when the video, the inset
+            # and the answer all show the same item.
+            first = browser.find_element(By.ID, "results").text
+            wait_for(lambda: browser.find_element(By.ID, "results").text.split("\n")[0] != first.split("\n")[0], 10)
+            time.sleep(2.0)
             out.write_bytes(browser.get_screenshot_as_png())
     finally:
         server.terminate()
