@@ -115,6 +115,7 @@ class AccuracyCheck:
     def __init__(self, source: SourceModel, card: ModelCard, data_path: str | None, notes: list[str]):
         self.data: LabelledData | None = None
         self.source_report: EvalReport | None = None
+        self.reports: dict[str, EvalReport] = {}  # per recipe, for the HTML report's confusion matrix
         if not data_path or card.task.value not in ("image-classifier", "audio-classifier", "text-classifier"):
             return
         from edgekit.errors import InputError
@@ -141,8 +142,9 @@ class AccuracyCheck:
         report = self.source_report
         return f"source accuracy {report.accuracy:.1%} on {report.evaluated} labelled items ({report.origin})"
 
-    def of_file(self, path: Path) -> float | None:
-        """Accuracy of an exported file, through edgekit's task on its own metadata (None without labels)."""
+    def of_file(self, path: Path, recipe: str | None = None) -> float | None:
+        """Accuracy of an exported file, through edgekit's task on its own metadata (None without labels);
+        the full report is kept in ``reports[recipe]`` when ``recipe`` is given."""
         if self.data is None:
             return None
         if path.suffix.lower() == ".mlpackage" or path.is_dir():
@@ -154,9 +156,12 @@ class AccuracyCheck:
 
             model = edgekit.load(path, num_threads=1)
         try:
-            return evaluate(model, self.data).accuracy
+            report = evaluate(model, self.data)
         finally:
             model.close()
+        if recipe is not None:
+            self.reports[recipe] = report
+        return report.accuracy
 
     def failure(self, accuracy: float | None, min_agreement: float) -> str | None:
         """Why an export's accuracy is unacceptable: it lost more than the recipe's disagreement allows

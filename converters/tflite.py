@@ -339,7 +339,7 @@ class Exporter:
             temporary.write_bytes(data)
             comparison, latency = self.verify(temporary)
             reasons = comparison.failures(config.tolerance)
-            accuracy = self.accuracy.of_file(temporary) if self.accuracy else None
+            accuracy = self.accuracy.of_file(temporary, config.recipe.value) if self.accuracy else None
             lost = self.accuracy.failure(accuracy, config.tolerance.min_agreement) if self.accuracy else None
             reasons += [lost] if lost else []
             verdict = "ok"

@@ -120,12 +120,21 @@ def _size(size: int | None) -> str:
     return f"{size / 1e6:.2f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB"
 
 
-def format_row(row: ReportRow) -> str:
+COLUMNS = ("recipe", "size", "agreement", "accuracy", "max err", "mean err", "p50 (1 thr)", "verdict")
+
+
+def row_cells(row: ReportRow) -> list[str]:
+    """The report row's cells as printed (one per :data:`COLUMNS`); the HTML report shows the same text."""
     c = row.comparison
     agreement = "n/a" if c is None or c.agreement is None else f"{c.agreement:.1%}"
     max_err = "n/a" if c is None else f"{c.max_abs_error:.3g}"
     mean_err = "n/a" if c is None else f"{c.mean_abs_error:.3g}"
     latency = "n/a" if row.latency_p50_ms is None else f"{row.latency_p50_ms:.3g} ms"
     accuracy = "n/a" if row.accuracy is None else f"{row.accuracy:.1%}"
-    cells = f"{_size(row.size_bytes):>10} {agreement:>10} {accuracy:>9} {max_err:>10} {mean_err:>10} {latency:>12}"
-    return f"{row.recipe:<10} {cells}  {row.verdict}"
+    return [row.recipe, _size(row.size_bytes), agreement, accuracy, max_err, mean_err, latency, row.verdict]
+
+
+def format_row(row: ReportRow) -> str:
+    recipe, size, agreement, accuracy, max_err, mean_err, latency, verdict = row_cells(row)
+    cells = f"{size:>10} {agreement:>10} {accuracy:>9} {max_err:>10} {mean_err:>10} {latency:>12}"
+    return f"{recipe:<10} {cells}  {verdict}"

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .backends import load
+from .errors import MissingDependencyError
 from .model import Model, TensorSpec
 
 
@@ -84,3 +85,53 @@ def format_bench(row: dict[str, Any]) -> str:
         f"({row['warmup_runs']} runs)  p50 {row['p50_ms']:7.3f} ms  p90 {row['p90_ms']:7.3f} ms  "
         f"p99 {row['p99_ms']:7.3f} ms  peak RSS {row['peak_rss_mib']:6.1f} MiB  [{row['interpreter']}]"
     )
+
+
+def plot_bench(rows: list[dict[str, Any]], path: str | Path) -> Path:
+    """Write p50/p90/p99 latency per thread count as a bar chart PNG, atomically.
+
+    Raises:
+        MissingDependencyError: matplotlib is not installed (the ``plot`` extra).
+    """
+    import io
+
+    from .io import write_bytes_atomic
+
+    plt = pyplot("--plot")
+    figure, axes = plt.subplots(figsize=(6.4, 3.6))
+    positions = np.arange(len(rows))
+    width = 0.26
+    for offset, (key, color) in enumerate((("p50_ms", "#2c7fb8"), ("p90_ms", "#7fcdbb"), ("p99_ms", "#edf8b1"))):
+        values = [row[key] for row in rows]
+        bars = axes.bar(positions + (offset - 1) * width, values, width, label=key[:3], color=color, edgecolor="#333")
+        axes.bar_label(bars, fmt="%.3g", fontsize=7, padding=2)
+    axes.set_xticks(positions, [f"{row['threads']} thread{'s' if row['threads'] > 1 else ''}" for row in rows])
+    axes.set_ylabel("latency per run (ms)")
+    first = rows[0]
+    axes.set_title(f"{Path(first['model']).name}: {first['runs']} runs, {first['interpreter']}", fontsize=10)
+    axes.legend(fontsize=8)
+    axes.margins(y=0.15)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    plt.close(figure)
+    write_bytes_atomic(path, buffer.getvalue())
+    return Path(path)
+
+
+def pyplot(what: str) -> Any:
+    """matplotlib.pyplot on the Agg backend (no display needed).
+
+    Raises:
+        MissingDependencyError: matplotlib is not installed; the message names ``what`` needs it and the extra.
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{what} needs matplotlib, which is not installed", hint='pip install "edgekit[plot]"'
+        ) from exc
+    return plt

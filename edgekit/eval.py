@@ -219,11 +219,11 @@ def format_report(report: EvalReport) -> list[str]:
     return lines
 
 
-def plot_confusion(report: EvalReport, path: str | Path) -> Path:
-    """Write the confusion matrix as a PNG, atomically.
+def pyplot(what: str) -> Any:
+    """matplotlib.pyplot on the Agg backend (no display needed).
 
     Raises:
-        MissingDependencyError: matplotlib is not installed (the ``plot`` extra).
+        MissingDependencyError: matplotlib is not installed; the message names ``what`` needs it and the extra.
     """
     try:
         import matplotlib
@@ -232,8 +232,18 @@ def plot_confusion(report: EvalReport, path: str | Path) -> Path:
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise MissingDependencyError(
-            "--plot needs matplotlib, which is not installed", hint='pip install "edgekit[plot]"'
+            f"{what} needs matplotlib, which is not installed", hint='pip install "edgekit[plot]"'
         ) from exc
+    return plt
+
+
+def plot_confusion(report: EvalReport, path: str | Path) -> Path:
+    """Write the confusion matrix as a PNG, atomically.
+
+    Raises:
+        MissingDependencyError: matplotlib is not installed (the ``plot`` extra).
+    """
+    plt = pyplot("--plot")
     import io
 
     from .io import write_bytes_atomic

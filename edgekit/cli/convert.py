@@ -99,9 +99,39 @@ def _export_each(exporter, configs, outputs, args, show: bool, what: str, row_no
                 print(f"  note: {note}")
 
     batch = export_each(exporter, configs, outputs, force=args.force, overwrite=args.overwrite, on_outcome=report)
+    _write_html_report(batch, exporter, outputs, args, show)
     if not batch.ok:
         raise batch.summary_error(what)
     return 0
+
+
+def _write_html_report(batch, exporter, outputs, args, show: bool) -> None:
+    """report.html beside the outputs; a folder that cannot take it costs one warning line, not the export."""
+    import sys
+
+    from converters.report_html import write_report
+
+    accuracy = getattr(exporter, "accuracy", None)
+    verification = getattr(exporter, "verification_set", None)  # TFLite; Core ML says verification_origin
+    origin = getattr(exporter, "verification_origin", None) or getattr(verification, "origin", "")
+    notes = [f"verified on {origin}"] if origin else []
+    if accuracy is not None and accuracy.source_report is not None:
+        notes.append(accuracy.describe_source())
+    notes += [f"note: {note}" for note in exporter.notes]
+    folder = Path(outputs[0]).parent
+    try:
+        path = write_report(
+            folder,
+            [outcome.row for outcome in batch.outcomes],
+            title=f"edgekit export report: {Path(args.model.rstrip('/')).name}",
+            notes=notes,
+            reports=getattr(accuracy, "reports", None),
+        )
+    except OSError as exc:
+        print(f"warning: report.html not written in {folder}: {exc.strerror or exc}", file=sys.stderr, flush=True)
+        return
+    if show:
+        print(f"report: {path}", flush=True)
 
 
 def convert(args: argparse.Namespace) -> int:

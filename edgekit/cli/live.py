@@ -104,7 +104,7 @@ def run_live(args: argparse.Namespace, serve: bool) -> int:
         if getattr(args, "window", False):
             sinks.append(WindowSink(f"edgekit: {os.path.basename(args.model)}"))
         if serve or getattr(args, "serve", False):
-            web = _web_sink(WebSink, args)
+            web = WebSink(args.host, args.port, task=task, allow_hosts=args.allow_host, max_viewers=args.max_viewers)
             sinks.append(web)
             print(f"web view: {web.url}", file=sys.stderr, flush=True)
         runner.sinks = sinks
@@ -124,16 +124,3 @@ def run_live(args: argparse.Namespace, serve: bool) -> int:
             file=sys.stderr,
         )
     return 0
-
-
-def _web_sink(sink_class: Any, args: argparse.Namespace) -> Any:
-    """A WebSink serving a WebView with the Host allow-list and viewer cap from the flags."""
-    from ..views.web import WebView
-
-    view = WebView(args.host, args.port, allow_hosts=args.allow_host, max_viewers=args.max_viewers)
-
-    class Sink(sink_class):  # type: ignore[misc, valid-type]
-        def __init__(self) -> None:  # the view made above, not the sink's default one
-            self.view = view.start()
-
-    return Sink()

@@ -199,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--warmup", type=positive_int, default=5, help="untimed runs first (5)")
     bench.add_argument("--threads", type=thread_counts, default=[1], metavar="N[,N…]", help="thread counts (1)")
     bench.add_argument("--json", action="store_true", help="one JSON object per thread count")
+    bench.add_argument("--plot", metavar="FILE.png", help="write the latencies as a bar chart PNG (edgekit[plot])")
     from .eval import add_eval_parser
 
     add_eval_parser(commands, EPILOG)
@@ -363,10 +364,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from ..backends import load
     from ..bench import benchmark, format_bench
 
+    if args.plot:  # every reason the plot cannot be written is found before timing anything
+        from ..bench import pyplot
+        from ..io import check_output_path
+
+        if Path(args.plot).suffix.lower() != ".png":
+            raise InputError(f"--plot writes a PNG, got {args.plot!r}", hint="give a FILE.png")
+        check_output_path(args.plot)
+        pyplot("--plot")
     load(args.model)  # fail fast with a clear message before timing anything
+    rows = []
     for threads in args.threads:
-        row = benchmark(args.model, threads, runs=args.runs, warmup=args.warmup)
-        _print_json(row) if args.json else print(format_bench(row), flush=True)
+        rows.append(benchmark(args.model, threads, runs=args.runs, warmup=args.warmup))
+        _print_json(rows[-1]) if args.json else print(format_bench(rows[-1]), flush=True)
+    if args.plot:
+        from ..bench import plot_bench
+
+        plot_bench(rows, args.plot)
+        print(f"latency plot -> {args.plot}", file=sys.stderr if args.json else sys.stdout, flush=True)
     return 0
 
 

@@ -13,6 +13,8 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from ..media import AudioBlock
+
 AUDIO_PANEL_SHAPE = (240, 480, 3)
 
 
@@ -98,12 +100,31 @@ class WindowSink:
 
 
 class WebSink:
-    """Publishes each annotated frame and result to the browser view (``edgekit serve``)."""
+    """Publishes each annotated frame and result to the browser view (``edgekit serve``).
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8080):
+    With the ``task``, the page also shows the model's input as the model sees it (image tasks, at
+    most ``INPUT_INSET_PER_S`` pictures a second); audio blocks feed its level meter and spectrogram.
+    """
+
+    INPUT_INSET_PER_S = 5.0
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        task: Any = None,
+        allow_hosts: Any = (),
+        max_viewers: int | None = None,
+    ):
         from ..views.web import WebView
 
-        self.view = WebView(host=host, port=port)
+        limits = {"max_viewers": max_viewers} if max_viewers is not None else {}
+        self.view = WebView(host=host, port=port, allow_hosts=allow_hosts or (), **limits)
+        self.task = task
+        self._caption = _input_caption(task)
+        self._last_input_s = 0.0
+        if task is not None:
+            task.keep_last_input = True
         self.view.start()
 
     @property
@@ -118,6 +139,26 @@ class WebSink:
         figures.pop("source", None)
         figures["fps"] = round(stats.fps, 2)
         self.view.publish(draw_overlay(frame_of(item), data, fps=stats.fps), data, figures)
+        self._publish_insets(item, data)
+
+    def _publish_insets(self, item: Any, data: dict[str, Any]) -> None:
+        if isinstance(item, AudioBlock):
+            self.view.publish_audio(item.samples, item.sample_rate_hz, item.position_ms, data.get("keywords"))
+            return
+        now = time.monotonic()
+        if self.task is None or now - self._last_input_s < 1.0 / self.INPUT_INSET_PER_S:
+            return
+        image = self.task.last_input_image()
+        if image is not None:
+            self._last_input_s = now
+            self.view.publish_input(image, self._caption)
 
     def close(self) -> None:
         self.view.stop()
+
+
+def _input_caption(task: Any) -> str:
+    spec = getattr(task, "image_spec", None)
+    if spec is None:
+        return ""
+    return f"model input {spec.width}×{spec.height}, {spec.resize_mode}, as the model sees it"

@@ -137,6 +137,29 @@ class ImagePlan:
             cv2.LUT(resized, self.table, dst=self.tensor[0])
         return self.tensor, placement
 
+    def pixels(self, tensor: np.ndarray) -> np.ndarray:
+        """A tensor :meth:`prepare` made → the (height, width, 3) uint8 RGB picture it stands for.
+
+        The inverse of the last steps of preprocessing (dequantize, ``value * std + mean``, colour order),
+        so a person sees what the model sees: the crop, letterbox bars and resampling all stay. Grey
+        inputs come back as three equal channels.
+        """
+        spec = self.spec
+        values = np.asarray(tensor).reshape(spec.height, spec.width, -1)
+        if self.pass_through:
+            pixels = values.astype(np.float32)  # the resized pixels themselves
+        else:
+            real = values.astype(np.float32)
+            if self.dtype.kind in "iu" and self.scale is not None and self.zero_point is not None:
+                real = (real - np.float32(self.zero_point)) * np.float32(self.scale)
+            std = np.asarray(spec.std, np.float32)
+            mean = np.asarray(spec.mean, np.float32)
+            pixels = real * std + mean
+        image = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+        if image.shape[2] == 1:
+            return np.repeat(image, 3, axis=2)
+        return np.ascontiguousarray(image[:, :, ::-1]) if spec.color_order == "BGR" else image
+
     def _maps_for(self, src_width: int, src_height: int, region: Sequence[float] | None):
         key = (src_width, src_height, None if region is None else tuple(float(v) for v in region))
         cached = self._maps.get(key)

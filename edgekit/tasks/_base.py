@@ -130,6 +130,10 @@ class BaseTask(Generic[OptionsT]):
     task_name: ClassVar[str] = "task"
     #: how many inputs may wait in LIVE_STREAM mode (1: the newest replaces the waiting one)
     live_max_pending: ClassVar[int] = 1
+    #: set True to keep a copy of each input tensor, so :meth:`last_input_image` can show it (the web
+    #: view's inset); off by default: the copy costs a few microseconds a frame nobody asked for
+    keep_last_input: bool = False
+    _last_input: Any = None
 
     #: one input → one result: ``_process(item, timestamp_ms, **call_options)``; each task defines it
     #: with its own keyword options (a region of interest, a colour order, clip=True for audio).
@@ -192,6 +196,16 @@ class BaseTask(Generic[OptionsT]):
     def input_format(self) -> InputFormat:
         """What this task consumes: video frames, audio (at which rate) or text."""
         raise NotImplementedError
+
+    def last_input_image(self) -> Any:
+        """The newest input as the model saw it, as an (H, W, 3) uint8 RGB picture: after crop, letterbox,
+        resize, colour order, and back from normalization. Image tasks with ``keep_last_input`` set; None
+        for other tasks or before the first input."""
+        return None
+
+    def _keep_input(self, tensor: Any) -> None:
+        if self.keep_last_input:
+            self._last_input = tensor.copy()  # the plan's buffer is overwritten by the next frame
 
     # --- the three running modes ---------------------------------------------------------------
     def _require_mode(self, mode: RunningMode, method: str) -> None:

@@ -3,7 +3,9 @@
 Endpoints: ``/`` a small self-contained page (no external assets; fits a phone), ``/stream.mjpg`` the
 newest annotated frame as multipart JPEG (any number of clients; a slow client skips frames, it never
 slows ``publish``), ``/frame.jpg`` the newest frame once, ``/events`` one ``data: {json}`` message per
-published result, ``/result.json`` the latest one, ``/healthz``. Listens on 127.0.0.1 unless told otherwise.
+published result, ``/result.json`` the latest one, ``/healthz``; ``/insets.json`` and ``/input.png`` the
+model's input picture and the audio level/spectrogram (see ``insets.py``). Listens on 127.0.0.1 unless told
+otherwise.
 
 Hardening: a request whose ``Host`` header names anything but this machine (localhost, 127.0.0.1, ::1, the
 bound address, ``allow_hosts``; bound to 0.0.0.0, also the machine's own names and addresses) gets 403, so a
@@ -33,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import EdgekitError, require
+from .insets import INSET_PATHS, Insets
 
 log = logging.getLogger("edgekit.views")
 BOUNDARY = "edgekit-frame"
@@ -116,6 +119,7 @@ class WebView:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._publish_lock = threading.Lock()
+        self.insets = Insets()
 
     @property
     def stream_clients(self) -> int:
@@ -161,6 +165,7 @@ class WebView:
                 "allowed": self.allowed_hosts(),
                 "any_address": self.host in ("0.0.0.0", "", "::"),
                 "max_viewers": self.max_viewers,
+                "insets": self.insets,
             },
         )
         server_class = _IPv6Server if ":" in self.host else _Server
@@ -208,6 +213,15 @@ class WebView:
                 else:  # no viewer: no JPEG work, but keep a copy for the next one to connect
                     raw = np.array(frame_bgr, copy=True)
             self._store(frame_bgr is not None, raw, jpeg, payload)
+
+    def publish_input(self, image_rgb: np.ndarray, caption: str = "") -> None:
+        """Make ``image_rgb`` (uint8 RGB or grey) the model input the page shows in its inset."""
+        self.insets.publish_input(image_rgb, caption)
+
+    def publish_audio(self, samples: np.ndarray, sample_rate_hz: int, position_ms: float, keywords: Any = ()) -> None:
+        """Add one audio block (first sample at stream time ``position_ms``) to the page's level meter and
+        spectrogram; ``keywords``: the result's keyword dicts, marked on the spectrogram."""
+        self.insets.publish_audio(samples, sample_rate_hz, position_ms, keywords)
 
     def _store(self, has_frame: bool, raw: np.ndarray | None, jpeg: bytes | None, payload: bytes) -> None:
         latest = self._latest
@@ -287,6 +301,7 @@ class _Handler(BaseHTTPRequestHandler):
     allowed: frozenset[str]
     any_address: bool
     max_viewers: int
+    insets: Insets
     protocol_version = "HTTP/1.1"
     timeout = SOCKET_TIMEOUT_S
 
@@ -393,6 +408,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self._stream() if path == "/stream.mjpg" else self._events()
                 finally:
                     self._release_slot(counter)
+            elif path in INSET_PATHS:
+                self._send(*self.insets.respond(path, self.path.partition("?")[2]))
             else:
                 self._send(b"not found\n", "text/plain", 404)
         except OSError:  # the viewer went away, stopped reading (timeout), or stop() closed the socket

@@ -70,6 +70,11 @@ class ImageClassifier(BaseTask[ImageClassifierOptions]):
         self.image_spec = image_spec_for(self.model, self.options.image_spec)
         self.image_plan = image_plan_for(self.model, self.image_spec)
 
+    def last_input_image(self) -> np.ndarray | None:
+        """See :meth:`BaseTask.last_input_image`."""
+        kept = self._last_input
+        return None if kept is None else self.image_plan.pixels(kept)
+
     @property
     def input_format(self) -> InputFormat:
         return InputFormat("video", channels=self.image_spec.channels)
@@ -83,6 +88,7 @@ class ImageClassifier(BaseTask[ImageClassifierOptions]):
     ) -> ClassificationResult:
         order = check_color_order(color_order) if color_order else self.options.color_order
         tensor, _ = prepare_image(image, self.image_spec, order, region_of_interest, self.image_plan)
+        self._keep_input(tensor)
         outputs = self.model.run(tensor)
         heads = [o[0] for o in outputs]
         names = [spec.key for spec in self.model.outputs]

@@ -195,6 +195,11 @@ class ObjectDetector(BaseTask[ObjectDetectorOptions]):
         self.image_plan = image_plan_for(self.model, self.image_spec)
         self.plan = self._plan(layout, ssd, settings)
 
+    def last_input_image(self) -> np.ndarray | None:
+        """See :meth:`BaseTask.last_input_image`."""
+        kept = self._last_input
+        return None if kept is None else self.image_plan.pixels(kept)
+
     @property
     def input_format(self) -> InputFormat:
         return InputFormat("video", channels=self.image_spec.channels)
@@ -285,6 +290,7 @@ class ObjectDetector(BaseTask[ObjectDetectorOptions]):
     ) -> DetectionResult:
         order = check_color_order(color_order) if color_order else self.options.color_order
         tensor, placement = prepare_image(image, self.image_spec, order, region_of_interest, self.image_plan)
+        self._keep_input(tensor)
         outputs = self.model.run(tensor)
         return self._to_result(self._decode(outputs), placement, timestamp_ms)
 

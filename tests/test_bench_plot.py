@@ -1,0 +1,51 @@
+"""`edgekit bench --plot FILE.png`: the latencies as a bar chart; without matplotlib, one error naming the extra
+before anything is timed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from edgekit import zoo
+from tests.support.cli_helpers import edgekit_cli
+
+
+def test_bench_plot_writes_a_bar_per_percentile_and_thread_count(tmp_path):
+    import cv2
+
+    plot = tmp_path / "latency.png"
+    model = str(zoo.path("fashion"))
+    done = edgekit_cli("bench", model, "--runs", "10", "--threads", "1,2", "--json", "--plot", str(plot))
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]  # --json stays one object per line
+    assert [row["threads"] for row in rows] == [1, 2]
+    image = cv2.imread(str(plot))
+    assert image is not None and image.shape[:2] == (360, 640)
+    assert [p.name for p in tmp_path.iterdir()] == ["latency.png"]  # no temporary file left
+    # The p50 bars' blue (#2c7fb8 = BGR 184,127,44) is there: one bar per thread count, at least a few pixels.
+    blue = np.all(np.abs(image.astype(int) - (184, 127, 44)) < 12, axis=2)
+    columns = np.flatnonzero(blue.any(axis=0))
+    assert blue.sum() > 20 and len(np.split(columns, np.flatnonzero(np.diff(columns) > 1) + 1)) >= 2  # legend + bars
+
+
+def test_bench_plot_without_matplotlib_names_the_extra_before_timing(tmp_path):
+    plot = tmp_path / "latency.png"
+    code = "import sys; sys.modules['matplotlib'] = None; from edgekit.cli import main; sys.exit(main(sys.argv[1:]))"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "bench", str(zoo.path("fashion")), "--plot", str(plot)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1 and done.stdout == ""  # nothing was timed
+    assert done.stderr.splitlines() == [
+        "error: --plot needs matplotlib, which is not installed",
+        'hint: pip install "edgekit[plot]"',
+    ]
+    assert not plot.exists()
+
+
+def test_bench_plot_wants_a_png(tmp_path):
+    done = edgekit_cli("bench", str(zoo.path("fashion")), "--plot", str(tmp_path / "latency.jpg"))
+    assert done.returncode != 0 and "--plot writes a PNG" in done.stderr and done.stdout == ""
