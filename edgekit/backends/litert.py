@@ -84,7 +84,7 @@ def find_backend() -> InterpreterBackend:
         return _cached
     raise NoInterpreterError(
         "no TFLite interpreter can be imported (" + "; ".join(failures) + ")",
-        hint='pip install ai-edge-litert (or: pip install "edgekit"); on old systems with numpy<2, '
+        hint="pip install ai-edge-litert (or: pip install edgekit-ml); on old systems with numpy<2, "
         "pip install tflite-runtime",
     )
 

@@ -7,7 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from ..errors import MissingDependencyError, RecipeError
+from ..errors import MissingDependencyError, RecipeError, install_hint
 
 
 def _recipes(text: str | None, target: str = "tflite") -> list[str]:
@@ -107,6 +107,13 @@ def _export_each(exporter, configs, outputs, args, show: bool, what: str, row_no
     return 0
 
 
+def _missing(what: str, exc: ImportError) -> MissingDependencyError:
+    """The error for a failed import of the converters: absent (a wheel install) or without TensorFlow."""
+    if exc.name == "converters":
+        what = "converting needs the converters, which are in the edgekit repository and not in the wheel"
+    return MissingDependencyError(f"{what} ({exc})", hint=install_hint("convert"))
+
+
 def convert(args: argparse.Namespace) -> int:
     if args.to == "coreml":
         return convert_coreml(args)
@@ -120,9 +127,7 @@ def convert(args: argparse.Namespace) -> int:
         from converters.tflite import Exporter
         from converters.verify import HEADER
     except ImportError as exc:
-        raise MissingDependencyError(
-            f"converting needs TensorFlow ({exc})", hint='pip install "edgekit[convert]"'
-        ) from exc
+        raise _missing("converting needs TensorFlow", exc) from exc
     from ..io import check_output_path
 
     recipes = _recipes(args.quantize)
@@ -177,9 +182,7 @@ def convert_coreml(args: argparse.Namespace) -> int:
         from converters.coreml.recipes import CoreMLConfig, CoreMLRecipe
         from converters.verify import HEADER
     except ImportError as exc:
-        raise MissingDependencyError(
-            f"Core ML export needs TensorFlow and coremltools ({exc})", hint='pip install "edgekit[convert]"'
-        ) from exc
+        raise _missing("Core ML export needs TensorFlow and coremltools", exc) from exc
     recipes = _recipes(args.quantize, "coreml")
     configs = []
     for name in recipes:
