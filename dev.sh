@@ -85,6 +85,17 @@ demo() {
   fi
   log "edgekit bench"
   edgekit bench "$zoo/fashion_int8.tflite" --threads 1,2 --runs 200
+  demo_summary "$out"
+}
+
+# The closing summary of `./dev.sh demo`: what was shown, and where the files it wrote are.
+demo_summary() {
+  local out=$1
+  log "done. Shown: a Keras model exported in every recipe and verified (the report card), the bundled models on"
+  log "photos, spoken keywords and text, three live runs on files (a status line when the result changes), a benchmark."
+  log "files written (open the .tflite files in Netron, or load them with edgekit.load):"
+  for file in "$out"/models/*; do printf '  %s  %s\n' "$(du -sh "$file" | cut -f1)" "$file" >&2; done
+  printf '  %s\n  %s/  (photos, WAVs and videos the runs used)\n' "$out/digits/digits.keras" "$out/samples" >&2
 }
 
 # Style, formatting, the import layers of docs/architecture.md (.importlinter), and types (pyproject [tool.mypy]).

@@ -90,18 +90,29 @@ def _print_row(row, output: Path, show: bool, refused: Exception | None = None) 
             print("\n".join(format_compatibility(compat, indent="    ", compact=True)), flush=True)
 
 
-def _export_each(exporter, configs, outputs, args, show: bool, what: str, row_notes: bool = False) -> int:
-    """Export every recipe, printing a report row each. A refused or failed recipe leaves no file
+def _export_each(
+    exporter, configs, outputs, args, show: bool, what: str, row_notes: bool = False, header: str = ""
+) -> int:
+    """Export every recipe, then print the report card: ``header`` and a row each, in one piece (the progress
+    lines of the conversions come before it, not between its rows). A refused or failed recipe leaves no file
     and never stops the others; the exit status is 1 if any recipe was not written (one error at the end)."""
     from converters.batch import export_each
 
-    def report(outcome) -> None:
+    outcomes: list = []
+    batch = export_each(
+        exporter, configs, outputs, force=args.force, overwrite=args.overwrite, on_outcome=outcomes.append
+    )
+    if show and header:
+        print(header)
+    for outcome in outcomes:
         _print_row(outcome.row, outcome.output, show, outcome.error)
         if show and row_notes and outcome.result is not None:
             for note in outcome.result.notes:
                 print(f"  note: {note}")
-
-    batch = export_each(exporter, configs, outputs, force=args.force, overwrite=args.overwrite, on_outcome=report)
+    if show:
+        written = [str(o.output) for o in outcomes if o.error is None and o.output.exists()]
+        if written:
+            print(f"wrote {len(written)} file(s) to {Path(written[0]).parent}")
     if not batch.ok:
         raise batch.summary_error(what)
     return 0
@@ -169,8 +180,7 @@ def convert(args: argparse.Namespace) -> int:
         print(f"verifying on {exporter.verification_set.origin}")
         if exporter.accuracy and exporter.accuracy.source_report:
             print(exporter.accuracy.describe_source())
-        print(HEADER)
-    return _export_each(exporter, configs, outputs, args, show, what="export(s)")
+    return _export_each(exporter, configs, outputs, args, show, what="export(s)", header=HEADER)
 
 
 def convert_coreml(args: argparse.Namespace) -> int:
@@ -216,5 +226,4 @@ def convert_coreml(args: argparse.Namespace) -> int:
         if args.calibration and not args.verify_data:
             print("note: Core ML recipes need no calibration; the --calibration data is used to verify")
         print(f"verifying on {exporter.verification_origin}")
-        print(HEADER)
-    return _export_each(exporter, configs, outputs, args, show, what="Core ML export(s)", row_notes=True)
+    return _export_each(exporter, configs, outputs, args, show, what="Core ML export(s)", row_notes=True, header=HEADER)
