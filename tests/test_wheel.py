@@ -42,7 +42,13 @@ def _run(args, **kwargs) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(REPO)])
+    # Built from a copy of what the build reads: setuptools leaves build/ behind in the folder it builds, and
+    # files there from an earlier build (a module since removed) would end up in the wheel.
+    source = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy2(REPO / name, source / name)
+    shutil.copytree(REPO / "edgekit", source / "edgekit", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(source)])
     assert built.returncode == 0, built.stderr[-3000:]
     (path,) = out.glob("*.whl")
     return path
