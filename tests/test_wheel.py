@@ -155,7 +155,14 @@ def test_installed_wheel_runs_outside_the_checkout(venv, tmp_path):
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "error:" in result.stderr and "hint:" in result.stderr and "repository" in result.stderr
 
-    # 5. What `import edgekit` costs: no heavy modules; its time is printed (the machine is shared: no assert).
+    # 5. The command line starts without the parts that need Linux, a camera or a display (deploy, sources, views).
+    probe = "import sys, edgekit.cli.main; print(' '.join(sorted(sys.modules)))"
+    started = _run([python, "-c", probe], **run)
+    assert started.returncode == 0, started.stderr
+    eager = [m for m in started.stdout.split() if m.split(".")[:2][-1] in ("deploy", "sources", "views", "live")]
+    assert eager == [], eager
+
+    # 6. What `import edgekit` costs: no heavy modules; its time is printed (the machine is shared: no assert).
     probe = "import edgekit; edgekit.zoo.path('fashion_int8'); import sys, json; print(json.dumps(sorted(sys.modules)))"
     timed = _run([python, "-X", "importtime", "-c", probe], **run)
     assert timed.returncode == 0, timed.stderr
