@@ -111,7 +111,10 @@ class PrintSink:
     def shown(self, top: int = 5) -> str:
         """What the run showed most, e.g. ``Ankle boot (30 results), Pullover (30)``; "" when nothing was counted."""
         ranked = sorted(self._shown.items(), key=lambda kv: -kv[1])[:top]
-        return ", ".join(f"{name} ({count}{' results' if i == 0 else ''})" for i, (name, count) in enumerate(ranked))
+        unit = ("result", "results")
+        return ", ".join(
+            f"{name} ({count}{' ' + unit[count != 1] if i == 0 else ''})" for i, (name, count) in enumerate(ranked)
+        )
 
     def close(self) -> None:
         pass
