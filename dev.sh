@@ -45,7 +45,7 @@ setup() {
     "$PYTHON" -m venv "$VENV"
   fi
   local stamp="$VENV/.edgekit-installed"
-  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ] || [ dev.sh -nt "$stamp" ]; then
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ] || [ dev.sh -nt "$stamp" ] || [ setup.py -nt "$stamp" ]; then
     log "pip install -e .[convert,live,test,zoo,plot] (pinned by constraints.txt)"
     "$VENV/bin/python" -m pip install -q --upgrade pip
     # The distribution is edgekit-ml now (issue 16): an install made under the old name goes first.
