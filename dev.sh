@@ -45,9 +45,11 @@ setup() {
     "$PYTHON" -m venv "$VENV"
   fi
   local stamp="$VENV/.edgekit-installed"
-  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ] || [ dev.sh -nt "$stamp" ]; then
+  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ] || [ dev.sh -nt "$stamp" ] || [ setup.py -nt "$stamp" ]; then
     log "pip install -e .[convert,live,test,zoo,plot] (pinned by constraints.txt)"
     "$VENV/bin/python" -m pip install -q --upgrade pip
+    # The distribution is edgekit-ml now (issue 16): an install made under the old name goes first.
+    "$VENV/bin/python" -m pip uninstall -q -y edgekit >/dev/null 2>&1 || true
     "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[convert,live,test,zoo,plot]"
     touch "$stamp"
   fi
@@ -85,6 +87,17 @@ demo() {
   fi
   log "edgekit bench"
   edgekit bench "$zoo/fashion_int8.tflite" --threads 1,2 --runs 200
+  demo_summary "$out"
+}
+
+# The closing summary of `./dev.sh demo`: what was shown, and where the files it wrote are.
+demo_summary() {
+  local out=$1
+  log "done. Shown: a Keras model exported in every recipe and verified (the report card), the bundled models on"
+  log "photos, spoken keywords and text, three live runs on files (a status line when the result changes), a benchmark."
+  log "files written (open the .tflite files in Netron, or load them with edgekit.load):"
+  for file in "$out"/models/*; do printf '  %s  %s\n' "$(du -sh "$file" | cut -f1)" "$file" >&2; done
+  printf '  %s\n  %s/  (photos, WAVs and videos the runs used)\n' "$out/digits/digits.keras" "$out/samples" >&2
 }
 
 # Style, formatting, the import layers of docs/architecture.md (.importlinter), and types (pyproject [tool.mypy]).

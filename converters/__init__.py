@@ -1,6 +1,6 @@
 """Export Keras 3 models and SavedModels to TFLite (and Core ML), verified against the source.
 
-Needs ``pip install "edgekit[convert]"`` (TensorFlow CPU, coremltools). The runtime never imports
+Needs ``pip install -e ".[convert]" in a checkout`` (TensorFlow CPU, coremltools). The runtime never imports
 this package.
 """
 

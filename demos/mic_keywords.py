@@ -1,75 +1,8 @@
-"""Keyword spotting on the microphone (or a WAV/FLAC file): prints each keyword once, with its time.
-
-    python demos/mic_keywords.py                          # default microphone, bundled keyword spotter
-    python demos/mic_keywords.py --source mic:USB --threshold 0.8
-    python demos/mic_keywords.py --source speech.wav      # a file, paced in real time
-    python demos/mic_keywords.py --model alexa.tflite     # microWakeWord streaming models work too
-
-The microphone is opened at its native rate and resampled to the model's; one utterance gives one
-detection (a score threshold plus a refractory period).
-"""
-
-from __future__ import annotations
+"""Runs ``python -m edgekit.demos.mic_keywords`` in a checkout (the code is in edgekit/demos/)."""
 
 import sys
 
-from _live_demo import parser, run_live
-
-import edgekit
-from edgekit import zoo
-from edgekit.audio import AudioClassifier
-
-
-class KeywordPrinter:
-    """Prints only the detections (the per-window scores scroll by too fast to read)."""
-
-    def handle(self, result, item, stats):
-        for keyword in result.keywords:
-            print(f"heard {keyword.label!r} ({keyword.score:.2f}) at {keyword.timestamp_ms / 1000:.2f} s", flush=True)
-
-    def close(self):
-        pass
-
-
-def default_hop_ms(model_path: str) -> float | None:
-    """100 ms for window models (keyword times are as precise as the hop); streaming models (microWakeWord)
-    have their hop fixed by their stride."""
-    card = edgekit.load(model_path).card
-    return 100.0 if card is not None and card.audio is not None else None
-
-
-def run(args) -> int:
-    try:
-        hop_ms = args.hop_ms if args.hop_ms is not None else default_hop_ms(args.model)
-    except edgekit.EdgekitError as error:
-        print(f"error: {error}" + (f"\nhint: {error.hint}" if error.hint else ""), file=sys.stderr)
-        return 1
-
-    def make_task(callback):
-        return AudioClassifier.create_from_model_path(
-            args.model,
-            running_mode="live_stream",
-            result_callback=callback,
-            num_threads=args.threads,
-            hop_ms=hop_ms,
-            keyword_threshold=args.threshold,
-            refractory_ms=args.refractory_ms,
-        )
-
-    args.headless, args.json = True, False
-    return run_live(args, make_task, quiet=True, extra_sinks=(KeywordPrinter(),))
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = parser(__doc__.split("\n\n")[0], str(zoo.path("keywords")), "mic", video=False)
-    p.add_argument("--threshold", default="auto", help="keyword score threshold (auto: the model's)")
-    p.add_argument("--hop-ms", type=float, default=None, help="time between windows (100 ms; window models)")
-    p.add_argument("--refractory-ms", type=float, default=1000.0, help="quiet time after a detection (1000)")
-    args = p.parse_args(argv)
-    if args.threshold != "auto":
-        args.threshold = float(args.threshold)
-    return run(args)
-
+from edgekit.demos.mic_keywords import main
 
 if __name__ == "__main__":
     sys.exit(main())

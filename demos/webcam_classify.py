@@ -1,37 +1,8 @@
-"""Live image classification on a webcam (or a video file / network stream), with an FPS overlay.
-
-python demos/webcam_classify.py                       # camera 0, bundled Fashion-MNIST model
-python demos/webcam_classify.py --source clip.mp4 --headless --max-frames 100
-python demos/webcam_classify.py --source http://pi.local:8080/feed.mjpg --serve
-"""
-
-from __future__ import annotations
+"""Runs ``python -m edgekit.demos.webcam_classify`` in a checkout (the code is in edgekit/demos/)."""
 
 import sys
 
-from _live_demo import parser, run_live
-
-from edgekit import ImageClassifier, zoo
-
-
-def run(args) -> int:
-    def make_task(callback):
-        # The model is loaded once here, never per frame; LIVE_STREAM drops stale frames when busy.
-        return ImageClassifier.create_from_model_path(
-            args.model,
-            running_mode="live_stream",
-            result_callback=callback,
-            max_results=args.max_results,
-            score_threshold=args.score_threshold,
-            num_threads=args.threads,
-        )
-
-    return run_live(args, make_task)
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run(parser(__doc__.split("\n\n")[0], str(zoo.path("fashion", "int8")), "0").parse_args(argv))
-
+from edgekit.demos.webcam_classify import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,7 +1,8 @@
 """edgekit: run exported TFLite models on laptops and Raspberry Pis, with their metadata inside.
 
 The runtime needs only numpy and an interpreter (ai-edge-litert, else tflite-runtime, else
-tensorflow.lite). Conversion lives in the separate ``converters`` package (``edgekit[convert]``).
+tensorflow.lite). Conversion lives in the repository's separate ``converters`` package (an editable install with the
+``convert`` extra); the wheel ``edgekit-ml`` holds the runtime only.
 
 ``import edgekit`` loads only what :func:`load` needs (errors, the model contract, the backends and
 metadata); the tasks, results and compatibility checks are imported on first use of their names
@@ -35,6 +36,7 @@ from .model import Model, TensorSpec
 from .version import __version__
 
 if TYPE_CHECKING:  # the names below load lazily; type checkers and IDEs see them as usual
+    from . import zoo  # noqa: F401  (a lazy submodule, see _LAZY_MODULES)
     from .audio import AudioClassifier, AudioClassifierOptions
     from .compat import Compatibility, RuntimeVerdict, check_compatibility
     from .results import (
@@ -83,7 +85,13 @@ _LAZY = {
 }
 
 
+# submodules reachable as attributes after a plain ``import edgekit`` (``edgekit.zoo.path("fashion")``)
+_LAZY_MODULES = ("zoo",)
+
+
 def __getattr__(name: str) -> Any:
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f".{name}", __name__)  # the import binds it in globals() too
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'edgekit' has no attribute {name!r}")
@@ -93,7 +101,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | set(_LAZY_MODULES))
 
 
 __all__ = [

@@ -85,6 +85,20 @@ class NoInterpreterError(MissingDependencyError):
     """No TFLite interpreter (ai-edge-litert, tflite-runtime, tensorflow) can be imported."""
 
 
+#: The name edgekit is published under (``pip install edgekit-ml``); the import name is ``edgekit``.
+DISTRIBUTION = "edgekit-ml"
+
+
+def install_hint(extra: str) -> str:
+    """How to install an extra: from the package index, or, for the converters, from a checkout."""
+    if extra in ("convert", "zoo"):  # the converters live in the repository, not in the wheel (see setup.py)
+        return (
+            f'in a clone of the edgekit repository: pip install -e ".[{extra}]" '
+            f"(the {DISTRIBUTION} wheel holds the runtime only)"
+        )
+    return f'pip install "{DISTRIBUTION}[{extra}]"'
+
+
 def require(module: str, extra: str, purpose: str):
     """Import an optional dependency or raise MissingDependencyError naming the extra.
 
@@ -103,5 +117,5 @@ def require(module: str, extra: str, purpose: str):
     except ImportError as exc:
         raise MissingDependencyError(
             f"{purpose} needs the Python package '{module.split('.')[0]}', which is not installed ({exc})",
-            hint=f'pip install "edgekit[{extra}]"',
+            hint=install_hint(extra),
         ) from exc

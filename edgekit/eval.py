@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import EdgekitError, InputError, MissingDependencyError
+from .errors import EdgekitError, InputError, MissingDependencyError, install_hint
 from .labelled import LabelledData
 
 
@@ -232,7 +232,7 @@ def pyplot(what: str) -> Any:
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise MissingDependencyError(
-            f"{what} needs matplotlib, which is not installed", hint='pip install "edgekit[plot]"'
+            f"{what} needs matplotlib, which is not installed", hint=install_hint("plot")
         ) from exc
     return plt
 

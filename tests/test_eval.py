@@ -140,7 +140,7 @@ def test_eval_plot_without_matplotlib_names_the_extra(trap, tmp_path):
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
         "error: --plot needs matplotlib, which is not installed",
-        'hint: pip install "edgekit[plot]"',
+        'hint: pip install "edgekit-ml[plot]"',
     ]
     assert not plot.exists()
 

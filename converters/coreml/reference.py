@@ -251,7 +251,7 @@ def load_reference(path: str | Path) -> CoreMLModel:
 
     Raises:
         UnsupportedModelError: the program holds an op the evaluator cannot run (named).
-        MissingDependencyError: coremltools is not installed (``pip install "edgekit[convert]"``).
+        MissingDependencyError: coremltools is not installed (``pip install -e ".[convert]" in a checkout``).
     """
     path = Path(path)
     check_package(path)

@@ -259,14 +259,32 @@ def _coreml_lines(coreml_rows: list[dict], samples: int) -> list[str]:
     return lines
 
 
+def publishable(text: str, work: Path | None = None) -> str:
+    """``text`` without the paths of the machine that built it: the work folder becomes ``$WORK``, the
+    checkout ``.``, the home folder (the caches under ~/.cache) ``~``."""
+    roots = []
+    if work is not None:
+        roots += [(str(work.resolve()), "$WORK"), (str(work), "$WORK")]
+    roots += [(str(DOCS.parent.resolve()), "."), (str(Path.home().resolve()), "~"), (str(Path.home()), "~")]
+    for root, name in roots:
+        if len(root) > 1:
+            text = text.replace(root, name)
+    return text
+
+
 def write_table(
-    rows: list[dict], training: dict[str, dict], coreml_rows: list[dict] | None = None, coreml_samples: int = 0
+    rows: list[dict],
+    training: dict[str, dict],
+    coreml_rows: list[dict] | None = None,
+    coreml_samples: int = 0,
+    work: Path | None = None,
 ) -> None:
+    """docs/zoo.json and docs/zoo.md, with no absolute paths of this machine in them (see :func:`publishable`)."""
     DOCS.mkdir(exist_ok=True)
     document = {"rows": rows, "training": training}
     if coreml_rows is not None:
         document |= {"coreml_rows": coreml_rows, "coreml_test_samples": coreml_samples}
-    (DOCS / "zoo.json").write_text(json.dumps(document, indent=2) + "\n")
+    (DOCS / "zoo.json").write_text(publishable(json.dumps(document, indent=2), work) + "\n")
     lines = [
         "# Model zoo: every model in every TFLite recipe",
         "",
@@ -292,7 +310,7 @@ def write_table(
     lines += ["", "## Training", ""]
     for name, summary in training.items():
         lines.append(f"- **{name}**: " + ", ".join(f"{k}: {v}" for k, v in summary.items()))
-    (DOCS / "zoo.md").write_text("\n".join(lines) + "\n")
+    (DOCS / "zoo.md").write_text(publishable("\n".join(lines), work) + "\n")
 
 
 def bundle(entry: ZooModel, paths: dict[str, Path], rows: list[dict], summary: dict) -> None:
@@ -459,11 +477,8 @@ def main(argv: list[str] | None = None) -> int:
             coreml_rows += coreml_model(entry, folder, exports, args, coreml_refusals)
     if args.coreml:
         (args.work / "exports" / COREML_REFUSED).write_text(json.dumps(coreml_refusals, indent=2) + "\n")
-    for row in rows + coreml_rows:  # the docs are published: no paths of the machine that built them
-        if "refused" in row:
-            row["refused"] = row["refused"].replace(str(args.work.resolve()), "$WORK").replace(str(args.work), "$WORK")
     rows, training, coreml_rows = _keep_other_models(names, rows, training, coreml_rows if args.coreml else None)
-    write_table(rows, training, coreml_rows, args.coreml_samples)
+    write_table(rows, training, coreml_rows, args.coreml_samples, work=args.work)  # the docs carry no local paths
     for problem in problems:
         print(f"target missed: {problem}")
     return 1 if problems else 0

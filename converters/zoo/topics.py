@@ -43,7 +43,7 @@ def corpus_dir() -> Path:
     try:
         import chatterbot_corpus
     except ImportError as exc:
-        raise ImportError('the text zoo model needs chatterbot-corpus: pip install "edgekit[zoo]"') from exc
+        raise ImportError('the text zoo model needs chatterbot-corpus: pip install -e ".[zoo]"') from exc
     return Path(chatterbot_corpus.__file__).parent / "data" / "english"
 
 

@@ -22,7 +22,7 @@ def import_coremltools():
     """coremltools, imported quietly (it warns on Linux that its macOS runtime is missing).
 
     Raises:
-        MissingDependencyError: coremltools is not installed (it comes with ``edgekit[convert]``).
+        MissingDependencyError: coremltools is not installed (it comes with ``edgekit-ml[convert] in a checkout``).
     """
     if "coremltools" in sys.modules:
         return sys.modules["coremltools"]

@@ -84,8 +84,8 @@ def find_backend() -> InterpreterBackend:
         return _cached
     raise NoInterpreterError(
         "no TFLite interpreter can be imported (" + "; ".join(failures) + ")",
-        hint='pip install ai-edge-litert (or: pip install "edgekit"); on old systems with numpy<2, '
-        "pip install tflite-runtime",
+        hint="pip install ai-edge-litert (Linux x86-64/aarch64, macOS arm64, Windows x86-64); where it has no wheels "
+        "(an Intel Mac), pip install tensorflow; on old systems with numpy<2, pip install tflite-runtime",
     )
 
 

@@ -5,7 +5,7 @@ Modules:
     args:       argument types shared by the parsers
     live:       cameras, microphones and streams (`edgekit run SOURCE`, `edgekit serve`)
     run_files:  `edgekit run FILE...` on image, audio and text files
-    convert:    `edgekit convert` (needs edgekit[convert])
+    convert:    `edgekit convert` (needs a checkout with the convert extra)
     eval:       `edgekit eval`
 """
 

@@ -7,7 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from ..errors import MissingDependencyError, RecipeError
+from ..errors import MissingDependencyError, RecipeError, install_hint
 
 
 def _recipes(text: str | None, target: str = "tflite") -> list[str]:
@@ -87,18 +87,29 @@ def _print_row(row, output: Path, show: bool, refused: Exception | None = None) 
             print("\n".join(format_compatibility(compat, indent="    ", compact=True)), flush=True)
 
 
-def _export_each(exporter, configs, outputs, args, show: bool, what: str, row_notes: bool = False) -> int:
-    """Export every recipe, printing a report row each. A refused or failed recipe leaves no file
+def _export_each(
+    exporter, configs, outputs, args, show: bool, what: str, row_notes: bool = False, header: str = ""
+) -> int:
+    """Export every recipe, then print the report card: ``header`` and a row each, in one piece (the progress
+    lines of the conversions come before it, not between its rows). A refused or failed recipe leaves no file
     and never stops the others; the exit status is 1 if any recipe was not written (one error at the end)."""
     from converters.batch import export_each
 
-    def report(outcome) -> None:
+    outcomes: list = []
+    batch = export_each(
+        exporter, configs, outputs, force=args.force, overwrite=args.overwrite, on_outcome=outcomes.append
+    )
+    if show and header:
+        print(header)
+    for outcome in outcomes:
         _print_row(outcome.row, outcome.output, show, outcome.error)
         if show and row_notes and outcome.result is not None:
             for note in outcome.result.notes:
                 print(f"  note: {note}")
-
-    batch = export_each(exporter, configs, outputs, force=args.force, overwrite=args.overwrite, on_outcome=report)
+    if show:
+        written = [str(o.output) for o in outcomes if o.error is None and o.output.exists()]
+        if written:
+            print(f"wrote {len(written)} file(s) to {Path(written[0]).parent}")
     _write_html_report(batch, exporter, outputs, args, show)
     if not batch.ok:
         raise batch.summary_error(what)
@@ -134,6 +145,13 @@ def _write_html_report(batch, exporter, outputs, args, show: bool) -> None:
         print(f"report: {path}", flush=True)
 
 
+def _missing(what: str, exc: ImportError) -> MissingDependencyError:
+    """The error for a failed import of the converters: absent (a wheel install) or without TensorFlow."""
+    if exc.name == "converters":
+        what = "converting needs the converters, which are in the edgekit repository and not in the wheel"
+    return MissingDependencyError(f"{what} ({exc})", hint=install_hint("convert"))
+
+
 def convert(args: argparse.Namespace) -> int:
     if args.to == "coreml":
         return convert_coreml(args)
@@ -147,9 +165,7 @@ def convert(args: argparse.Namespace) -> int:
         from converters.tflite import Exporter
         from converters.verify import HEADER
     except ImportError as exc:
-        raise MissingDependencyError(
-            f"converting needs TensorFlow ({exc})", hint='pip install "edgekit[convert]"'
-        ) from exc
+        raise _missing("converting needs TensorFlow", exc) from exc
     from ..io import check_output_path
 
     recipes = _recipes(args.quantize)
@@ -191,8 +207,7 @@ def convert(args: argparse.Namespace) -> int:
         print(f"verifying on {exporter.verification_set.origin}")
         if exporter.accuracy and exporter.accuracy.source_report:
             print(exporter.accuracy.describe_source())
-        print(HEADER)
-    return _export_each(exporter, configs, outputs, args, show, what="export(s)")
+    return _export_each(exporter, configs, outputs, args, show, what="export(s)", header=HEADER)
 
 
 def convert_coreml(args: argparse.Namespace) -> int:
@@ -204,9 +219,7 @@ def convert_coreml(args: argparse.Namespace) -> int:
         from converters.coreml.recipes import CoreMLConfig, CoreMLRecipe
         from converters.verify import HEADER
     except ImportError as exc:
-        raise MissingDependencyError(
-            f"Core ML export needs TensorFlow and coremltools ({exc})", hint='pip install "edgekit[convert]"'
-        ) from exc
+        raise _missing("Core ML export needs TensorFlow and coremltools", exc) from exc
     recipes = _recipes(args.quantize, "coreml")
     configs = []
     for name in recipes:
@@ -242,5 +255,4 @@ def convert_coreml(args: argparse.Namespace) -> int:
         print(f"verifying on {exporter.verification_origin}")
         if exporter.accuracy and exporter.accuracy.source_report:
             print(exporter.accuracy.describe_source())
-        print(HEADER)
-    return _export_each(exporter, configs, outputs, args, show, what="Core ML export(s)", row_notes=True)
+    return _export_each(exporter, configs, outputs, args, show, what="Core ML export(s)", row_notes=True, header=HEADER)

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import MissingDependencyError
+from ..errors import MissingDependencyError, install_hint
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
@@ -27,11 +27,11 @@ def add_eval_parser(commands, epilog: str) -> None:
         "files per class, a CSV/TSV of text,label, or NAME.npy with NAME_labels.npy.",
         epilog=epilog,
     )
-    evaluate.add_argument("model", help=".tflite, .mlpackage, or .keras/.h5/SavedModel (needs edgekit[convert])")
+    evaluate.add_argument("model", help=".tflite, .mlpackage, or .keras/.h5/SavedModel (needs the convert extra)")
     evaluate.add_argument("data", help="class subfolders, CSV/TSV of text,label, or NAME.npy + NAME_labels.npy")
     evaluate.add_argument("--labels", metavar="FILE", help="Keras sources: class names, one per line, in output order")
     evaluate.add_argument("--json", action="store_true", help="one JSON object")
-    evaluate.add_argument("--plot", metavar="FILE.png", help="write the confusion matrix as a PNG (edgekit[plot])")
+    evaluate.add_argument("--plot", metavar="FILE.png", help="write the confusion matrix as a PNG (edgekit-ml[plot])")
 
 
 def _open_model(args: argparse.Namespace, data):
@@ -52,7 +52,7 @@ def _open_model(args: argparse.Namespace, data):
             from converters.tflite import read_labels
         except ImportError as exc:
             raise MissingDependencyError(
-                f"evaluating a Keras model needs TensorFlow ({exc})", hint='pip install "edgekit[convert]"'
+                f"evaluating a Keras model needs TensorFlow ({exc})", hint=install_hint("convert")
             ) from exc
         labels = read_labels(args.labels) if args.labels else None
         return keras_for_eval(str(path), labels, data)

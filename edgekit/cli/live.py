@@ -80,7 +80,7 @@ def run_live(args: argparse.Namespace, serve: bool) -> int:
         if kind == "text":
             raise InputError(
                 f"{os.path.basename(args.model)} is a text model; live sources are cameras and microphones",
-                hint='classify text with: edgekit run MODEL --text "..." (or demos/classify_text.py)',
+                hint='classify text with: edgekit run MODEL --text "..." (or python -m edgekit.demos.classify_text)',
             )
         width, height = args.size if args.size else (None, None)
         source = open_source(
@@ -100,7 +100,8 @@ def run_live(args: argparse.Namespace, serve: bool) -> int:
                 hint="use a camera/video source for image models and mic or a WAV file for audio models",
             )
         runner.source = source
-        sinks: list[Any] = [PrintSink(json_lines=args.json)]
+        printer = PrintSink(json_lines=args.json)
+        sinks: list[Any] = [printer]
         if getattr(args, "window", False):
             sinks.append(WindowSink(f"edgekit: {os.path.basename(args.model)}"))
         if serve or getattr(args, "serve", False):
@@ -123,4 +124,6 @@ def run_live(args: argparse.Namespace, serve: bool) -> int:
             f"{stats['dropped_by_task']} by the task and {stats['dropped_by_source']} by the source",
             file=sys.stderr,
         )
+        if printer.shown():
+            print(f"shown: {printer.shown()}", file=sys.stderr)
     return 0

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..errors import EdgekitError, MetadataError
+from ..errors import EdgekitError, MetadataError, install_hint
 from ._graph import CUSTOM_CODE, FileFacts, OperatorCode, read_facts
 from ._mediapipe import mediapipe_verdict
 
@@ -259,7 +259,7 @@ def _coreml_verdicts(path: Path) -> tuple[RuntimeVerdict, ...]:
                 "edgekit reference evaluator",
                 None,
                 ("the reference evaluator comes with the converters (converters.coreml.reference not imported)",),
-                'pip install "edgekit[convert]" and check with `edgekit info MODEL`',
+                install_hint("convert") + ", then check with `edgekit info MODEL`",
             )
         else:
             model = load_reference(path)

@@ -49,18 +49,40 @@ def summary(result_dict: dict[str, Any]) -> str:
     return text
 
 
-class PrintSink:
-    """Prints results: a JSON object per result (``json=True``), or a text line per result.
+def gist(result_dict: dict[str, Any]) -> str:
+    """What a result shows, without scores and boxes: the top label, or the labels detected (for change lines)."""
+    if result_dict.get("type") == "detection":
+        labels = sorted(
+            str(d["categories"][0]["label"] or d["categories"][0]["index"])
+            for d in result_dict["detections"]
+            if d["categories"]
+        )
+        return f"{len(labels)} found" + (": " + ", ".join(labels) if labels else "")
+    heads = result_dict.get("classifications") or []
+    categories = heads[0]["categories"] if heads else []
+    return str(categories[0]["label"] or categories[0]["index"]) if categories else "(nothing)"
 
-    In text mode, audio windows without a keyword are printed at most every ``text_interval_s``, so
-    a keyword spotter's console shows the detections, not 10 lines a second of "silence".
+
+class PrintSink:
+    """Prints results: a JSON object per result (``json=True``), or text status lines.
+
+    In text mode a line is printed when what is shown changes (another top label, other objects found), and
+    otherwise every ``every`` results (a status line, not one line per frame); audio windows without a keyword
+    are printed at most every ``text_interval_s``, so a keyword spotter's console shows the detections, not
+    10 lines a second of "silence". :meth:`shown` sums up what was shown, for the closing summary.
     """
 
-    def __init__(self, json_lines: bool = False, stream: TextIO | None = None, text_interval_s: float = 1.0):
+    def __init__(
+        self, json_lines: bool = False, stream: TextIO | None = None, text_interval_s: float = 1.0, every: int = 30
+    ):
         self.json_lines = json_lines
         self.stream = stream or sys.stdout
         self.text_interval_s = text_interval_s
+        self.every = max(1, every)
         self._last_text_s = 0.0
+        self._last_gist: str | None = None
+        self._since_line = 0
+        self._shown: dict[str, int] = {}
 
     def handle(self, result: Any, item: Any, stats: Any) -> None:
         data = result.to_dict()
@@ -71,12 +93,30 @@ class PrintSink:
                 data["frame"] = index
             print(json.dumps(data), file=self.stream, flush=True)
             return
-        now = time.monotonic()
-        if data.get("type") == "audio" and not data.get("keywords") and now - self._last_text_s < self.text_interval_s:
-            return
-        self._last_text_s = now
+        if data.get("type") == "audio":
+            for keyword in data.get("keywords", []):
+                self._shown[f"keyword {keyword['label']}"] = self._shown.get(f"keyword {keyword['label']}", 0) + 1
+            now = time.monotonic()
+            if not data.get("keywords") and now - self._last_text_s < self.text_interval_s:
+                return
+            self._last_text_s = now
+        else:
+            shown = gist(data)
+            self._shown[shown] = self._shown.get(shown, 0) + 1
+            self._since_line += 1
+            if shown == self._last_gist and self._since_line < self.every:
+                return
+            self._last_gist, self._since_line = shown, 0
         where = f"[{index}] " if index is not None else ""
         print(f"{where}{summary(data)}  ({stats.fps:.1f} fps)", file=self.stream, flush=True)
+
+    def shown(self, top: int = 5) -> str:
+        """What the run showed most, e.g. ``Ankle boot (30 results), Pullover (30)``; "" when nothing was counted."""
+        ranked = sorted(self._shown.items(), key=lambda kv: -kv[1])[:top]
+        unit = ("result", "results")
+        return ", ".join(
+            f"{name} ({count}{' ' + unit[count != 1] if i == 0 else ''})" for i, (name, count) in enumerate(ranked)
+        )
 
     def close(self) -> None:
         pass

@@ -50,7 +50,7 @@ def read_image(path: str | Path) -> np.ndarray:
         from PIL import Image, UnidentifiedImageError
     except ImportError as exc:
         raise MissingDependencyError(
-            "reading image files needs OpenCV or Pillow", hint='pip install "edgekit[live]"'
+            "reading image files needs Pillow (a dependency of edgekit-ml) or OpenCV", hint="pip install pillow"
         ) from exc
     try:
         with Image.open(path) as handle:

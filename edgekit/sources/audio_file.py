@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, MissingDependencyError
+from ..errors import InputError, MissingDependencyError, install_hint
 from ..media import DEFAULT_SAMPLE_RATE_HZ
 from ..processing.streaming import StreamingResampler
 from ._errors import SourceNotFoundError, SourceTimeoutError
@@ -102,7 +102,7 @@ def pick_decoder(path: Path) -> str:
         return "ffmpeg"
     raise MissingDependencyError(
         f"decoding {path.name} needs the Python package soundfile or the ffmpeg program; neither is available",
-        hint='pip install "edgekit[live]" (brings soundfile), or sudo apt install ffmpeg',
+        hint=install_hint("live") + " (brings soundfile), or sudo apt install ffmpeg",
     )
 
 

@@ -26,9 +26,13 @@ def available() -> dict[str, list[str]]:
 def path(name: str, recipe: str | None = None) -> Path:
     """The file of bundled model ``name`` in ``recipe`` (default: int8, else the smallest recipe there is).
 
+    ``name`` may also be a file's stem with its recipe, as ``edgekit.zoo.path("fashion_int8")``.
+
     Raises:
         ModelNotFoundError: no such bundled model (the message lists the ones there are).
     """
+    if recipe is None and (FOLDER / f"{name}.tflite").is_file() and "_" in name:
+        return FOLDER / f"{name}.tflite"
     if recipe is None:
         present = available().get(name, [])
         recipe = next((r for r in ("int8", "float16", "float32") if r in present), "int8")

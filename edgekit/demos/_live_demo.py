@@ -73,7 +73,8 @@ def run_live(
         with make_task(runner.on_result) as task:
             rate = sample_rate_hz or task.input_format.sample_rate_hz or DEFAULT_SAMPLE_RATE_HZ
             runner.source = open_source(args.source, sample_rate_hz=rate, width=width, height=height, realtime=True)
-            sinks: list[Any] = ([] if quiet else [PrintSink(json_lines=args.json)]) + list(extra_sinks)
+            printer = PrintSink(json_lines=args.json)
+            sinks: list[Any] = ([] if quiet else [printer]) + list(extra_sinks)
             if not args.headless and runner.source.kind == "video":
                 if has_display():
                     sinks.append(WindowSink(os.path.basename(args.model)))
@@ -93,4 +94,6 @@ def run_live(
         f"p95 {stats['latency_ms_p95']:.1f} ms, dropped {stats['dropped_by_task']}",
         file=sys.stderr,
     )
+    if not quiet and printer.shown():
+        print(f"shown: {printer.shown()}", file=sys.stderr)
     return 0
