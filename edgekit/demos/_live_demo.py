@@ -81,7 +81,7 @@ def run_live(
                 else:
                     print("no display: printing results (use --serve to watch in a browser)", file=sys.stderr)
             if args.serve:
-                web = WebSink("127.0.0.1", args.port)
+                web = WebSink("127.0.0.1", args.port, task=task)
                 sinks.append(web)
                 print(f"web view: {web.url}", file=sys.stderr)
             runner.sinks = sinks
