@@ -80,7 +80,8 @@ def test_convert_every_recipe_then_info_run_bench(digits, tmp_path):
     assert all(r["verdict"] == "ok" and r["agreement"] >= 0.95 and r["latency_p50_ms"] > 0 for r in rows)
     assert all(r["data"].startswith("60 held-out of") for r in rows)
     model = out / "digits_int8.tflite"
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"digits_{r['recipe']}.tflite" for r in rows)
+    written = sorted(f"digits_{r['recipe']}.tflite" for r in rows) + ["report.html"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(written)
 
     info = json.loads(edgekit_cli("info", str(model), "--json").stdout)
     assert info["interpreter"].startswith("ai-edge-litert")

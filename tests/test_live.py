@@ -87,6 +87,17 @@ def test_cli_json_lines_and_final_statistics(garment_video):
     assert "Traceback" not in result.stderr
 
 
+def test_log_interval_keeps_a_service_journal_to_one_line_per_interval(garment_video):
+    """What `edgekit deploy`'s unit passes: with --log-interval 3600 a whole video gives one result line."""
+    model = str(zoo.path("fashion", "int8"))
+    result = edgekit_cli("run", model, "--source", str(garment_video), "--fast", "--log-interval", "3600")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("[")]
+    assert len(lines) == 1 and lines[0].startswith("[0] "), result.stdout
+    every_change = edgekit_cli("run", model, "--source", str(garment_video), "--fast")
+    assert len([line for line in every_change.stdout.splitlines() if line.startswith("[")]) > 1
+
+
 def test_fast_on_a_video_file_processes_every_frame_in_order(garment_video):
     """--fast is lossless on files: frames read + dropped = frames in the file, and nothing is dropped."""
     for _run in range(2):  # the same counts every time, however fast the machine is

@@ -44,6 +44,13 @@ def add_live_arguments(parser: argparse.ArgumentParser, serve: bool = False) -> 
         "(localhost, the bound address and, with --host 0.0.0.0, this machine's addresses always work)",
     )
     group.add_argument(
+        "--log-interval",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="print at most one result line every S seconds (keywords always); for services logging to a journal",
+    )
+    group.add_argument(
         "--max-viewers",
         type=positive_int,
         default=200,
@@ -100,7 +107,7 @@ def run_live(args: argparse.Namespace, serve: bool) -> int:
                 hint="use a camera/video source for image models and mic or a WAV file for audio models",
             )
         runner.source = source
-        printer = PrintSink(json_lines=args.json)
+        printer = PrintSink(json_lines=args.json, min_interval_s=args.log_interval)
         sinks: list[Any] = [printer]
         if getattr(args, "window", False):
             sinks.append(WindowSink(f"edgekit: {os.path.basename(args.model)}"))

@@ -150,7 +150,7 @@ def _unit(manifest: dict) -> str:
     extra = " --loop" if manifest.get("source_file") else ""
     command = (
         f"@BASE@/current/venv/bin/python -m edgekit serve @BASE@/current/models/{model} "
-        f"--source {shlex.quote(source)}{extra} --host 0.0.0.0 --port {manifest['port']}"
+        f"--source {shlex.quote(source)}{extra} --host 0.0.0.0 --port {manifest['port']} --log-interval 60"
     )
     return f"""# edgekit-managed: written by edgekit deploy / install.sh; redeploy rather than edit by hand.
 [Unit]

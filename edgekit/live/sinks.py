@@ -73,12 +73,19 @@ class PrintSink:
     """
 
     def __init__(
-        self, json_lines: bool = False, stream: TextIO | None = None, text_interval_s: float = 1.0, every: int = 30
+        self,
+        json_lines: bool = False,
+        stream: TextIO | None = None,
+        text_interval_s: float = 1.0,
+        every: int = 30,
+        min_interval_s: float = 0.0,
     ):
         self.json_lines = json_lines
         self.stream = stream or sys.stdout
         self.text_interval_s = text_interval_s
         self.every = max(1, every)
+        self.min_interval_s = min_interval_s  # a service's journal: at most one line this often (keywords always)
+        self._last_line_s = -float("inf")
         self._last_text_s = 0.0
         self._last_gist: str | None = None
         self._since_line = 0
@@ -106,7 +113,10 @@ class PrintSink:
             self._since_line += 1
             if shown == self._last_gist and self._since_line < self.every:
                 return
+            if time.monotonic() - self._last_line_s < self.min_interval_s:
+                return
             self._last_gist, self._since_line = shown, 0
+        self._last_line_s = time.monotonic()
         where = f"[{index}] " if index is not None else ""
         print(f"{where}{summary(data)}  ({stats.fps:.1f} fps)", file=self.stream, flush=True)
 
