@@ -318,3 +318,23 @@ def test_bundle_is_reproducible_and_lists_every_file(tmp_path):
     stored = np.load(folder / "check" / "fashion_int8.tflite.npz")
     with load(ZOO / "fashion_int8.tflite") as model:
         assert np.array_equal(model.run(stored["in0_0"], raw=True)[0], stored["out0_0"])
+
+
+@pytest.mark.pi
+def test_linux_x86_64_offline_bundle_installs_on_this_machine_with_no_network(tmp_path):
+    """The linux-x86_64 target for real: this machine is one (Debian 12, Python 3.11). install.sh --no-start in a
+    network namespace with no route makes the venv from the bundle's wheels and checks two models' outputs."""
+    bundle = tmp_path / "x86"
+    made = edgekit("bundle", str(ZOO / "fashion_int8.tflite"), str(ZOO / "topics_int8.tflite"), "-o", str(bundle),
+                   "--target", "linux-x86_64", "--offline", "--source", "0", "--name", "x86")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    done = subprocess.run(
+        ["unshare", "-n", "sh", "-c", f"ip route | wc -l; {bundle}/install.sh --prefix {tmp_path}/opt --no-start"],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].strip() == "0"  # no route at all
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert [row["model"] for row in rows] == ["fashion_int8.tflite", "topics_int8.tflite"]
+    assert all(row["ok"] and row["integer_equal"] for row in rows), rows
+    assert rows[0]["numpy"].startswith("2.")  # the numpy 2 stack of the generic target
