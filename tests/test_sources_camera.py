@@ -273,6 +273,15 @@ IMX219_MODES = [
 ]
 
 
+class StandInPicamera2WithModes(StandInPicamera2):
+    """Stand-in that lists sensor modes, as a real Picamera2 does (an IMX219's)."""
+
+    sensor_modes = IMX219_MODES
+
+    def create_video_configuration(self, main, controls, sensor=None):
+        return {"main": main, "controls": controls, "sensor": sensor}
+
+
 def test_sensor_mode_keeps_the_whole_view_and_fits_size_and_rate():
     assert choose_sensor_mode(IMX219_MODES, 640, 480)["size"] == (1640, 1232)  # binned full view, not the crop
     assert choose_sensor_mode(IMX219_MODES, 640, 480, fps=60)["size"] == (640, 480)  # only the crop reaches 60
@@ -282,12 +291,6 @@ def test_sensor_mode_keeps_the_whole_view_and_fits_size_and_rate():
 
 
 def test_picamera2_source_asks_for_the_chosen_sensor_mode():
-    class StandInPicamera2WithModes(StandInPicamera2):  # stand-in: a real Picamera2 lists its sensor modes
-        sensor_modes = IMX219_MODES
-
-        def create_video_configuration(self, main, controls, sensor=None):
-            return {"main": main, "controls": controls, "sensor": sensor}
-
     cameras = []
     factory = lambda num: cameras.append(StandInPicamera2WithModes(num)) or cameras[-1]  # noqa: E731
     with Picamera2Source(0, width=320, height=240, camera_factory=factory) as source:
@@ -332,12 +335,6 @@ def test_output_size_fits_the_model_in_the_sensor_aspect():
 
 
 def test_picamera2_source_sized_for_the_model_when_no_size_is_given():
-    class StandInPicamera2WithModes(StandInPicamera2):  # stand-in: a real Picamera2 lists its sensor modes
-        sensor_modes = IMX219_MODES
-
-        def create_video_configuration(self, main, controls, sensor=None):
-            return {"main": main, "controls": controls, "sensor": sensor}
-
     cameras = []
     factory = lambda num: cameras.append(StandInPicamera2WithModes(num)) or cameras[-1]  # noqa: E731
     with Picamera2Source(0, model_size=(1024, 1024), camera_factory=factory) as source:
