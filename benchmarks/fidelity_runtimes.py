@@ -2,7 +2,8 @@
 
 For every bundled model (edgekit/zoo) and every recipe of the digits model (trained and exported here
 by the project's converter): the verdict per runtime, what tflite-runtime 2.14 really does (loads?
-agreement with ai-edge-litert on the same input bytes), and what MediaPipe Tasks 1.2.2 and 0.10.21
+agreement with ai-edge-litert on the same input bytes), TensorFlow's own tf.lite interpreter's
+difference from ai-edge-litert on the same bytes, and what MediaPipe Tasks 1.2.2 and 0.10.21
 do when their task for the model kind opens it. Then the speed of tflite-runtime 2.14 against
 ai-edge-litert at one thread on one model (XNNPACK is off for quantized models in tflite-runtime).
 
@@ -27,6 +28,7 @@ from tests.support.runtime_matrix import (
     litert_outputs,
     mediapipe_results,
     sample_inputs,
+    tf_lite_outputs,
     tflite_runtime_results,
 )
 
@@ -106,6 +108,10 @@ def run(json_out: bool, speed_model: Path | None = None, runs: int = 50) -> list
                 got = by_path.get(path)
                 row[f"mediapipe_{version}_loads"] = got["loads"] if got else None
                 row[f"mediapipe_{version}_error"] = got["error"] if got else ""
+            if compat["ai-edge-litert"].loads:  # TensorFlow's own interpreter on the same bytes
+                row["agreement_tf_lite"] = agreement(
+                    litert_outputs(path, inputs), tf_lite_outputs(path, inputs), classifier, quantized
+                )
             if result["loads"]:
                 row["agreement"] = agreement(litert_outputs(path, inputs), result["outputs"], classifier, quantized)
                 row["agreement_builtin_kernels"] = agreement(
@@ -132,7 +138,7 @@ def _print(rows: list[dict], json_out: bool) -> None:
         return
     yes = {True: "yes", False: "no", None: "?"}
     print(f"{'file':<24} {'verdict tflrt':>13} {'tflrt loads':>11} {'diff vs XNN':>16} {'vs ref':>9} {'top-1':>6}  "
-          f"{'verdict MP':>10} {'MP 1.2.2':>8} {'MP 0.10.21':>10}")  # fmt: skip
+          f"{'verdict MP':>10} {'MP 1.2.2':>8} {'MP 0.10.21':>10} {'tf.lite diff':>12}")  # fmt: skip
     for row in rows:
         if "speed_1_thread" in row:
             s = row["speed_1_thread"]
@@ -145,11 +151,13 @@ def _print(rows: list[dict], json_out: bool) -> None:
         same = row.get("agreement_builtin_kernels") or {}
         diff = f"{a['max_difference']:.3g} {'steps' if a['unit'].startswith('q') else 'abs'}" if a else "-"
         top1 = f"{a['top1_agreement'] * 100:.0f}%" if a.get("top1_agreement") is not None else "-"
+        t = row.get("agreement_tf_lite") or {}
+        tf_lite = f"{t['max_difference']:.3g}{'' if t['within_tolerance'] else ' (!)'}" if t else "-"
         print(
             f"{row['file']:<24} {yes[row['verdict']['tflite-runtime']]:>13} {yes[row['tflite_runtime_loads']]:>11} "
             f"{diff:>16} {same.get('max_difference', '-')!s:>9} {top1:>6}  "
             f"{yes[row['verdict']['mediapipe']]:>10} {yes[row['mediapipe_1.2.2_loads']]:>8} "
-            f"{yes[row['mediapipe_0.10.21_loads']]:>10}"
+            f"{yes[row['mediapipe_0.10.21_loads']]:>10} {tf_lite:>12}"
         )
     held = all(r.get("verdict_holds_tflite_runtime", True) for r in rows)
     print(f"tflite-runtime verdict holds for every file: {held}")

@@ -51,7 +51,7 @@ def load_dataset(path: str | Path, card: ModelCard, inputs: list[SourceInput], l
     path = Path(path)
     first = inputs[0]
     if not path.exists():
-        raise CalibrationError(f"calibration data not found: {path}")
+        raise CalibrationError(f"calibration data not found: {path}", hint="check the path (and the current folder)")
     if path.suffix.lower() == ".npy":
         return _from_npy(path, first, limit)
     if path.is_file() and path.suffix.lower() in (".txt", ".lst", ".csv"):
@@ -108,14 +108,20 @@ def _image(path: Path, card: ModelCard) -> np.ndarray:
     try:
         return image_proc.preprocess(image_proc.read_image(path), card.image)
     except Exception as exc:
-        raise CalibrationError(f"cannot use calibration image {path}: {exc}") from exc
+        raise CalibrationError(
+            f"cannot use calibration image {path}: {exc}",
+            hint="remove or replace that file, or point --calibration at other data",
+        ) from exc
 
 
 def _sound(path: Path, card: ModelCard) -> np.ndarray:
     try:
         samples, rate = audio_proc.read_wav(path)
     except Exception as exc:
-        raise CalibrationError(f"cannot use calibration audio {path}: {exc}") from exc
+        raise CalibrationError(
+            f"cannot use calibration audio {path}: {exc}",
+            hint="remove or replace that file, or point --calibration at other data",
+        ) from exc
     mono = audio_proc.resample(audio_proc.to_mono(samples), rate, card.audio.sample_rate_hz)
     return audio_proc.fit_window(mono, card.audio.window_samples)
 

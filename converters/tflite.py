@@ -17,7 +17,7 @@ import numpy as np
 import edgekit
 from edgekit.backends._quiet import quiet_tensorflow
 from edgekit.errors import CalibrationError, InvalidModelError, MetadataError, VerificationError
-from edgekit.io import atomic_path, check_output_path
+from edgekit.io import atomic_path, check_output_path, read_text_lines
 from edgekit.media import DEFAULT_SAMPLE_RATE_HZ
 from edgekit.metadata import AudioSpec, ImageSpec, ModelCard, Task, TextSpec, embed_card
 
@@ -63,11 +63,10 @@ class CardOptions:
 def read_labels(path: str | Path) -> list[str]:
     """One label per line; blank lines ignored."""
     path = Path(path)
-    if not path.is_file():
-        raise MetadataError(f"labels file not found: {path}")
-    labels = [line.strip() for line in path.read_text("utf-8").splitlines() if line.strip()]
+    lines = read_text_lines(path, "labels file", hint="give a text file with one class name per line")
+    labels = [line.strip() for line in lines if line.strip()]
     if not labels:
-        raise MetadataError(f"labels file {path} is empty")
+        raise MetadataError(f"labels file {path} is empty", hint="write one class name per line, in output order")
     return labels
 
 

@@ -97,8 +97,11 @@ def test_eval_mlpackage_with_the_reference_evaluator(trap, tmp_path):
         "float32",
         "--labels",
         str(trap["labels"]),
+        "--verify-data",
+        str(data),
         "-o",
         str(package),
+        "--json",
     )
     assert done.returncode == 0, done.stderr
     report = _eval_json(str(package), str(data))
@@ -107,6 +110,9 @@ def test_eval_mlpackage_with_the_reference_evaluator(trap, tmp_path):
     assert report["evaluated"] == 50
     assert abs(report["accuracy"] - accuracy) <= 0.01
     assert "reference evaluator" in report["notes"][0]
+    # the export's report card row carries the same accuracy column as a TFLite export's
+    row = json.loads(done.stdout.splitlines()[-1])
+    assert row["recipe"] == "float32" and abs(row["accuracy"] - accuracy) <= 0.01, row
 
 
 def test_eval_plot_writes_a_png(trap, tmp_path):

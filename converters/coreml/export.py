@@ -24,6 +24,7 @@ import numpy as np
 import edgekit
 from edgekit.backends.coreml import CARD_KEY, VOCABULARY_KEY, load_coreml, package_size
 from edgekit.errors import OutputPathError, VerificationError
+from edgekit.io import make_temp_dir, probe_prefix, remove_leftovers
 from edgekit.metadata import ModelCard
 
 from ..progress import Progress
@@ -57,12 +58,13 @@ def check_package_path(path: str | os.PathLike, *, overwrite: bool = False) -> P
     if out.exists() and not overwrite:
         raise OutputPathError(f"{str(out)!r} already exists", hint="pass --overwrite to replace it")
     try:
-        probe = tempfile.mkdtemp(prefix=".edgekit-probe-", dir=folder)
+        probe = tempfile.mkdtemp(prefix=probe_prefix(), dir=folder)
     except OSError as exc:
         raise OutputPathError(
             f"cannot write to folder {str(folder)!r}: {exc.strerror or exc}", hint="choose a writable folder with -o"
         ) from exc
     os.rmdir(probe)
+    remove_leftovers(folder)
     return out
 
 
@@ -70,7 +72,7 @@ def check_package_path(path: str | os.PathLike, *, overwrite: bool = False) -> P
 def atomic_package(path: Path) -> Iterator[Path]:
     """Yield a package path in a temporary folder next to ``path``; move it to ``path`` only if the
     block succeeds. A failure leaves ``path`` as it was (an old package stays whole)."""
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    staging = make_temp_dir(path)
     try:
         package = staging / path.name
         yield package
@@ -152,6 +154,10 @@ class CoreMLExporter:
                 arrays[index] = ((pixels - mean) / std).astype(np.float32)
         self._inputs = arrays
         self._reference = self.source.predict(arrays)
+
+    @property
+    def accuracy(self):  # AccuracyCheck | None: labelled verification data, read by prepare_data
+        return self._base.accuracy
 
     @property
     def verification_origin(self) -> str:
@@ -281,6 +287,11 @@ class CoreMLExporter:
             reasons = _failures(comparison, config)
             if predicted is not None:
                 reasons += _failures(predicted, config, "Core ML predict: ")
+            # accuracy through the package's own metadata (the reference evaluator), as for TFLite files
+            check = self.accuracy
+            accuracy = check.of_file(package) if check else None
+            lost = check.failure(accuracy, config.tolerance.min_agreement) if check else None
+            reasons += [lost] if lost else []
             verdict = "ok"
             where = _locate(self, package, config) if reasons else None
             if reasons and not force:
@@ -293,6 +304,7 @@ class CoreMLExporter:
                     "REFUSED: " + "; ".join(reasons),
                     self.verification_origin,
                     where,
+                    accuracy=accuracy,
                 )
                 raise VerificationError(
                     f"Core ML {config.recipe.value} export not written: "
@@ -303,7 +315,15 @@ class CoreMLExporter:
             if reasons:
                 verdict = "FORCED: " + "; ".join(reasons)
         row = ReportRow(
-            config.recipe.value, str(output), size, comparison, latency, verdict, self.verification_origin, where
+            config.recipe.value,
+            str(output),
+            size,
+            comparison,
+            latency,
+            verdict,
+            self.verification_origin,
+            where,
+            accuracy=accuracy,
         )
         return CoreMLExportResult(row, output, comparison, predicted, config, timings, stats, notes)
 

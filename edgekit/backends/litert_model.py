@@ -72,6 +72,8 @@ def _spec(detail: Mapping[str, Any], key: str = "") -> TensorSpec:
 
 
 def _describe_not_tflite(path: Path, head: bytes) -> str:
+    if not head:
+        return "the file is empty (0 bytes): it was not written completely; convert or copy it again"
     if head.startswith(b"PK"):
         return "it is a zip archive (a .keras file?); convert it first: edgekit convert MODEL --to tflite"
     if path.name == "saved_model.pb" or head[:2] == b"\x08\x01":

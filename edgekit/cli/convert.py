@@ -42,12 +42,9 @@ def _card_options(args: argparse.Namespace):
 
     vocabulary = None
     if args.vocab:
-        vocab_path = Path(args.vocab)
-        if not vocab_path.is_file():
-            from ..errors import MetadataError
+        from ..io import read_text_lines
 
-            raise MetadataError(f"vocabulary file not found: {vocab_path}")
-        vocabulary = [line.rstrip("\n") for line in vocab_path.read_text("utf-8").splitlines()]
+        vocabulary = read_text_lines(args.vocab, "vocabulary file", hint="give a text file with one token per line")
     return CardOptions(
         task=args.task,
         labels=read_labels(args.labels) if args.labels else None,
@@ -213,5 +210,7 @@ def convert_coreml(args: argparse.Namespace) -> int:
         if args.calibration and not args.verify_data:
             print("note: Core ML recipes need no calibration; the --calibration data is used to verify")
         print(f"verifying on {exporter.verification_origin}")
+        if exporter.accuracy and exporter.accuracy.source_report:
+            print(exporter.accuracy.describe_source())
         print(HEADER)
     return _export_each(exporter, configs, outputs, args, show, what="Core ML export(s)", row_notes=True)

@@ -35,6 +35,21 @@ def add_live_arguments(parser: argparse.ArgumentParser, serve: bool = False) -> 
         group.add_argument("--serve", action="store_true", help="also serve the web view (see `edgekit serve`)")
     group.add_argument("--host", default="127.0.0.1", help="web view address (127.0.0.1; 0.0.0.0 = the LAN)")
     group.add_argument("--port", type=int, default=8080, help="web view port (8080)")
+    group.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="web view: another name browsers may reach it by (e.g. pi.local, a proxy); others get 403 "
+        "(localhost, the bound address and, with --host 0.0.0.0, this machine's addresses always work)",
+    )
+    group.add_argument(
+        "--max-viewers",
+        type=positive_int,
+        default=200,
+        metavar="N",
+        help="web view: simultaneous video viewers (200); the next one gets 503",
+    )
 
 
 def run_live(args: argparse.Namespace, serve: bool) -> int:
@@ -90,7 +105,7 @@ def run_live(args: argparse.Namespace, serve: bool) -> int:
         if getattr(args, "window", False):
             sinks.append(WindowSink(f"edgekit: {os.path.basename(args.model)}"))
         if serve or getattr(args, "serve", False):
-            web = WebSink(args.host, args.port)
+            web = _web_sink(WebSink, args)
             sinks.append(web)
             print(f"web view: {web.url}", file=sys.stderr, flush=True)
         runner.sinks = sinks
@@ -116,3 +131,16 @@ def _image_size(model: Any) -> tuple[int, int] | None:
     """(width, height) of an image model's input (NHWC), None for other models."""
     shape = model.inputs[0].shape if model.inputs else ()
     return (int(shape[2]), int(shape[1])) if len(shape) == 4 and shape[1] > 1 and shape[2] > 1 else None
+
+
+def _web_sink(sink_class: Any, args: argparse.Namespace) -> Any:
+    """A WebSink serving a WebView with the Host allow-list and viewer cap from the flags."""
+    from ..views.web import WebView
+
+    view = WebView(args.host, args.port, allow_hosts=args.allow_host, max_viewers=args.max_viewers)
+
+    class Sink(sink_class):  # type: ignore[misc, valid-type]
+        def __init__(self) -> None:  # the view made above, not the sink's default one
+            self.view = view.start()
+
+    return Sink()

@@ -21,7 +21,10 @@ from .args import float_list, non_negative_int, positive_int, region_xywh, size_
 if TYPE_CHECKING:
     from ..model import Model
 
-EPILOG = "Docs: README.md. Exit status: 0 success, 1 error, 2 bad command line, 130 interrupted."
+EPILOG = (
+    "Docs: README.md. Exit status: 0 success, 1 error, 2 bad command line, 130 interrupted (Ctrl-C), "
+    "143 SIGTERM, 129 SIGHUP."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -321,17 +324,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         model = load(args.model, num_threads=args.threads)
     if args.text and not (model.card and model.card.text):
-        raise InputError(f"--text needs a text model; {Path(args.model).name} is not one")
+        raise InputError(
+            f"--text needs a text model; {Path(args.model).name} is not one",
+            hint="give this model image, WAV or .npy files (edgekit info MODEL shows what it takes)",
+        )
     runner = FileRunner(model, args.max_results, region_of_interest=args.roi)
     failures = 0
-    for item in items:
+    texts = len(args.inputs)  # items from this index on came with --text
+    for number, item in enumerate(items):
         try:
-            result = runner.run(item)
-        except EdgekitError as exc:
+            result = runner.run(item, text=number >= texts)
+        except Exception as exc:  # one bad input is one error line; the batch goes on (exit 1 at the end)
             failures += 1
-            result = {"input": item, "error": str(exc), "hint": exc.hint}
+            if isinstance(exc, EdgekitError):
+                message, hint = str(exc), exc.hint
+            else:  # a bug in edgekit, said so plainly; the other inputs still run
+                if args.debug:
+                    traceback.print_exc()
+                message, hint = f"internal error ({type(exc).__name__}: {exc}); rerun with --debug and report it", ""
+            result = {"input": item, "error": message, "hint": hint}
             if not args.json:
-                print(f"error: {item}: {exc}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
+                print(f"error: {item}: {message}" + (f"\nhint: {hint}" if hint else ""), file=sys.stderr, flush=True)
                 continue
         if args.json:
             _print_json(result)
@@ -400,8 +413,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     warnings.simplefilter("ignore") if not args.debug else None
+    from .signals import Stopped, stop_on_signals
+
     try:
-        return COMMANDS[args.command](args)
+        with stop_on_signals():  # SIGTERM/SIGHUP clean up as Ctrl-C does (no .part left), exit 143/129
+            return COMMANDS[args.command](args)
+    except Stopped as stop:
+        writes = args.command in ("convert", "bundle") or getattr(args, "plot", None)
+        outputs = " (finished outputs kept, unfinished ones removed)" if writes else ""
+        print(f"stopped by {stop.name}: edgekit {args.command} ended early{outputs}", file=sys.stderr)
+        return stop.exit_code
     except EdgekitError as exc:
         if args.debug:
             traceback.print_exc()

@@ -21,6 +21,7 @@ from ..metadata import Task
 from ..model import Model
 from ..processing import audio as audio_proc
 from ..processing.classification import rank_categories
+from ..processing.image import IMAGE_SUFFIXES
 from ..results import AudioClassifierResult
 from ..tasks import BaseTask
 
@@ -57,14 +58,18 @@ class FileRunner:
             self._task = cls(cls.options_class(**options), model=self.model)
         return self._task
 
-    def run(self, item: str) -> dict[str, Any]:
+    def run(self, item: str, text: bool = False) -> dict[str, Any]:
         """Run the model on a file path (image, WAV, .npy) or, for text models, a string.
 
+        Args:
+            text: ``item`` is a text (``--text``), never a path.
+
         Raises:
-            InputError: a missing or unreadable file, or an input the model's task refuses.
+            InputError: a missing or unreadable file, an input the model's task refuses, or a file
+                path given to a text model (which reads strings: ``--text``).
             MetadataError: a model without metadata given anything but a .npy array.
         """
-        if Path(item).suffix.lower() == ".npy":
+        if not text and Path(item).suffix.lower() == ".npy":
             return self._run_array(item)
         task = self.task()
         if task is None:
@@ -73,6 +78,11 @@ class FileRunner:
                 hint="give the input as a .npy array, or re-export the model with `edgekit convert`",
             )
         kind = task.input_format.kind
+        if text and kind != "text":
+            raise InputError(
+                f"--text needs a text model; {self.model.path.name} is not one",
+                hint="give this model image, WAV or .npy files (edgekit info MODEL shows what it takes)",
+            )
         result: dict[str, Any] = {"input": item}
         if kind == "audio":
             samples, rate = audio_proc.read_wav(item)
@@ -80,6 +90,8 @@ class FileRunner:
             window_ms = getattr(task.engine, "window_ms", 0.0)  # type: ignore[attr-defined]  # streaming: 0
             return result | self._clip_summary(clip, window_ms)
         if kind == "text":
+            if not text:
+                _refuse_file_for_text(item, self.model.path.name)
             classified = task.classify(item)  # type: ignore[attr-defined]
         elif task.task_name == "object-detector":
             return result | task.detect(item, region_of_interest=self.region_of_interest).to_dict()  # type: ignore[attr-defined]
@@ -129,6 +141,18 @@ class FileRunner:
         else:
             result["outputs"] = {spec.key: value.tolist() for spec, value in zip(self.model.outputs, outputs)}
         return result
+
+
+def _refuse_file_for_text(item: str, model_name: str) -> None:
+    """A text model reads strings: an existing file, or a name ending like an image or WAV, is not one."""
+    path = Path(item)
+    suffix = path.suffix.lower()
+    if path.exists() or suffix in IMAGE_SUFFIXES + audio_proc.AUDIO_SUFFIXES + (".npy",):
+        what = "a folder" if path.is_dir() else "a file" if path.exists() else f"a {suffix} file name"
+        raise InputError(
+            f"{model_name} is a text model and {item!r} is {what}; it reads text, not files",
+            hint=f'pass the text itself: edgekit run {model_name} --text "..."',
+        )
 
 
 def run_on_input(model: Model, item: str, max_results: int = 3) -> dict[str, Any]:

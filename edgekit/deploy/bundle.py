@@ -27,12 +27,12 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputError, ModelNotFoundError, OutputPathError
-from ..io import atomic_path, write_bytes_atomic
+from ..errors import InputError, InvalidModelError, ModelNotFoundError, OutputPathError
+from ..io import atomic_path, make_temp_dir, write_bytes_atomic
 from .targets import Target, get_target
 
 _RUNTIME_SKIP = {"__pycache__"}
@@ -196,11 +196,7 @@ def make_bundle(models: list[str | os.PathLike], out: str | os.PathLike, options
 
     target = get_target(options.target)
     paths = [Path(m) for m in models]
-    for path in paths:
-        if not path.is_file():
-            raise ModelNotFoundError(f"model {str(path)!r} not found", hint="give the path of a .tflite file")
-        if path.suffix.lower() != ".tflite":
-            raise InputError(f"{path.name}: bundles carry .tflite models", hint="convert with edgekit convert first")
+    check_model_files(paths)
     if len({p.name for p in paths}) != len(paths):
         raise InputError("two models have the same file name", hint="rename one of them")
     out_path = Path(out)
@@ -218,7 +214,7 @@ def make_bundle(models: list[str | os.PathLike], out: str | os.PathLike, options
     requirements = list(target.requirements)
     venv_key = hashlib.sha256(json.dumps([target.name, target.python, requirements, ssp]).encode()).hexdigest()[:12]
 
-    work = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", dir=parent))
+    work = make_temp_dir(out_path)
     try:
         root = work / "bundle"
         for sub in ("models", "check", "runtime"):
@@ -271,6 +267,26 @@ def make_bundle(models: list[str | os.PathLike], out: str | os.PathLike, options
     return manifest
 
 
+def check_model_files(paths: list[Path]) -> None:
+    """Each path is an existing .tflite file (checked before any work or any connection).
+
+    Raises:
+        ModelNotFoundError: a model file is missing. InputError: a folder or not a .tflite file.
+    """
+    for path in paths:
+        if path.is_dir():
+            raise InputError(f"model {str(path)!r} is a folder", hint="give the path of a .tflite file")
+        if not path.is_file():
+            raise ModelNotFoundError(f"model {str(path)!r} not found", hint="give the path of a .tflite file")
+        if path.suffix.lower() != ".tflite":
+            raise InputError(f"{path.name}: bundles carry .tflite models", hint="convert with edgekit convert first")
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+        if head[4:8] != b"TFL3":
+            what = "empty (0 bytes)" if not head else "not a TFLite model (no 'TFL3' identifier at byte 4)"
+            raise InvalidModelError(f"{path} is {what}", hint="give a .tflite file made by edgekit convert")
+
+
 def open_bundle(path: str | os.PathLike, scratch: Path) -> Path:
     """The folder of a bundle given as a folder or a .tar.gz (extracted into ``scratch``).
 
@@ -279,8 +295,13 @@ def open_bundle(path: str | os.PathLike, scratch: Path) -> Path:
     """
     path = Path(path)
     if path.is_file() and path.name.endswith(".tar.gz"):
-        with tarfile.open(path) as tar:
-            tar.extractall(scratch, filter="data")
+        try:
+            with tarfile.open(path) as tar:
+                tar.extractall(scratch, filter="data")
+        except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+            raise InputError(
+                f"{str(path)!r} is not a readable .tar.gz bundle ({exc})", hint="make it again with edgekit bundle"
+            ) from exc
         folders = [p for p in scratch.iterdir() if (p / "manifest.json").is_file()]
         path = folders[0] if folders else scratch
     if not (path / "manifest.json").is_file():

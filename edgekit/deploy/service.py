@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .bundle import BundleOptions, bundle_size_bytes, make_bundle, open_bundle
+from .bundle import BundleOptions, bundle_size_bytes, check_model_files, make_bundle, open_bundle
 from .ssh import DeployError, Remote, error_from_output
 from .targets import detect_target
 
@@ -163,6 +163,8 @@ def deploy(
     with tempfile.TemporaryDirectory(prefix="edgekit-deploy-") as scratch:
         scratch_path = Path(scratch)
         given = Path(model)
+        if not (given.is_dir() or given.name.endswith(".tar.gz")):
+            check_model_files([given])  # a missing or wrong file is named before any connection
         bundle_dir = (
             open_bundle(given, scratch_path / "in") if (given.is_dir() or given.name.endswith(".tar.gz")) else None
         )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import struct
 import wave
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from ..io import check_input_file
 
 AUDIO_SUFFIXES = (".wav",)
 
@@ -19,14 +21,14 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         InputError: the file is missing or is not 8/16/24/32-bit PCM WAV.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"audio file not found: {path}")
+    check_input_file(path, "audio")
     try:
         with wave.open(str(path), "rb") as handle:
             channels, width, rate = handle.getnchannels(), handle.getsampwidth(), handle.getframerate()
             raw = handle.readframes(handle.getnframes())
-    except (wave.Error, EOFError) as exc:
-        raise InputError(f"{path} is not a PCM WAV file ({exc})", hint="convert it: sox IN -b 16 OUT.wav") from exc
+    except (wave.Error, EOFError, struct.error, ValueError, OverflowError) as exc:
+        detail = str(exc) or type(exc).__name__
+        raise InputError(f"{path} is not a PCM WAV file ({detail})", hint="convert it: sox IN -b 16 OUT.wav") from exc
     if width == 1:
         samples = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
     elif width == 2:

@@ -7,6 +7,7 @@ one float32 rounding. OpenCV is the fast path; without it a numpy path gives the
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,8 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, MissingDependencyError
+from ..io import check_input_file
 from ..metadata.card import ImageSpec
 from .warp import RESAMPLINGS, Region, area_fit, fit_region, value_transform, warp
+
+log = logging.getLogger("edgekit.processing")
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
@@ -28,17 +32,19 @@ def read_image(path: str | Path) -> np.ndarray:
         MissingDependencyError: neither OpenCV nor Pillow is installed.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"image file not found: {path}")
+    check_input_file(path, "image")
     try:
         import cv2
     except ImportError:
         cv2 = None
     if cv2 is not None:
         data = np.fromfile(str(path), dtype=np.uint8)
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        try:
+            image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        except cv2.error:  # OpenCV asserts on some corrupt headers instead of returning None
+            image = None
         if image is None:
-            raise InputError(f"{path} is not an image OpenCV can decode", hint=f"use one of {IMAGE_SUFFIXES}")
+            raise InputError(f"{path} is not an image OpenCV can decode", hint=_undecodable_hint(path))
         return image[:, :, ::-1].copy()
     try:
         from PIL import Image, UnidentifiedImageError
@@ -51,6 +57,12 @@ def read_image(path: str | Path) -> np.ndarray:
             return np.asarray(handle.convert("RGB"))
     except (UnidentifiedImageError, OSError) as exc:
         raise InputError(f"{path} is not an image Pillow can decode ({exc})") from exc
+
+
+def _undecodable_hint(path: Path) -> str:
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return f"the file is damaged or is not really a {path.suffix} image (does an image viewer open it?)"
+    return "use one of " + ", ".join(IMAGE_SUFFIXES)
 
 
 def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -190,7 +202,9 @@ def crop_pixels(image: np.ndarray, region: Sequence[float]) -> tuple[np.ndarray,
 def as_image(image: np.ndarray | str | Path, what: str = "image") -> np.ndarray:
     """Check a frame (or read a file path) and return it as (H, W, C) with C in 1, 3 or 4.
 
-    Accepts uint8, and float images with values in 0..255.
+    Accepts uint8, and float images with values in 0..255. Other frames are converted, with one warning
+    line per kind and process (not one per frame): uint16 is scaled to 0..255 (value / 257, as 16-bit PNGs
+    and depth cameras give it), other integers outside 0..255 and floats outside 0..255 are clipped.
 
     Raises:
         InputError: wrong type, dtype, shape or channel count, empty, or NaN/Inf values.
@@ -212,7 +226,40 @@ def as_image(image: np.ndarray | str | Path, what: str = "image") -> np.ndarray:
         raise InputError(f"{what} is empty: shape {image.shape}")
     if image.dtype.kind == "f" and not np.isfinite(image).all():
         raise InputError(f"{what} contains NaN or Inf values")
-    return image
+    return _to_pixel_range(image, what)
+
+
+#: The conversions already announced in this process (one warning line each, not one per frame).
+_warned: set[str] = set()
+
+
+def _warn_once(kind: str, message: str) -> None:
+    if kind not in _warned:
+        _warned.add(kind)
+        log.warning("warning: %s (said once; later frames are converted the same way)", message)
+
+
+def _to_pixel_range(image: np.ndarray, what: str) -> np.ndarray:
+    """uint8 as it is; uint16 scaled to 0..255; other values outside 0..255 clipped, never silently."""
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        _warn_once(
+            "uint16",
+            f"{what} is uint16: scaled to 0..255 (value / 257); pass uint8 frames (or floats 0..255) to avoid this",
+        )
+        return np.rint(image.astype(np.float32) * (1.0 / 257.0)).astype(np.uint8)
+    low, high = image.min(), image.max()
+    if low >= 0 and high <= 255:
+        return image.astype(np.uint8) if image.dtype.kind in "iu" else image
+    _warn_once(
+        f"range-{image.dtype.kind}",
+        f"{what} ({image.dtype}) has values from {low:.6g} to {high:.6g}, outside the pixel range 0..255: "
+        "clipped to it; scale frames to 0..255 first",
+    )
+    if image.dtype.kind in "iu":
+        return np.clip(image, 0, 255).astype(np.uint8)
+    return np.clip(image.astype(np.float32), 0.0, 255.0)
 
 
 def to_color_order(image: np.ndarray, order: str, source_order: str = "RGB") -> np.ndarray:

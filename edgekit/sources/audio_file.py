@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -165,7 +166,12 @@ class AudioFileSource:
         try:
             self._chunks, rate_hz = opener(self.path)
         except (RuntimeError, OSError) as error:  # soundfile's LibsndfileError is a RuntimeError
-            raise InputError(f"cannot decode {self.path} with {decoder}: {error}") from error
+            empty = os.path.isfile(self.path) and os.path.getsize(self.path) == 0
+            raise InputError(
+                f"cannot decode {self.path} with {decoder}: "
+                + ("the file is empty (0 bytes)" if empty else f"{error}"),
+                hint="check that it plays (ffprobe FILE), or convert it: sox IN -b 16 OUT.wav",
+            ) from error
         self.decoder = decoder
         if self._resampler is None or rate_hz != self.file_rate_hz:
             self.file_rate_hz = rate_hz

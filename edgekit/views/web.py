@@ -4,15 +4,24 @@ Endpoints: ``/`` a small self-contained page (no external assets; fits a phone),
 newest annotated frame as multipart JPEG (any number of clients; a slow client skips frames, it never
 slows ``publish``), ``/frame.jpg`` the newest frame once, ``/events`` one ``data: {json}`` message per
 published result, ``/result.json`` the latest one, ``/healthz``. Listens on 127.0.0.1 unless told otherwise.
+
+Hardening: a request whose ``Host`` header names anything but this machine (localhost, 127.0.0.1, ::1, the
+bound address, ``allow_hosts``; bound to 0.0.0.0, also the machine's own names and addresses) gets 403, so a
+web page using DNS rebinding cannot read the camera through a browser on the same machine. The listen
+backlog is :data:`LISTEN_BACKLOG`; each viewer holds at most one frame and a bounded kernel send buffer (a
+slow viewer skips frames, memory does not grow); at most ``max_viewers`` video streams and as many event
+streams run at once (503 beyond), and connections beyond twice that get 503 before a thread is made.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import json
 import logging
 import math
+import select
 import socket
 import threading
 from collections import deque
@@ -28,9 +37,14 @@ from ..errors import EdgekitError, require
 log = logging.getLogger("edgekit.views")
 BOUNDARY = "edgekit-frame"
 HEARTBEAT_S = 10.0  # proxies and phones drop connections that stay silent much longer
+PEER_CHECK_S = 1.0  # while nothing is published, a viewer that left is noticed (and its slot freed) this often
 EVENT_BACKLOG = 256  # results an SSE client may fall behind by before it skips (bounded memory per view)
 SOCKET_TIMEOUT_S = 30.0  # a viewer that stops reading is dropped after this, not kept forever
 STOP_WAIT_S = 2.0
+LISTEN_BACKLOG = 128  # the stdlib's 5 left 13 of 100 simultaneous viewers without an answer
+DEFAULT_MAX_VIEWERS = 200  # simultaneous /stream.mjpg viewers (and, separately, /events clients)
+SEND_BUFFER_BYTES = 256 * 1024  # kernel send buffer per viewer (a few JPEGs): a stalled viewer holds no more
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
 class PortInUseError(EdgekitError, OSError):
@@ -49,13 +63,15 @@ class _Latest:
         self.events: deque[tuple[int, bytes]] = deque(maxlen=EVENT_BACKLOG)
         self.result_seq = 0
         self.stream_clients = 0
+        self.event_clients = 0
+        self.refused = 0  # requests answered 403 (Host) or 503 (full)
         self.connections: set[socket.socket] = set()
         self.closed = False
 
-    def wait_past(self, counter: str, seen: int) -> bool:
-        """Wait until the counter moves past ``seen`` or HEARTBEAT_S passes; False once the view is stopped."""
+    def wait_past(self, counter: str, seen: int, timeout_s: float = HEARTBEAT_S) -> bool:
+        """Wait until the counter moves past ``seen`` or ``timeout_s`` passes; False once the view is stopped."""
         with self.cond:
-            self.cond.wait_for(lambda: getattr(self, counter) != seen or self.closed, HEARTBEAT_S)
+            self.cond.wait_for(lambda: getattr(self, counter) != seen or self.closed, timeout_s)
             return not self.closed
 
     def jpeg_now(self) -> tuple[int, bytes | None]:
@@ -78,10 +94,24 @@ class WebView:
         host: address to bind; "127.0.0.1" (default) is this machine only, "0.0.0.0" the whole LAN.
         port: TCP port; 0 picks a free one (see ``url`` after ``start``).
         jpeg_quality: 1..100 for the MJPEG stream.
+        allow_hosts: more names (or addresses) browsers may use in the ``Host`` header, e.g. the Pi's
+            ``raspberrypi.local`` or a reverse proxy's name; the others get 403 (DNS rebinding).
+        max_viewers: simultaneous ``/stream.mjpg`` viewers (and ``/events`` clients); the next gets 503.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8080, jpeg_quality: int = 80):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        jpeg_quality: int = 80,
+        allow_hosts: tuple[str, ...] | list[str] = (),
+        max_viewers: int = DEFAULT_MAX_VIEWERS,
+    ):
         self.host, self.port, self.jpeg_quality = host, int(port), int(jpeg_quality)
+        self.allow_hosts = tuple(allow_hosts)
+        self.max_viewers = int(max_viewers)
+        if self.max_viewers < 1:
+            raise EdgekitError(f"max_viewers must be at least 1, got {max_viewers}", hint="e.g. --max-viewers 200")
         self._latest = _Latest(self.jpeg_quality)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -91,6 +121,20 @@ class WebView:
     def stream_clients(self) -> int:
         """How many viewers are watching ``/stream.mjpg`` now."""
         return self._latest.stream_clients
+
+    @property
+    def refused(self) -> int:
+        """Requests refused so far: a foreign ``Host`` (403) or too many viewers (503)."""
+        return self._latest.refused
+
+    def allowed_hosts(self) -> frozenset[str]:
+        """The ``Host`` names (without port, lower case) this view answers; see the module docstring."""
+        names = {*LOOPBACK_NAMES, *(h.lower().strip("[]") for h in self.allow_hosts)}
+        if self.host in ("0.0.0.0", "", "::"):
+            names |= _own_addresses()
+        else:
+            names.add(self.host.lower().strip("[]"))
+        return frozenset(names)
 
     @property
     def url(self) -> str:
@@ -108,9 +152,21 @@ class WebView:
             PortInUseError: the port is taken (the message names it; the hint names --port).
             EdgekitError: any other reason the address cannot be bound (e.g. a port below 1024 without root).
         """
-        handler = type("Handler", (_Handler,), {"latest": self._latest, "page": _page()})
-        server = ThreadingHTTPServer((self.host, self.port), handler, bind_and_activate=False)
+        handler = type(
+            "Handler",
+            (_Handler,),
+            {
+                "latest": self._latest,
+                "page": _page(),
+                "allowed": self.allowed_hosts(),
+                "any_address": self.host in ("0.0.0.0", "", "::"),
+                "max_viewers": self.max_viewers,
+            },
+        )
+        server_class = _IPv6Server if ":" in self.host else _Server
+        server = server_class((self.host, self.port), handler, bind_and_activate=False)
         server.daemon_threads = True
+        server.latest, server.max_connections = self._latest, 2 * self.max_viewers + 64
         try:
             server.server_bind()
             server.server_activate()
@@ -190,14 +246,54 @@ class WebView:
         self.stop()
 
 
+class _Server(ThreadingHTTPServer):
+    """Backlog 128, and a cap on connections checked before a handler thread is made."""
+
+    request_queue_size = LISTEN_BACKLOG
+    latest: _Latest
+    max_connections: int
+
+    def process_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+        with self.latest.cond:
+            full = len(self.latest.connections) >= self.max_connections
+            if full:
+                self.latest.refused += 1
+        if full:  # no thread for it: a short answer and close (a flood of sockets cannot exhaust threads)
+            with contextlib.suppress(OSError):
+                request.settimeout(1.0)
+                request.sendall(_plain_reply(503, b"too many connections\n", retry=True))
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+
+class _IPv6Server(_Server):
+    address_family = socket.AF_INET6
+
+
+def _plain_reply(status: int, body: bytes, retry: bool = False) -> bytes:
+    reason = {403: "Forbidden", 503: "Service Unavailable"}[status]
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
+        + ("Retry-After: 5\r\n" if retry else "")
+        + "Connection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
 class _Handler(BaseHTTPRequestHandler):
     latest: _Latest
     page: bytes
+    allowed: frozenset[str]
+    any_address: bool
+    max_viewers: int
     protocol_version = "HTTP/1.1"
     timeout = SOCKET_TIMEOUT_S
 
     def setup(self) -> None:
         super().setup()
+        with contextlib.suppress(OSError):  # bounded per viewer: a stalled one blocks here, then times out
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         with self.latest.cond:
             self.latest.connections.add(self.connection)
 
@@ -228,10 +324,52 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
 
+    def _host_allowed(self) -> bool:
+        """The Host header names this machine (no header at all: not a browser, so not a rebinding)."""
+        host = self.headers.get("Host")
+        if host is None:
+            return True
+        name = _host_name(host)
+        if name in self.allowed or name.endswith(".localhost"):
+            return True
+        # Bound to every address, an IP literal is this machine as the client reached it (NAT, a VPN, an
+        # address added after start): never a rebinding, which needs a DNS name the attacker controls.
+        return self.any_address and _is_ip_literal(name)
+
+    def _refuse(self, status: int, message: str) -> None:
+        with self.latest.cond:
+            self.latest.refused += 1
+        body = message.encode() + b"\n"
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        if status == 503:
+            self.send_header("Retry-After", "5")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+    def _take_slot(self, counter: str) -> bool:
+        """Count one more viewer of ``counter`` unless ``max_viewers`` are already there."""
+        with self.latest.cond:
+            if getattr(self.latest, counter) >= self.max_viewers:
+                return False
+            setattr(self.latest, counter, getattr(self.latest, counter) + 1)
+            return True
+
+    def _release_slot(self, counter: str) -> None:
+        with self.latest.cond:
+            setattr(self.latest, counter, getattr(self.latest, counter) - 1)
+
     def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
         path = self.path.split("?")[0]
         try:
-            if path in ("/", "/index.html"):
+            if not self._host_allowed():
+                log.debug("refused Host %r from %s", self.headers.get("Host"), self.address_string())
+                self._refuse(403, "this address is not allowed: open the view by its IP address or localhost, "
+                             "or start it with --allow-host NAME")  # fmt: skip
+            elif path in ("/", "/index.html"):
                 self._send(self.page, "text/html; charset=utf-8")
             elif path == "/healthz":
                 self._send(b"ok\n", "text/plain")
@@ -246,10 +384,15 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(jpeg, "image/jpeg")
                 else:
                     self._send(b"no frame yet\n", "text/plain", 404)
-            elif path == "/stream.mjpg":
-                self._stream()
-            elif path == "/events":
-                self._events()
+            elif path in ("/stream.mjpg", "/events"):
+                counter = "stream_clients" if path == "/stream.mjpg" else "event_clients"
+                if not self._take_slot(counter):
+                    self._refuse(503, f"{self.max_viewers} viewers already: try again later")
+                    return
+                try:
+                    self._stream() if path == "/stream.mjpg" else self._events()
+                finally:
+                    self._release_slot(counter)
             else:
                 self._send(b"not found\n", "text/plain", 404)
         except OSError:  # the viewer went away, stopped reading (timeout), or stop() closed the socket
@@ -258,22 +401,26 @@ class _Handler(BaseHTTPRequestHandler):
     def _stream(self) -> None:
         self._start_stream(f"multipart/x-mixed-replace; boundary={BOUNDARY}")
         latest = self.latest
-        with latest.cond:
-            latest.stream_clients += 1
+        seen, jpeg = latest.jpeg_now()  # the newest frame at once, not at the next publish
+        while True:  # one frame per viewer at a time: frames published meanwhile are skipped, not queued
+            if jpeg is not None:
+                head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                self.wfile.write(head.encode() + jpeg + b"\r\n")
+                self.wfile.flush()
+            if not latest.wait_past("frame_seq", seen, PEER_CHECK_S):
+                return
+            fresh, jpeg = latest.jpeg_now()
+            jpeg, seen = (jpeg, fresh) if fresh != seen else (None, seen)
+            if jpeg is None and self._peer_gone():  # no frames coming: notice a viewer that left (its slot)
+                return
+
+    def _peer_gone(self) -> bool:
+        """The viewer closed its end (readable with nothing to read); a request it sends counts as present."""
         try:
-            seen, jpeg = latest.jpeg_now()  # the newest frame at once, not at the next publish
-            while True:
-                if jpeg is not None:
-                    head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
-                    self.wfile.write(head.encode() + jpeg + b"\r\n")
-                    self.wfile.flush()
-                if not latest.wait_past("frame_seq", seen):
-                    return
-                fresh, jpeg = latest.jpeg_now()
-                jpeg, seen = (jpeg, fresh) if fresh != seen else (None, seen)
-        finally:
-            with latest.cond:
-                latest.stream_clients -= 1
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
 
     def _events(self) -> None:
         self._start_stream("text/event-stream")
@@ -281,15 +428,22 @@ class _Handler(BaseHTTPRequestHandler):
         latest = self.latest
         with latest.cond:  # start from the newest result, so the page has something to show at once
             seen = latest.events[-1][0] - 1 if latest.events else 0
+        quiet_s = 0.0
         while True:
-            if not latest.wait_past("result_seq", seen):
+            if not latest.wait_past("result_seq", seen, PEER_CHECK_S):
                 return
             with latest.cond:
                 fresh = [(seq, payload) for seq, payload in latest.events if seq > seen]
             if fresh:
-                seen = fresh[-1][0]
+                seen, quiet_s = fresh[-1][0], 0.0
                 self.wfile.write(b"".join(b"data: " + payload + b"\n\n" for _, payload in fresh))
+            elif self._peer_gone():
+                return
             else:
+                quiet_s += PEER_CHECK_S
+                if quiet_s < HEARTBEAT_S:
+                    continue
+                quiet_s = 0.0
                 self.wfile.write(b": keep-alive\n\n")
             self.wfile.flush()
 
@@ -315,6 +469,60 @@ def _json_ready(value: Any) -> Any:
 
 def _page() -> bytes:
     return resources.files(__package__).joinpath("page.html").read_bytes()
+
+
+def _host_name(header: str) -> str:
+    """``Host: name:port`` → ``name`` (lower case); ``[::1]:8080`` → ``::1``."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:].split("]", 1)[0]
+    if header.count(":") == 1:
+        header = header.split(":", 1)[0]
+    return header.rstrip(".")  # "localhost." is localhost
+
+
+def _is_ip_literal(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def _own_addresses() -> set[str]:
+    """This machine's names and addresses (host name, FQDN, every interface's IPv4 and IPv6 address)."""
+    names: set[str] = set()
+    with contextlib.suppress(OSError):
+        hostname = socket.gethostname()
+        names |= {hostname.lower(), socket.getfqdn().lower(), f"{hostname.lower()}.local"}
+        for info in socket.getaddrinfo(hostname, None):
+            names.add(str(info[4][0]).split("%", 1)[0].lower())
+    names.add(_lan_address().lower())
+    names |= _interface_addresses()
+    return names
+
+
+def _interface_addresses() -> set[str]:
+    """Every interface address on Linux (/proc and SIOCGIFADDR); empty elsewhere (getaddrinfo covers most)."""
+    found: set[str] = set()
+    with contextlib.suppress(OSError, ValueError), open("/proc/net/if_inet6") as table:
+        for row in table:
+            digits = row.split()[0]
+            import ipaddress
+
+            found.add(str(ipaddress.IPv6Address(bytes.fromhex(digits))))
+    try:
+        import fcntl
+        import struct
+    except ImportError:
+        return found
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        for _, name in socket.if_nameindex():
+            with contextlib.suppress(OSError):
+                request = struct.pack("256s", name.encode()[:15])
+                answer = fcntl.ioctl(probe.fileno(), 0x8915, request)  # SIOCGIFADDR
+                found.add(socket.inet_ntoa(answer[20:24]))
+    return found
 
 
 def _lan_address() -> str:

@@ -119,6 +119,27 @@ def litert_outputs(path: Path, inputs: np.ndarray, xnnpack: bool = True) -> np.n
     return np.stack(outputs)
 
 
+def tf_lite_outputs(path: Path, inputs: np.ndarray) -> np.ndarray:
+    """The first output of TensorFlow's own ``tf.lite.Interpreter`` (the converter's runtime) for each
+    input, one thread, its default kernels (XNNPACK for float)."""
+    import warnings
+
+    import tensorflow as tf
+
+    with warnings.catch_warnings():  # "tf.lite.Interpreter is deprecated": it is the point of the comparison
+        warnings.simplefilter("ignore")
+        interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=1)
+    interpreter.allocate_tensors()
+    index_in = interpreter.get_input_details()[0]["index"]
+    index_out = interpreter.get_output_details()[0]["index"]
+    outputs = []
+    for tensor in inputs:
+        interpreter.set_tensor(index_in, tensor[None])
+        interpreter.invoke()
+        outputs.append(interpreter.get_tensor(index_out)[0].copy())
+    return np.stack(outputs)
+
+
 def tflite_runtime_results(
     python: str, runs: list[tuple[Path, np.ndarray | None]], repeat: dict[Path, int] | None = None
 ) -> list[dict]:
