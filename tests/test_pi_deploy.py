@@ -189,6 +189,59 @@ def test_offline_bundle_installs_with_no_network_and_keeps_system_numpy(pi, offl
 
 
 @pytest.mark.pi
+def test_service_runs_as_its_own_user_not_root(pi, first_deploy):
+    _, summary, _ = first_deploy
+    wait_http(f"{summary['url']}healthz")
+    assert pi.ssh("systemctl show edgekit-fashion -p User --value").stdout.strip() == "edgekit"
+    pid = pi.ssh("systemctl show edgekit-fashion -p MainPID --value").stdout.strip()
+    assert pi.ssh(f"ps -o user= -p {pid}").stdout.strip() == "edgekit"
+    assert pi.ssh("getent passwd edgekit | cut -d: -f7").stdout.strip() == "/usr/sbin/nologin"
+    assert "video" in pi.ssh("id -nG edgekit").stdout.split()
+
+
+@pytest.mark.pi
+def test_status_and_logs_tell_the_release_and_the_journal(pi, first_deploy):
+    _, summary, _ = first_deploy
+    wait_http(f"{summary['url']}healthz")
+    done = edgekit("deploy", "--name", "fashion", pi.url, "-i", pi.key, "--status", timeout_s=300)
+    assert done.returncode == 0, done.stderr
+    assert f"release: releases/{summary['release']}" in done.stdout
+    assert "enabled: enabled" in done.stdout and "active: active" in done.stdout
+    done = edgekit("deploy", "--name", "fashion", pi.url, "-i", pi.key, "--logs", timeout_s=300)
+    assert done.returncode == 0, done.stderr
+    assert "fashion_int8.tflite" in done.stdout  # the service's own lines, read from the journal
+    # a service that does not exist: its state says so, it is not an error
+    done = edgekit("deploy", "--name", "nothing-here", pi.url, "-i", pi.key, "--status", timeout_s=300)
+    assert done.returncode == 0 and "release: none" in done.stdout, done.stdout + done.stderr
+
+
+@pytest.mark.pi
+def test_no_sudo_and_no_space_fail_with_one_error_and_change_nothing(pi, first_deploy, tmp_path):
+    _, summary, _ = first_deploy
+    model = str(ZOO / "fashion_int8.tflite")
+    # a user without sudo (the golden image has no sudo at all), reached with the same key
+    pi.ssh("id plain >/dev/null 2>&1 || useradd -m -s /bin/sh plain; mkdir -p ~plain/.ssh; "
+           "cp /root/.ssh/authorized_keys ~plain/.ssh/; chown -R plain: ~plain/.ssh")  # fmt: skip
+    plain_url = pi.url.replace("root@", "plain@")
+    message = one_error(
+        edgekit("deploy", model, plain_url, "-i", pi.key, "--name", "nosudo", "--port", str(free_port()))
+    )
+    assert "cannot run sudo" in message and "passwordless sudo" in message
+    # no space: a 1 MB file system over /opt for the time of one deploy
+    pi.ssh("mount -t tmpfs -o size=1m tmpfs /opt")
+    try:
+        message = one_error(
+            edgekit("deploy", model, pi.url, "-i", pi.key, "--name", "nospace", "--port", str(free_port()))
+        )
+        assert "MB free" in message and "free space" in message
+        assert pi.ssh("ls -A /opt").stdout.strip() == ""  # nothing written
+    finally:
+        pi.ssh("umount /opt")
+    assert pi.ssh("readlink /opt/edgekit/fashion/current").stdout.strip() == f"releases/{summary['release']}"
+    assert http_get(f"{summary['url']}healthz")[1] == b"ok\n"
+
+
+@pytest.mark.pi
 def test_bad_devices_fail_with_one_error_and_change_nothing(pi, first_deploy, tmp_path, service_port):
     _, summary, _ = first_deploy
     model = str(ZOO / "fashion_int8.tflite")
@@ -214,6 +267,24 @@ def test_bad_devices_fail_with_one_error_and_change_nothing(pi, first_deploy, tm
     assert pi.ssh("readlink /opt/edgekit/fashion/current").stdout.strip() == f"releases/{summary['release']}"
     assert http_get(f"{summary['url']}healthz")[1] == b"ok\n"
     assert not set(pi.ssh("ls /opt/edgekit").stdout.split()) & {"mine", "other", "novenv"}
+
+
+@pytest.mark.pi
+def test_remove_stops_the_service_and_deletes_its_releases(pi, first_deploy):
+    """Runs after the other pi tests of this module (file order): the fashion service goes away entirely."""
+    _, summary, _ = first_deploy
+    done = edgekit("deploy", "--name", "fashion", pi.url, "-i", pi.key, "--remove", timeout_s=300)
+    assert done.returncode == 0, done.stderr
+    assert "removed edgekit-fashion" in done.stderr
+    assert pi.ssh("test -e /etc/systemd/system/edgekit-fashion.service", check=False).returncode == 1
+    assert pi.ssh("test -e /opt/edgekit/fashion", check=False).returncode == 1
+    assert pi.ssh("systemctl is-active edgekit-fashion", check=False).stdout.strip() in ("inactive", "unknown")
+    with pytest.raises(OSError):
+        http_get(f"{summary['url']}healthz", timeout_s=3)
+    # the foreign unit of the bad-device test is refused, and stays
+    message = one_error(edgekit("deploy", "--name", "mine", pi.url, "-i", pi.key, "--remove", timeout_s=300))
+    assert "not made by edgekit" in message
+    assert pi.ssh("cat /etc/systemd/system/edgekit-mine.service").stdout.startswith("[Service]")
 
 
 def test_bundle_refuses_32_bit_pi_os_with_the_alternative(tmp_path):
@@ -247,3 +318,23 @@ def test_bundle_is_reproducible_and_lists_every_file(tmp_path):
     stored = np.load(folder / "check" / "fashion_int8.tflite.npz")
     with load(ZOO / "fashion_int8.tflite") as model:
         assert np.array_equal(model.run(stored["in0_0"], raw=True)[0], stored["out0_0"])
+
+
+@pytest.mark.pi
+def test_linux_x86_64_offline_bundle_installs_on_this_machine_with_no_network(tmp_path):
+    """The linux-x86_64 target for real: this machine is one (Debian 12, Python 3.11). install.sh --no-start in a
+    network namespace with no route makes the venv from the bundle's wheels and checks two models' outputs."""
+    bundle = tmp_path / "x86"
+    made = edgekit("bundle", str(ZOO / "fashion_int8.tflite"), str(ZOO / "topics_int8.tflite"), "-o", str(bundle),
+                   "--target", "linux-x86_64", "--offline", "--source", "0", "--name", "x86")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    done = subprocess.run(
+        ["unshare", "-n", "sh", "-c", f"ip route | wc -l; {bundle}/install.sh --prefix {tmp_path}/opt --no-start"],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].strip() == "0"  # no route at all
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert [row["model"] for row in rows] == ["fashion_int8.tflite", "topics_int8.tflite"]
+    assert all(row["ok"] and row["integer_equal"] for row in rows), rows
+    assert rows[0]["numpy"].startswith("2.")  # the numpy 2 stack of the generic target

@@ -24,7 +24,7 @@ from edgekit.sources import (
     monotonic_ms,
     open_source,
 )
-from edgekit.sources.picamera import choose_sensor_mode
+from edgekit.sources.picamera import choose_sensor_mode, fit_output_size
 from tests.support.live_fixtures import (  # noqa: F401
     ABSENT_CAMERA_INDEX,
     ffv1_video,
@@ -273,6 +273,15 @@ IMX219_MODES = [
 ]
 
 
+class StandInPicamera2WithModes(StandInPicamera2):
+    """Stand-in that lists sensor modes, as a real Picamera2 does (an IMX219's)."""
+
+    sensor_modes = IMX219_MODES
+
+    def create_video_configuration(self, main, controls, sensor=None):
+        return {"main": main, "controls": controls, "sensor": sensor}
+
+
 def test_sensor_mode_keeps_the_whole_view_and_fits_size_and_rate():
     assert choose_sensor_mode(IMX219_MODES, 640, 480)["size"] == (1640, 1232)  # binned full view, not the crop
     assert choose_sensor_mode(IMX219_MODES, 640, 480, fps=60)["size"] == (640, 480)  # only the crop reaches 60
@@ -282,12 +291,6 @@ def test_sensor_mode_keeps_the_whole_view_and_fits_size_and_rate():
 
 
 def test_picamera2_source_asks_for_the_chosen_sensor_mode():
-    class StandInPicamera2WithModes(StandInPicamera2):  # stand-in: a real Picamera2 lists its sensor modes
-        sensor_modes = IMX219_MODES
-
-        def create_video_configuration(self, main, controls, sensor=None):
-            return {"main": main, "controls": controls, "sensor": sensor}
-
     cameras = []
     factory = lambda num: cameras.append(StandInPicamera2WithModes(num)) or cameras[-1]  # noqa: E731
     with Picamera2Source(0, width=320, height=240, camera_factory=factory) as source:
@@ -318,3 +321,28 @@ def test_read_timeout_on_a_source_with_nothing_new():
 
     with Picamera2Source(camera_factory=StandInStalledPicamera2) as source, pytest.raises(SourceTimeoutError):
         source.read(timeout_s=0.1)
+
+
+def test_output_size_fits_the_model_in_the_sensor_aspect():
+    # IMX219's full view is 3280x2464 (4:3): hand-computed sizes, width a multiple of 32, height even
+    assert fit_output_size(IMX219_MODES, (224, 224)) == (640, 480)  # a small model: the watchable minimum
+    assert fit_output_size(IMX219_MODES, (1024, 768)) == (1024, 768)
+    assert fit_output_size(IMX219_MODES, (1024, 1024)) == (1376, 1024)  # 1024 * 3280 / 2464 = 1363.1 -> 1376
+    assert fit_output_size(IMX219_MODES, (1920, 480)) == (1920, 1442)  # 1920 / (3280/2464) = 1442.3
+    wide = [{"size": (1920, 1080), "fps": 60, "crop_limits": (0, 0, 1920, 1080)}]  # a 16:9 sensor
+    assert fit_output_size(wide, (224, 224)) == (864, 480)  # 480 * 16/9 = 853.3 -> 864
+    assert fit_output_size([], None) == (640, 480)
+
+
+def test_picamera2_source_sized_for_the_model_when_no_size_is_given():
+    cameras = []
+    factory = lambda num: cameras.append(StandInPicamera2WithModes(num)) or cameras[-1]  # noqa: E731
+    with Picamera2Source(0, model_size=(1024, 1024), camera_factory=factory) as source:
+        frame = source.read(timeout_s=2)
+    config = cameras[0].calls[0][1]
+    assert config["main"] == {"size": (1376, 1024), "format": "RGB888"}
+    assert config["sensor"]["output_size"] == (1640, 1232)  # the binned full view still covers 1376x1024
+    assert frame.image.shape == (1024, 1376, 3)
+    with Picamera2Source(0, width=320, height=240, model_size=(1024, 1024), camera_factory=factory) as source:
+        source.read(timeout_s=2)
+    assert cameras[1].calls[0][1]["main"]["size"] == (320, 240)  # an explicit size wins

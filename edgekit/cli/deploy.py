@@ -39,8 +39,13 @@ def add_commands(commands, epilog: str) -> None:
         "restarts nothing.",
         epilog=epilog,
     )
-    deploy.add_argument("model", metavar="MODEL", help=".tflite file, or a bundle folder/.tar.gz")
-    deploy.add_argument("destination", metavar="ssh://[user@]host[:port]")
+    deploy.add_argument(
+        "model",
+        metavar="MODEL",
+        nargs="?",
+        help=".tflite file, or a bundle folder/.tar.gz (not needed with --name and --status, --logs or --remove)",
+    )
+    deploy.add_argument("destination", metavar="ssh://[user@]host[:port]", nargs="?")
     deploy.add_argument("-i", dest="key", metavar="KEY", help="ssh private key")
     _shared(deploy)
     deploy.add_argument("--force", action="store_true", help="replace a unit of the same name not made by edgekit")
@@ -87,9 +92,19 @@ def cmd_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+DEPLOY_USAGE = "edgekit deploy MODEL ssh://pi@HOST   or   edgekit deploy --name NAME ssh://pi@HOST --status"
+
+
 def cmd_deploy(args: argparse.Namespace) -> int:
     from ..deploy import service
 
+    if args.destination is None and args.model and "://" in args.model:  # `deploy --name N ssh://pi --status`
+        args.model, args.destination = None, args.model
+    if args.destination is None:
+        raise InputError("edgekit deploy needs a device: ssh://[user@]host[:port]", hint=DEPLOY_USAGE)
+    if args.model is None and not (args.name and (args.status or args.logs or args.remove)):
+        raise InputError("edgekit deploy needs a MODEL (or --name NAME with --status, --logs or --remove)",
+                         hint=DEPLOY_USAGE)  # fmt: skip
     name = args.name or _name_of(args.model)
     if args.status:
         print(service.status(args.destination, name, args.key), end="")

@@ -99,6 +99,7 @@ def run_live(args: argparse.Namespace, serve: bool) -> int:
             realtime=not args.fast,
             device=args.device,
             loop=args.loop,
+            model_size=_image_size(model),
         )
         if source.kind != kind:
             source.stop()
@@ -134,3 +135,9 @@ def run_live(args: argparse.Namespace, serve: bool) -> int:
         if printer.shown():
             print(f"shown: {printer.shown()}", file=sys.stderr)
     return 0
+
+
+def _image_size(model: Any) -> tuple[int, int] | None:
+    """(width, height) of an image model's input (NHWC), None for other models."""
+    shape = model.inputs[0].shape if model.inputs else ()
+    return (int(shape[2]), int(shape[1])) if len(shape) == 4 and shape[1] > 1 and shape[2] > 1 else None

@@ -160,6 +160,11 @@ Wants=network-online.target
 
 [Service]
 Type=simple
+# Not root: a system user made by install.sh, in the video/audio groups (cameras, microphones) when they exist.
+User=edgekit
+Group=edgekit
+NoNewPrivileges=yes
+PrivateTmp=yes
 WorkingDirectory=@BASE@/current
 Environment=PYTHONPATH=@BASE@/current/runtime PYTHONUNBUFFERED=1
 ExecStart={command}

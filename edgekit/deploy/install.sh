@@ -62,6 +62,17 @@ if [ "$ACTIVATE_ONLY" != 1 ]; then
 fi
 [ "$START" = 1 ] || { say "installed $REL (not started: --no-start)"; exit 0; }
 
+# The service runs as the system user "edgekit" (no login, no home), never as root; cameras and microphones
+# need the video and audio groups (the Pi's libcamera also needs render for the ISP's dma-heap on Pi 5).
+if ! id -u edgekit >/dev/null 2>&1; then
+  useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin edgekit \
+    || fail "could not create the system user edgekit" "create it by hand: sudo useradd --system --user-group edgekit"
+fi
+for group in video audio render; do
+  if getent group "$group" >/dev/null && ! id -nG edgekit | tr ' ' '\n' | grep -qx "$group"; then
+    usermod -aG "$group" edgekit
+  fi
+done
 sed -e "s|@BASE@|$BASE|g" -e "s|@NAME@|$NAME|g" "$REL/edgekit.service" > "$UNIT.part"
 old=$(readlink "$BASE/current" 2>/dev/null || true)
 if [ "$old" = "releases/$ID" ] && cmp -s "$UNIT.part" "$UNIT" && systemctl is-active -q "edgekit-$NAME"; then

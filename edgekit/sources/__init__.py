@@ -52,6 +52,7 @@ def open_source(
     realtime: bool | None = None,
     device: int | str | None = None,
     loop: bool = False,
+    model_size: tuple[int, int] | None = None,
 ) -> Source:
     """Make the source a spec names (not started yet: use ``with`` or ``start()``).
 
@@ -66,6 +67,8 @@ def open_source(
         realtime: files: pace like a live source (default False: as fast as the consumer reads).
         device: microphone index or name part when ``spec`` is plain ``"mic"``.
         loop: files: start again at the end.
+        model_size: (width, height) of the model's image input: a Raspberry Pi camera with no width and
+            height given is configured to fit it (its ISP scales for free).
 
     Returns:
         A Source: CameraSource, Picamera2Source, MicrophoneSource or AudioFileSource.
@@ -86,7 +89,7 @@ def open_source(
     if name.lower() == "picamera" and "://" not in text:
         if argument and not argument.isdigit():
             raise InputError(f"picamera takes a camera number (picamera:1), got {text!r}", hint=SPEC_HINT)
-        return Picamera2Source(int(argument or 0), width=width, height=height, fps=fps)
+        return Picamera2Source(int(argument or 0), width=width, height=height, fps=fps, model_size=model_size)
     if is_network_url(text):
         return CameraSource(text, width=width, height=height, fps=fps)
     if "://" in text:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -64,12 +65,44 @@ def choose_sensor_mode(
     return min(preferred, key=area) if preferred else max(modes, key=area)
 
 
+DEFAULT_SIZE = (640, 480)  # what a web view or a window shows well; the ISP scales for free
+
+
+def fit_output_size(
+    modes: list[dict[str, Any]], model_size: tuple[int, int] | None, minimum: tuple[int, int] = DEFAULT_SIZE
+) -> tuple[int, int]:
+    """The camera's output size for a model: the sensor's aspect ratio, covering the model's input.
+
+    The Pi's ISP scales in hardware, so asking it for a stream close to what the model needs saves the
+    CPU a resize of a larger frame; but never below ``minimum`` (the view must stay watchable), and never
+    a different aspect than the sensor's (libcamera would crop the field of view to get it).
+
+    Args:
+        modes: ``Picamera2.sensor_modes`` (the full-view size gives the aspect; 4:3 when unknown).
+        model_size: (width, height) of the model's image input, or None.
+        minimum: smallest (width, height) to ask for.
+
+    Returns:
+        (width, height), width a multiple of 32 and height even (what the ISP's output needs).
+    """
+    full = max((m.get("crop_limits") or (0, 0, *m["size"]))[2:4] for m in modes) if modes else (4, 3)
+    aspect = full[0] / full[1]
+    want_w, want_h = model_size or minimum
+    want_w, want_h = max(want_w, minimum[0]), max(want_h, minimum[1])
+    # within 1 % counts as the same aspect (IMX219 is 1.331, not 4:3): 640x480 stays 640x480
+    height = want_h if want_w <= want_h * aspect * 1.01 else round(want_w / aspect)
+    width = max(want_w, round(height * aspect))
+    return math.ceil(width / 32) * 32, height + height % 2
+
+
 class Picamera2Source(ThreadedFrameSource):
     """Frames from a Raspberry Pi camera module: newest frame, BGR, like every other camera.
 
     Args:
         camera_num: which camera (0 for the first).
-        width, height: frame size the camera is configured for (default 640x480).
+        width, height: frame size the camera is configured for; default: fitted to ``model_size`` in the
+            sensor's aspect (see :func:`fit_output_size`), at least 640x480.
+        model_size: (width, height) of the model's image input, used when width and height are not given.
         fps: frame rate asked of the camera (its FrameRate control); None keeps the camera's default.
         camera_factory: builds the camera object from ``camera_num``; default: picamera2.Picamera2.
             Tests pass a stand-in here, as no test machine has a Pi camera.
@@ -83,11 +116,13 @@ class Picamera2Source(ThreadedFrameSource):
         height: int | None = None,
         fps: float | None = None,
         camera_factory: Callable[[int], Any] | None = None,
+        model_size: tuple[int, int] | None = None,
     ):
         if fps is not None and fps <= 0:
             raise InputError(f"fps must be positive, got {fps!r}")
-        super().__init__(f"picamera {camera_num}", width=width or 640, height=height or 480)
+        super().__init__(f"picamera {camera_num}", width=width or DEFAULT_SIZE[0], height=height or DEFAULT_SIZE[1])
         self.camera_num, self.fps = camera_num, fps
+        self._fit_to_model = model_size if not (width and height) else None
         self._camera_factory = camera_factory
         self._camera = None
 
@@ -103,8 +138,11 @@ class Picamera2Source(ThreadedFrameSource):
         controls = {"FrameRate": float(self.fps)} if self.fps else {}
         # The trap: libcamera names formats by word order, so its "RGB888" is laid out B, G, R in memory —
         # the order OpenCV and edgekit's frames use — and "BGR888" would be R, G, B. Ask for RGB888.
+        modes = list(getattr(camera, "sensor_modes", None) or [])
+        if self._fit_to_model is not None:
+            self.width, self.height = fit_output_size(modes, self._fit_to_model)
         main = {"size": (self.width, self.height), "format": "RGB888"}
-        mode = choose_sensor_mode(list(getattr(camera, "sensor_modes", None) or []), self.width, self.height, self.fps)
+        mode = choose_sensor_mode(modes, self.width, self.height, self.fps)
         if mode is not None:  # a real Picamera2: pick the sensor mode, or libcamera may crop the view
             sensor = {"output_size": tuple(mode["size"]), "bit_depth": mode.get("bit_depth", 10)}
             config = camera.create_video_configuration(main=main, controls=controls, sensor=sensor)
