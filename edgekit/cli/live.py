@@ -139,5 +139,5 @@ def run_live(args: argparse.Namespace, serve: bool) -> int:
 
 def _image_size(model: Any) -> tuple[int, int] | None:
     """(width, height) of an image model's input (NHWC), None for other models."""
-    shape = model.inputs[0].shape if model.inputs else ()
+    shape: tuple[int, ...] = tuple(model.inputs[0].shape) if model.inputs else ()
     return (int(shape[2]), int(shape[1])) if len(shape) == 4 and shape[1] > 1 and shape[2] > 1 else None
