@@ -17,6 +17,7 @@ from .backends import load
 from .backends.litert import find_backend
 from .errors import (
     CalibrationError,
+    CallbackError,
     ClosedError,
     EdgekitError,
     InputError,
@@ -119,6 +120,7 @@ __all__ = [
     "TextClassifierOptions",
     "AudioSpec",
     "CalibrationError",
+    "CallbackError",
     "ClosedError",
     "EdgekitError",
     "ImageSpec",

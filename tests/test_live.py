@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +14,10 @@ import pytest
 from edgekit import zoo
 from edgekit.auto import create_task
 from edgekit.live import LiveRunner
-from edgekit.sources import Frame, open_source
+from edgekit.sources import open_source
 from tests.support import live_fixtures
 from tests.support.cli_helpers import edgekit_cli
-from tests.support.live_fixtures import ABSENT_CAMERA_INDEX, MjpegServer, free_port, write_ffv1_video
+from tests.support.live_fixtures import ABSENT_CAMERA_INDEX, FrameList, MjpegServer, free_port, write_ffv1_video
 
 SEGMENT = 15  # frames per garment in the clip
 
@@ -130,28 +129,6 @@ def test_max_frames_and_duration_stop_a_looping_file(garment_video):
     assert stats["elapsed_s"] >= 2.0
     assert 3 * SEGMENT < stats["frames_read"] <= 30 * stats["elapsed_s"] + 2
     assert stats["elapsed_s"] >= 2.0
-
-
-class FrameList:
-    """An in-memory source of given frames (a real source type for Python users, not a hardware stand-in)."""
-
-    kind, description = "video", "frames in memory"
-    lossless = True  # every frame in order: the runner waits for the task instead of letting it drop one
-
-    def __init__(self, images):
-        self.images, self.position, self.stats = list(images), 0, {}
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        pass
-
-    def read(self, timeout_s=None):
-        if self.position >= len(self.images):
-            return None
-        self.position += 1
-        return Frame(self.images[self.position - 1], time.monotonic() * 1000, self.position - 1)
 
 
 def test_a_bad_frame_and_a_raising_sink_do_not_end_the_stream(garments):
