@@ -157,6 +157,7 @@ class BaseTask(Generic[OptionsT]):
         self.labels: tuple[str, ...] = self.card.labels if self.card else ()
         self._closed = False
         self._lock = threading.Lock()  # one call at a time through the interpreter and the task's buffers
+        self._submit_lock = threading.Lock()  # LIVE_STREAM: the clock check and the queueing, together
         try:
             self.check_fits(self.model, options)
             self._configure()
@@ -241,7 +242,9 @@ class BaseTask(Generic[OptionsT]):
         self._require_open(method)
         self._require_mode(RunningMode.LIVE_STREAM, method)
         assert self._worker is not None  # created with the mode; not user input
-        self._worker.submit(item, self._clock.check(timestamp_ms), wait=wait)
+        with self._submit_lock:  # threads submitting at once: timestamps increase in the order they are queued
+            self._worker.report()  # a callback's error first: the timestamp is not used up by a refused input
+            self._worker.submit(item, self._clock.check(timestamp_ms), wait=wait)
 
     def run_async(self, item: Any, timestamp_ms: float, *, wait: bool = False) -> None:
         """LIVE_STREAM mode, for any task: queue one input (a source's Frame or AudioBlock, a numpy frame,

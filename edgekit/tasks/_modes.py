@@ -132,6 +132,11 @@ class StreamWorker:
             self._pending.append((item, timestamp_ms))
             self._cond.notify()
 
+    def report(self) -> None:
+        """Raise a callback exception the caller was not told about yet (see the class docstring)."""
+        with self._cond:
+            self._raise_failure()
+
     def _closed_error(self, method: str) -> ClosedError:
         reason = self._stopped_by
         if reason is None:
