@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -23,6 +23,12 @@ from ..processing import audio as audio_proc
 from ..processing.classification import rank_categories
 from ..results import AudioClassifierResult
 from ..tasks import BaseTask
+
+if TYPE_CHECKING:  # the task classes load with the model's task (auto.task_class_for), not all at start-up
+    from ..audio.audio_classifier import AudioClassifier
+    from ..text.text_classifier import TextClassifier
+    from ..vision.image_classifier import ImageClassifier
+    from ..vision.object_detector import ObjectDetector
 
 #: Keyword times are as precise as the hop; 100 ms is what the live path uses too.
 FILE_AUDIO_HOP_MS = 100.0
@@ -72,19 +78,20 @@ class FileRunner:
                 f"{self.model.path.name} has no metadata naming a task, so edgekit cannot preprocess {item!r}",
                 hint="give the input as a .npy array, or re-export the model with `edgekit convert`",
             )
-        kind = task.input_format.kind
         result: dict[str, Any] = {"input": item}
+        kind = task.input_format.kind  # the task class follows from the card's task (RUNNABLE_TASKS)
         if kind == "audio":
+            audio = cast("AudioClassifier", task)
             samples, rate = audio_proc.read_wav(item)
-            clip = task.classify(samples, rate)  # type: ignore[attr-defined]
-            window_ms = getattr(task.engine, "window_ms", 0.0)  # type: ignore[attr-defined]  # streaming: 0
-            return result | self._clip_summary(clip, window_ms)
+            return result | self._clip_summary(audio.classify(samples, rate), audio.window_ms)
         if kind == "text":
-            classified = task.classify(item)  # type: ignore[attr-defined]
-        elif task.task_name == "object-detector":
-            return result | task.detect(item, region_of_interest=self.region_of_interest).to_dict()  # type: ignore[attr-defined]
+            classified = cast("TextClassifier", task).classify(item)
+        elif task.card is not None and task.card.task is Task.OBJECT_DETECTOR:
+            detector = cast("ObjectDetector", task)
+            return result | detector.detect(item, region_of_interest=self.region_of_interest).to_dict()
         else:
-            classified = task.classify(item, region_of_interest=self.region_of_interest)  # type: ignore[attr-defined]
+            classifier = cast("ImageClassifier", task)
+            classified = classifier.classify(item, region_of_interest=self.region_of_interest)
         return result | {"classes": [c.to_dict() for c in classified.categories]}
 
     def _clip_summary(self, result: AudioClassifierResult, window_ms: float) -> dict[str, Any]:
