@@ -26,7 +26,6 @@ from ..tasks import BaseTask
 
 if TYPE_CHECKING:  # the task classes load with the model's task (auto.task_class_for), not all at start-up
     from ..audio.audio_classifier import AudioClassifier
-    from ..text.text_classifier import TextClassifier
     from ..vision.image_classifier import ImageClassifier
     from ..vision.object_detector import ObjectDetector
 
@@ -78,15 +77,15 @@ class FileRunner:
                 f"{self.model.path.name} has no metadata naming a task, so edgekit cannot preprocess {item!r}",
                 hint="give the input as a .npy array, or re-export the model with `edgekit convert`",
             )
+        kind = task.input_format.kind
         result: dict[str, Any] = {"input": item}
-        kind = task.input_format.kind  # the task class follows from the card's task (RUNNABLE_TASKS)
         if kind == "audio":
-            audio = cast("AudioClassifier", task)
             samples, rate = audio_proc.read_wav(item)
+            audio = cast("AudioClassifier", task)  # the task the card's AUDIO_CLASSIFIER names
             return result | self._clip_summary(audio.classify(samples, rate), audio.window_ms)
         if kind == "text":
-            classified = cast("TextClassifier", task).classify(item)
-        elif task.card is not None and task.card.task is Task.OBJECT_DETECTOR:
+            classified = task.classify(item)  # type: ignore[attr-defined]
+        elif task.task_name == "object-detector":
             detector = cast("ObjectDetector", task)
             return result | detector.detect(item, region_of_interest=self.region_of_interest).to_dict()
         else:
