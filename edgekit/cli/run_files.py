@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the task classes load with the model's task (auto.task_clas
     from ..vision.image_classifier import ImageClassifier
     from ..vision.object_detector import ObjectDetector
 
+
 #: Keyword times are as precise as the hop; 100 ms is what the live path uses too.
 FILE_AUDIO_HOP_MS = 100.0
 #: The tasks the metadata can name and `edgekit run` wraps; other models get their raw outputs.

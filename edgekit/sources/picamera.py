@@ -86,9 +86,7 @@ class Picamera2Source(ThreadedFrameSource):
     ):
         if fps is not None and fps <= 0:
             raise InputError(f"fps must be positive, got {fps!r}")
-        size = (width or 640, height or 480)
-        super().__init__(f"picamera {camera_num}", width=size[0], height=size[1])
-        self.size = size  # (width, height), always set (self.width/height may be None on other sources)
+        super().__init__(f"picamera {camera_num}", width=width or 640, height=height or 480)
         self.camera_num, self.fps = camera_num, fps
         self._camera_factory = camera_factory
         self._camera: Any = None  # a picamera2.Picamera2 once opened
@@ -102,11 +100,12 @@ class Picamera2Source(ThreadedFrameSource):
                 f"no Raspberry Pi camera {self.camera_num} ({error})",
                 hint="check the ribbon cable and `rpicam-hello --list-cameras`; a USB camera is source 0",
             ) from error
+        assert self.width is not None and self.height is not None  # __init__ gives them defaults
         controls = {"FrameRate": float(self.fps)} if self.fps else {}
         # The trap: libcamera names formats by word order, so its "RGB888" is laid out B, G, R in memory —
         # the order OpenCV and edgekit's frames use — and "BGR888" would be R, G, B. Ask for RGB888.
-        main = {"size": self.size, "format": "RGB888"}
-        mode = choose_sensor_mode(list(getattr(camera, "sensor_modes", None) or []), *self.size, self.fps)
+        main = {"size": (self.width, self.height), "format": "RGB888"}
+        mode = choose_sensor_mode(list(getattr(camera, "sensor_modes", None) or []), self.width, self.height, self.fps)
         if mode is not None:  # a real Picamera2: pick the sensor mode, or libcamera may crop the view
             sensor = {"output_size": tuple(mode["size"]), "bit_depth": mode.get("bit_depth", 10)}
             config = camera.create_video_configuration(main=main, controls=controls, sensor=sensor)

@@ -138,11 +138,11 @@ class BaseTask(Generic[OptionsT]):
     """
 
     options_class: ClassVar[type[TaskOptions]] = TaskOptions
+    #: calls from several threads are safe: a lock makes them take turns (see the class docstring)
+    thread_safe: ClassVar[bool] = True
     task_name: ClassVar[str] = "task"
     #: how many inputs may wait in LIVE_STREAM mode (1: the newest replaces the waiting one)
     live_max_pending: ClassVar[int] = 1
-    #: calls from several threads are safe: a lock makes them take turns (see the class docstring)
-    thread_safe: ClassVar[bool] = True
 
     #: one input → one result: ``_process(item, timestamp_ms, **call_options)``; each task defines it
     #: with its own keyword options (a region of interest, a colour order, clip=True for audio).
