@@ -24,16 +24,16 @@ from ..processing.classification import rank_categories
 from ..results import AudioClassifierResult
 from ..tasks import BaseTask
 
-if TYPE_CHECKING:  # the task classes load with the model's task (auto.task_class_for), not all at start-up
-    from ..audio.audio_classifier import AudioClassifier
-    from ..vision.image_classifier import ImageClassifier
-    from ..vision.object_detector import ObjectDetector
-
-
 #: Keyword times are as precise as the hop; 100 ms is what the live path uses too.
 FILE_AUDIO_HOP_MS = 100.0
 #: The tasks the metadata can name and `edgekit run` wraps; other models get their raw outputs.
 RUNNABLE_TASKS = (Task.IMAGE_CLASSIFIER, Task.OBJECT_DETECTOR, Task.AUDIO_CLASSIFIER, Task.TEXT_CLASSIFIER)
+
+
+if TYPE_CHECKING:  # the task classes load with the model's task (auto.task_class_for), not all at start-up
+    from ..audio.audio_classifier import AudioClassifier
+    from ..vision.image_classifier import ImageClassifier
+    from ..vision.object_detector import ObjectDetector
 
 
 class FileRunner:
