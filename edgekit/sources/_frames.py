@@ -40,6 +40,8 @@ class LatestFrameSlot:
         with self._condition:
             while self.lossless and self._has_unread() and not self._ended:
                 self._condition.wait()
+            if self._ended:  # stopped: a frame captured after the end is neither handed out nor dropped
+                return
             if self._has_unread():
                 self.frames_dropped += 1
             self._frame = frame
