@@ -18,6 +18,7 @@ from .backends import load
 from .backends.litert import find_backend
 from .errors import (
     CalibrationError,
+    CallbackError,
     ClosedError,
     EdgekitError,
     InputError,
@@ -127,6 +128,7 @@ __all__ = [
     "TextClassifierOptions",
     "AudioSpec",
     "CalibrationError",
+    "CallbackError",
     "ClosedError",
     "EdgekitError",
     "ImageSpec",

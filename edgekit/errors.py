@@ -69,6 +69,13 @@ class ClosedError(EdgekitError, RuntimeError):
     """A model or task was used after ``close()`` (or after its ``with`` block ended)."""
 
 
+class CallbackError(EdgekitError, RuntimeError):
+    """A LIVE_STREAM ``result_callback`` raised; the task's next call raises this in the caller's thread.
+
+    The callback's own exception is ``__cause__``. The stream goes on (the input that raised it was processed).
+    """
+
+
 def closed_error(what: str, method: str) -> ClosedError:
     """The error for ``what.method()`` called after close()."""
     return ClosedError(

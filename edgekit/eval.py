@@ -113,8 +113,8 @@ def _predictor(model: Any, kind: str) -> Callable[[Any], int]:
     if kind == "text":
         from .text.text_classifier import TextClassifier, TextClassifierOptions
 
-        task = TextClassifier(TextClassifierOptions(model_path=path, max_results=1), model=model)
-        return lambda item: task.classify(item).categories[0].index
+        text_task = TextClassifier(TextClassifierOptions(model_path=path, max_results=1), model=model)
+        return lambda item: text_task.classify(item).categories[0].index
     if kind == "audio":
         return lambda item: _clip_class(model, item)
     return lambda item: int(np.argmax(np.asarray(model.run(np.asarray(item)[None])[0]).reshape(-1)))

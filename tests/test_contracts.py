@@ -67,3 +67,20 @@ def test_a_closed_model_or_task_raises_a_clear_error():
     task.close()  # twice is fine
     with pytest.raises(ClosedError, match=r"classify\(\) was called after close\(\)"):
         task.classify(np.zeros((28, 28, 3), np.uint8))
+
+
+def test_every_task_entry_point_raises_closed_error_after_close():
+    block = AudioBlock(np.zeros(1600, np.float32), 16000, 100.0)
+    live = create_task(zoo.path("keywords", "int8"), running_mode="live_stream", result_callback=print)
+    live.close()
+    with pytest.raises(ClosedError, match=r"run_async\(\) was called after close\(\)"):
+        live.run_async(block, 100.0)
+    for name, call in [
+        ("keywords", lambda task: task.classify(block.samples, 16000)),
+        ("topics", lambda task: task.classify("a closed task")),
+        ("faces", lambda task: task.detect(np.zeros((128, 128, 3), np.uint8))),
+    ]:
+        task = create_task(zoo.path(name, "float32") if name == "faces" else zoo.path(name, "int8"))
+        task.close()
+        with pytest.raises(ClosedError, match=r"after close\(\)"):
+            call(task)

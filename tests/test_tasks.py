@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import edgekit
-from edgekit import ImageClassifier, InputError, RunningMode, TextClassifier, UnsupportedModelError, zoo
+from edgekit import CallbackError, ImageClassifier, InputError, RunningMode, TextClassifier, UnsupportedModelError, zoo
 from edgekit.text import TextClassifierOptions
 from edgekit.vision import ImageClassifierOptions
 from tests.interop.fetch_models import default_cache, fetch  # noqa: E402
@@ -134,7 +134,9 @@ def test_live_stream_delivers_on_a_worker_thread_and_drops_the_stale_frame(digit
     assert threading.current_thread().name not in {name for _, _, name in delivered}
 
 
-def test_a_callback_that_raises_is_logged_and_the_stream_goes_on(digits_exports, digit_images, caplog):
+def test_a_callback_that_raises_is_logged_raised_by_the_next_call_and_the_stream_goes_on(
+    digits_exports, digit_images, caplog
+):
     images, _ = digit_images
     seen = []
 
@@ -147,7 +149,10 @@ def test_a_callback_that_raises_is_logged_and_the_stream_goes_on(digits_exports,
         digits_exports["float32"], running_mode="live_stream", result_callback=callback
     ) as c:
         with caplog.at_level(logging.ERROR, logger="edgekit.tasks"):
-            for timestamp in range(1, 4):
+            c.classify_async(images[1], 1)
+            with pytest.raises(CallbackError, match="user bug"):  # issue 14: never silent
+                c.flush(10)
+            for timestamp in range(2, 4):
                 c.classify_async(images[timestamp], timestamp)
                 assert c.flush(10)
         assert c.stats["callback_errors"] == 1

@@ -126,6 +126,7 @@ class MicroWakeWordEngine:
     def _quantize(self, values: np.ndarray) -> np.ndarray:
         # In float64 from the frontend's integers, as microWakeWord's own inference code does.
         spec = self.model.inputs[0]
+        assert spec.scale is not None and spec.zero_point is not None  # looks_like_micro_wake_word: int8 input
         real = values.astype(np.float64) * FEATURE_SCALE
         return np.clip(np.rint(real / spec.scale + spec.zero_point), -128, 127).astype(np.int8)
 

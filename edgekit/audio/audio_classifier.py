@@ -170,6 +170,11 @@ class AudioClassifier(BaseTask[AudioClassifierOptions]):
         """Time between windows (or microWakeWord model calls)."""
         return self.engine.hop_ms
 
+    @property
+    def window_ms(self) -> float:
+        """The audio one model call sees: a window model's window, a microWakeWord model's feature window."""
+        return self.engine.window_ms
+
     # ------------------------------------------------------------------ processing
     def _new_stream(self, source_rate_hz: int) -> _StreamState:
         self.engine.reset()

@@ -6,18 +6,25 @@ import argparse
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 from ..errors import MissingDependencyError, RecipeError, install_hint
 
 
 def _recipes(text: str | None, target: str = "tflite") -> list[str]:
+    recipe_type: Any  # the target's recipe enum (each has .parse and .value)
     if target == "coreml":
-        from converters.coreml.recipes import CoreMLRecipe as Recipe
+        from converters.coreml.recipes import CoreMLRecipe
+
+        recipe_type = CoreMLRecipe
     else:
         from converters.recipes import Recipe
+
+        recipe_type = Recipe
     text = text or ("float16" if target == "coreml" else "float32")
-    names = [r.value for r in Recipe] if text.strip().lower() == "all" else [t for t in text.split(",") if t.strip()]
-    return [Recipe.parse(name).value for name in names]
+    all_names = [r.value for r in recipe_type]
+    names = all_names if text.strip().lower() == "all" else [t for t in text.split(",") if t.strip()]
+    return [recipe_type.parse(name).value for name in names]
 
 
 def _outputs(args: argparse.Namespace, recipes: list[str], suffix: str = ".tflite") -> list[Path]:
@@ -161,7 +168,7 @@ def convert(args: argparse.Namespace) -> int:
     if given:
         raise RecipeError(f"{', '.join(given)} apply only to Core ML exports", hint="add --to coreml, or drop them")
     try:
-        from converters.recipes import RecipeConfig
+        from converters.recipes import Recipe, RecipeConfig
         from converters.tflite import Exporter
         from converters.verify import HEADER
     except ImportError as exc:
@@ -171,7 +178,7 @@ def convert(args: argparse.Namespace) -> int:
     recipes = _recipes(args.quantize)
     configs = [
         RecipeConfig(
-            r,
+            Recipe.parse(r),
             io_dtype=args.io_dtype if r == "int8" else None,
             calibration_samples=args.calibration_samples,
             verification_samples=args.verification_samples,
@@ -179,7 +186,7 @@ def convert(args: argparse.Namespace) -> int:
         for r in recipes
     ]
     if args.io_dtype and "int8" not in recipes:
-        RecipeConfig(recipes[0], io_dtype=args.io_dtype)  # raises the explanation
+        RecipeConfig(Recipe.parse(recipes[0]), io_dtype=args.io_dtype)  # raises the explanation
     outputs = _outputs(args, recipes)
     for output in outputs:  # every path is checked before any conversion starts
         check_output_path(output, overwrite=args.overwrite)
@@ -204,6 +211,7 @@ def convert(args: argparse.Namespace) -> int:
     for note in exporter.notes:
         print(f"note: {note}") if show else None
     if show:
+        assert exporter.verification_set is not None  # prepare_data() made it
         print(f"verifying on {exporter.verification_set.origin}")
         if exporter.accuracy and exporter.accuracy.source_report:
             print(exporter.accuracy.describe_source())
@@ -226,7 +234,7 @@ def convert_coreml(args: argparse.Namespace) -> int:
         compressed = CoreMLRecipe.parse(name).compression is not None
         configs.append(
             CoreMLConfig(
-                name,
+                CoreMLRecipe.parse(name),
                 compute_precision=args.compute_precision if compressed else None,
                 deployment_target=args.deployment_target,
                 weight_threshold=args.weight_threshold if compressed else None,
@@ -235,7 +243,11 @@ def convert_coreml(args: argparse.Namespace) -> int:
         )
     if not any(CoreMLRecipe.parse(name).compression for name in recipes):
         # The flags were not passed to any recipe: let the first explain why they do not apply.
-        CoreMLConfig(recipes[0], compute_precision=args.compute_precision, weight_threshold=args.weight_threshold)
+        CoreMLConfig(
+            CoreMLRecipe.parse(recipes[0]),
+            compute_precision=args.compute_precision,
+            weight_threshold=args.weight_threshold,
+        )
     outputs = _outputs(args, recipes, ".mlpackage")
     for output in outputs:
         check_package_path(output, overwrite=args.overwrite)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -29,6 +29,12 @@ from ..tasks import BaseTask
 FILE_AUDIO_HOP_MS = 100.0
 #: The tasks the metadata can name and `edgekit run` wraps; other models get their raw outputs.
 RUNNABLE_TASKS = (Task.IMAGE_CLASSIFIER, Task.OBJECT_DETECTOR, Task.AUDIO_CLASSIFIER, Task.TEXT_CLASSIFIER)
+
+
+if TYPE_CHECKING:  # the task classes load with the model's task (auto.task_class_for), not all at start-up
+    from ..audio.audio_classifier import AudioClassifier
+    from ..vision.image_classifier import ImageClassifier
+    from ..vision.object_detector import ObjectDetector
 
 
 class FileRunner:
@@ -86,17 +92,18 @@ class FileRunner:
         result: dict[str, Any] = {"input": item}
         if kind == "audio":
             samples, rate = audio_proc.read_wav(item)
-            clip = task.classify(samples, rate)  # type: ignore[attr-defined]
-            window_ms = getattr(task.engine, "window_ms", 0.0)  # type: ignore[attr-defined]  # streaming: 0
-            return result | self._clip_summary(clip, window_ms)
+            audio = cast("AudioClassifier", task)  # the task the card's AUDIO_CLASSIFIER names
+            return result | self._clip_summary(audio.classify(samples, rate), audio.window_ms)
         if kind == "text":
             if not text:
                 _refuse_file_for_text(item, self.model.path.name)
             classified = task.classify(item)  # type: ignore[attr-defined]
         elif task.task_name == "object-detector":
-            return result | task.detect(item, region_of_interest=self.region_of_interest).to_dict()  # type: ignore[attr-defined]
+            detector = cast("ObjectDetector", task)
+            return result | detector.detect(item, region_of_interest=self.region_of_interest).to_dict()
         else:
-            classified = task.classify(item, region_of_interest=self.region_of_interest)  # type: ignore[attr-defined]
+            classifier = cast("ImageClassifier", task)
+            classified = classifier.classify(item, region_of_interest=self.region_of_interest)
         return result | {"classes": [c.to_dict() for c in classified.categories]}
 
     def _clip_summary(self, result: AudioClassifierResult, window_ms: float) -> dict[str, Any]:

@@ -129,6 +129,8 @@ def mediapipe_task(card: ModelCard | None, facts: FileFacts) -> str | None:
     task = card.task if card is not None else None
     if task is None and len(facts.inputs) == 1 and len(facts.inputs[0].shape) == 4:
         task = Task.IMAGE_CLASSIFIER  # what a file without metadata most likely is
+    if task is None:
+        return None
     return {
         Task.IMAGE_CLASSIFIER: "ImageClassifier",
         Task.OBJECT_DETECTOR: "FaceDetector",

@@ -16,6 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .bundle import BundleOptions, bundle_size_bytes, check_model_files, make_bundle, open_bundle
 from .ssh import DeployError, Remote, error_from_output
@@ -168,7 +169,7 @@ def deploy(
         bundle_dir = (
             open_bundle(given, scratch_path / "in") if (given.is_dir() or given.name.endswith(".tar.gz")) else None
         )
-        manifest = json.loads((bundle_dir / "manifest.json").read_text()) if bundle_dir else None
+        manifest: dict[str, Any] | None = json.loads((bundle_dir / "manifest.json").read_text()) if bundle_dir else None
         name = name or (manifest["name"] if manifest else given.stem.replace("_", "-"))
         if manifest:
             port = manifest["port"]
@@ -192,6 +193,7 @@ def deploy(
                 ),
             )
             steps.done(f"bundle {given.name} for {manifest['target']} ({bundle_size_bytes(bundle_dir) / 1e6:.1f} MB)")
+        assert manifest is not None  # read from the given bundle, or just made
         if manifest["machine"] != facts.get("machine"):
             raise DeployError(
                 f"the bundle is for {manifest['machine']}, {remote.label} is {facts.get('machine')}",

@@ -128,6 +128,7 @@ class Remote:
     def upload_dir(self, local: Path, remote_dir: str) -> None:
         """Copy a folder's contents to ``remote_dir`` (made; replaced if a half-copy was left) with tar over ssh."""
         with subprocess.Popen(["tar", "-C", str(local), "-cf", "-", "."], stdout=subprocess.PIPE) as tar:
+            assert tar.stdout is not None  # stdout=PIPE
             data = tar.stdout.read()
         q = shlex.quote(remote_dir)
         self.check(

@@ -151,8 +151,12 @@ def _card_from_metadata(meta: View, files: dict[str, bytes], input_shape: tuple[
         if label_file:
             labels = tuple(_lines(_packed(files, label_file)))
 
-    image = audio = None
-    mean, std, vocabulary, delimiter = (0.0,), (1.0,), (), None
+    image: dict[str, Any] | None = None
+    audio: dict[str, Any] | None = None
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+    vocabulary: tuple[str, ...] = ()
+    delimiter: str | None = None
     if inputs:
         for unit in inputs[0].tables(4):
             options = unit.table(1)

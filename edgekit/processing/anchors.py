@@ -205,7 +205,7 @@ def decode_ssd(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarra
         ],
         axis=-1,
     )
-    scores = scores_raw
+    scores: np.ndarray = scores_raw
     if config.sigmoid_score:
         if config.score_clipping_threshold is not None:
             scores = np.clip(scores, -config.score_clipping_threshold, config.score_clipping_threshold)

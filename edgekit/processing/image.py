@@ -36,7 +36,7 @@ def read_image(path: str | Path) -> np.ndarray:
     try:
         import cv2
     except ImportError:
-        cv2 = None
+        cv2 = None  # type: ignore[assignment]  # Pillow's path below
     if cv2 is not None:
         data = np.fromfile(str(path), dtype=np.uint8)
         try:

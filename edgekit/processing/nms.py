@@ -78,7 +78,9 @@ def weighted_non_max_suppression(detections: Detections, iou_threshold: float, m
     """
     order = np.argsort(-detections.scores, kind="stable")
     boxes, scores, points = detections.boxes, detections.scores, detections.keypoints
-    out_boxes, out_points, kept = [], [], []
+    out_boxes: list[np.ndarray] = []
+    out_points: list[np.ndarray] = []
+    kept: list[int] = []
     while order.size and (max_detections < 0 or len(kept) < max_detections):
         best = order[0]
         overlapping = box_iou(boxes[best], boxes[order]) > iou_threshold

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -40,6 +40,8 @@ class LatestFrameSlot:
         with self._condition:
             while self.lossless and self._has_unread() and not self._ended:
                 self._condition.wait()
+            if self._ended:  # stopped: a frame captured after the end is neither handed out nor dropped
+                return
             if self._has_unread():
                 self.frames_dropped += 1
             self._frame = frame
@@ -70,10 +72,14 @@ class LatestFrameSlot:
                     )
                 self._condition.wait(remaining_s)
             frame = self._frame
+            assert frame is not None  # _has_unread() says a frame is there
             self._last_taken_index = frame.index
             self.frames_delivered += 1
             self._condition.notify_all()
             return frame
+
+
+FrameSourceT = TypeVar("FrameSourceT", bound="ThreadedFrameSource")
 
 
 class ThreadedFrameSource:
@@ -81,7 +87,7 @@ class ThreadedFrameSource:
     daemon reader thread that calls ``_publish`` per image; ``_release`` runs on that thread at the end.
     """
 
-    kind = "video"
+    kind: Literal["video"] = "video"
     join_timeout_s = 3.0
 
     def __init__(
@@ -123,7 +129,7 @@ class ThreadedFrameSource:
         """Every frame in order (a file read as fast as the consumer goes), rather than the newest."""
         return self._slot.lossless
 
-    def start(self) -> ThreadedFrameSource:
+    def start(self: FrameSourceT) -> FrameSourceT:
         """Open the camera, file or stream and start the reader thread.
 
         Returns:
@@ -183,7 +189,7 @@ class ThreadedFrameSource:
         while (frame := self.read()) is not None:
             yield frame
 
-    def __enter__(self) -> ThreadedFrameSource:
+    def __enter__(self: FrameSourceT) -> FrameSourceT:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

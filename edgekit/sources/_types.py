@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from ..media import AudioBlock, Frame
 
@@ -12,6 +12,9 @@ from ..media import AudioBlock, Frame
 def monotonic_ms() -> float:
     """Now on the clock every timestamp_ms uses (time.monotonic, in milliseconds)."""
     return time.monotonic() * 1000.0
+
+
+SourceT = TypeVar("SourceT", bound="Source")
 
 
 @runtime_checkable
@@ -24,13 +27,19 @@ class Source(Protocol):
     every block in order. Using a source as a context manager starts it on enter and stops it on exit.
     """
 
-    kind: Literal["video", "audio"]
-    description: str
-    #: True when every frame or block is handed out in order (a file read as fast as the consumer goes);
-    #: False for live sources (cameras, streams, microphones) and paced files.
-    lossless: bool
+    @property
+    def kind(self) -> Literal["video", "audio"]: ...
 
-    def start(self) -> Source: ...
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def lossless(self) -> bool:
+        """True when every frame or block is handed out in order (a file read as fast as the consumer goes);
+        False for live sources (cameras, streams, microphones) and paced files."""
+        ...
+
+    def start(self: SourceT) -> SourceT: ...
 
     def stop(self) -> None: ...
 
@@ -38,7 +47,7 @@ class Source(Protocol):
 
     def __iter__(self) -> Iterator[Any]: ...
 
-    def __enter__(self) -> Source: ...
+    def __enter__(self: SourceT) -> SourceT: ...
 
     def __exit__(self, *exc_info: object) -> None: ...
 

@@ -9,7 +9,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -71,6 +71,7 @@ def _ffmpeg_chunks(path: Path) -> tuple[Iterator[np.ndarray], int]:
 
     def chunks() -> Iterator[np.ndarray]:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert process.stdout is not None  # stdout=PIPE
         try:
             frame_bytes = 4 * channels
             # A buffered read returns the full size asked for until the end of the stream.
@@ -123,7 +124,7 @@ class AudioFileSource:
         InputError: a parameter is out of range or the decoder is unknown.
     """
 
-    kind = "audio"
+    kind: Literal["audio"] = "audio"
 
     def __init__(
         self,
@@ -190,12 +191,14 @@ class AudioFileSource:
         return self
 
     def _fill(self, count: int) -> None:
+        assert self._chunks is not None and self._resampler is not None  # read() checks that start() ran
         pieces = [self._pending]
         available = self._pending.size
         while available < count and not self._ended:
             chunk = next(self._chunks, None)
             if chunk is None and self.loop and self._samples_decoded > 0:  # (an empty file cannot loop)
                 self._open_decoder()
+                assert self._chunks is not None and self._resampler is not None
                 continue
             piece = self._resampler.flush() if chunk is None else self._resampler.process(chunk)
             self._samples_decoded += 0 if chunk is None else chunk.size

@@ -9,6 +9,7 @@ import re
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError, require
 from ._errors import DeviceNotFoundError, SourceNotFoundError, StreamError
@@ -103,7 +104,7 @@ class CameraSource(ThreadedFrameSource):
         self.max_backoff_s = max_backoff_s
         if rtsp_transport not in (None, "tcp", "udp"):
             raise InputError(f"rtsp_transport must be 'tcp' or 'udp', got {rtsp_transport!r}")
-        is_rtsp = self.target_kind == "network" and target.lower().startswith(("rtsp://", "rtsps://"))
+        is_rtsp = self.target_kind == "network" and str(target).lower().startswith(("rtsp://", "rtsps://"))
         if not is_rtsp or FFMPEG_OPTIONS_VARIABLE in os.environ:
             self._transports: list[str | None] = [None]
         else:
@@ -111,7 +112,7 @@ class CameraSource(ThreadedFrameSource):
         # The reader may sit in a native read for up to read_timeout_s; stop() waits a little longer.
         self.join_timeout_s = max(self.join_timeout_s, read_timeout_s + 1.0)
         self.source_fps = 0.0
-        self._capture = None
+        self._capture: Any = None  # a cv2.VideoCapture once opened
         self._first_image = None
 
     def _new_capture(self, transport: str | None = None):

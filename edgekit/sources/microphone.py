@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -95,7 +95,7 @@ class MicrophoneSource:
         buffer_s: how much unread audio is kept before the oldest is overwritten.
     """
 
-    kind = "audio"
+    kind: Literal["audio"] = "audio"
     lossless = False  # live: a slow consumer loses blocks (counted)
 
     def __init__(
@@ -121,8 +121,8 @@ class MicrophoneSource:
         self.input_overflows = 0
         self._ring = AudioRing(int(buffer_s * sample_rate_hz))
         self._resampler: StreamingResampler | None = None
-        self._stream = None
-        self._sd = None
+        self._stream: Any = None  # sounddevice.InputStream once started
+        self._sd: Any = None  # the sounddevice module, for the callback
         self._stopping = False
         self._error: BaseException | None = None
         self._blocks_read = 0
@@ -180,11 +180,13 @@ class MicrophoneSource:
 
     def _on_audio(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         now_ms = monotonic_ms()
+        resampler, rate_hz = self._resampler, self.capture_rate_hz
+        assert resampler is not None and rate_hz is not None  # start() sets both before the stream starts
         if status.input_overflow:
             self.input_overflows += 1
         try:
             mono = indata[:, 0] if indata.shape[1] == 1 else indata.mean(axis=1)
-            self._ring.write(self._resampler.process(mono))
+            self._ring.write(resampler.process(mono))
         except Exception as error:  # the stream cannot go on; read() raises this
             self._error = StreamError(f"{self.description}: processing captured audio failed: {error}")
             raise self._sd.CallbackAbort from error
@@ -192,7 +194,6 @@ class MicrophoneSource:
         # PortAudio's clock says how long ago the first sample of this buffer was captured; when the host
         # API gives no usable time (0, or nonsense), the callback time is the best estimate.
         age_s = time_info.currentTime - time_info.inputBufferAdcTime
-        rate_hz = self.capture_rate_hz
         newest_ms = now_ms - age_s * 1000.0 + (frames - 1) * 1000.0 / rate_hz if 0.0 <= age_s < 1.0 else now_ms
         self._anchor = ((self._capture_samples - 1) * self.sample_rate_hz / rate_hz, newest_ms)
 

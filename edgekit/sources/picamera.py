@@ -124,7 +124,7 @@ class Picamera2Source(ThreadedFrameSource):
         self.camera_num, self.fps = camera_num, fps
         self._fit_to_model = model_size if not (width and height) else None
         self._camera_factory = camera_factory
-        self._camera = None
+        self._camera: Any = None  # a picamera2.Picamera2 once opened
 
     def _open(self) -> None:
         factory = self._camera_factory or import_picamera2()
@@ -135,6 +135,7 @@ class Picamera2Source(ThreadedFrameSource):
                 f"no Raspberry Pi camera {self.camera_num} ({error})",
                 hint="check the ribbon cable and `rpicam-hello --list-cameras`; a USB camera is source 0",
             ) from error
+        assert self.width is not None and self.height is not None  # __init__ gives them defaults
         controls = {"FrameRate": float(self.fps)} if self.fps else {}
         # The trap: libcamera names formats by word order, so its "RGB888" is laid out B, G, R in memory —
         # the order OpenCV and edgekit's frames use — and "BGR888" would be R, G, B. Ask for RGB888.

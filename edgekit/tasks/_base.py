@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Generic, TypeVar
@@ -124,9 +125,21 @@ class BaseTask(Generic[OptionsT]):
     """Loads the model once and runs it in the options' running mode. Use as a context manager.
 
     Generic in its options class, so ``task.options`` has the subclass's fields for an editor and mypy.
+
+    Thread safety: a task may be shared by threads (``thread_safe``). Its calls take a lock around
+    preprocessing, the interpreter and postprocessing, so they run one at a time (for inference in
+    parallel, create one task per thread); in VIDEO mode the timestamps must increase in the order the
+    calls take the lock. ``close()`` waits for the call in progress.
+
+    A LIVE_STREAM ``result_callback`` that raises is recorded: the task's next call (``run_async``, the
+    ``*_async`` methods, ``flush``, ``close``) raises it in the caller's thread, as
+    :class:`~edgekit.errors.CallbackError` for an ``Exception`` (the stream goes on), or as the
+    ``SystemExit``/``KeyboardInterrupt`` it was (the stream has stopped).
     """
 
     options_class: ClassVar[type[TaskOptions]] = TaskOptions
+    #: calls from several threads are safe: a lock makes them take turns (see the class docstring)
+    thread_safe: ClassVar[bool] = True
     task_name: ClassVar[str] = "task"
     #: how many inputs may wait in LIVE_STREAM mode (1: the newest replaces the waiting one)
     live_max_pending: ClassVar[int] = 1
@@ -147,6 +160,8 @@ class BaseTask(Generic[OptionsT]):
         self.card = self.model.card
         self.labels: tuple[str, ...] = self.card.labels if self.card else ()
         self._closed = False
+        self._lock = threading.Lock()  # one call at a time through the interpreter and the task's buffers
+        self._submit_lock = threading.Lock()  # LIVE_STREAM: the clock check and the queueing, together
         try:
             self.check_fits(self.model, options)
             self._configure()
@@ -162,7 +177,7 @@ class BaseTask(Generic[OptionsT]):
         if options.running_mode is RunningMode.LIVE_STREAM:
             assert options.result_callback is not None  # TaskOptions refuses LIVE_STREAM without one
             self._worker = StreamWorker(
-                self._process, options.result_callback, self.task_name, max_pending=self.live_max_pending
+                self._process_locked, options.result_callback, self.task_name, max_pending=self.live_max_pending
             )
 
     @classmethod
@@ -221,21 +236,29 @@ class BaseTask(Generic[OptionsT]):
         if self._closed:
             raise closed_error(type(self).__name__, method)
 
+    def _process_locked(self, item: Any, timestamp_ms: float, **call_options: Any) -> Any:
+        with self._lock:
+            return self._process(item, timestamp_ms, **call_options)
+
     def _run_once(self, item: Any, method: str, **call_options: Any) -> Any:
-        self._require_open(method)
         self._require_mode(RunningMode.IMAGE, method)
-        return self._process(item, 0, **call_options)
+        with self._lock:
+            self._require_open(method)  # under the lock: close() may have run while this call waited
+            return self._process(item, 0, **call_options)
 
     def _run_stream(self, item: Any, timestamp_ms: float, method: str, **call_options: Any) -> Any:
-        self._require_open(method)
         self._require_mode(RunningMode.VIDEO, method)
-        return self._process(item, self._clock.check(timestamp_ms), **call_options)
+        with self._lock:
+            self._require_open(method)
+            return self._process(item, self._clock.check(timestamp_ms), **call_options)
 
     def _run_async(self, item: Any, timestamp_ms: float, method: str, wait: bool = False) -> None:
         self._require_open(method)
         self._require_mode(RunningMode.LIVE_STREAM, method)
         assert self._worker is not None  # created with the mode; not user input
-        self._worker.submit(item, self._clock.check(timestamp_ms), wait=wait)
+        with self._submit_lock:  # threads submitting at once: timestamps increase in the order they are queued
+            self._worker.report()  # a callback's error first: the timestamp is not used up by a refused input
+            self._worker.submit(item, self._clock.check(timestamp_ms), wait=wait)
 
     def run_async(self, item: Any, timestamp_ms: float, *, wait: bool = False) -> None:
         """LIVE_STREAM mode, for any task: queue one input (a source's Frame or AudioBlock, a numpy frame,
@@ -252,12 +275,18 @@ class BaseTask(Generic[OptionsT]):
 
         Raises:
             InputError: wrong running mode, a timestamp that does not increase, or a bad input.
-            ClosedError: the task was closed.
+            CallbackError: ``result_callback`` raised since the last call (``item`` was not queued; the
+                stream goes on). A callback's SystemExit or KeyboardInterrupt is raised as itself.
+            ClosedError: the task was closed, or its stream stopped.
         """
         self._run_async(item, timestamp_ms, "run_async", wait=wait)
 
     def flush(self, timeout_s: float = 10.0) -> bool:
-        """LIVE_STREAM: wait until every submitted input has been processed (False on timeout)."""
+        """LIVE_STREAM: wait until every submitted input has been processed (False on timeout).
+
+        Raises:
+            CallbackError: ``result_callback`` raised (or its SystemExit/KeyboardInterrupt, as itself).
+        """
         return self._worker.flush(timeout_s) if self._worker else True
 
     @property
@@ -266,19 +295,30 @@ class BaseTask(Generic[OptionsT]):
         return self._worker.stats if self._worker else {}
 
     def close(self) -> None:
-        """Finish what is queued, stop the worker and release the model; later calls raise ClosedError."""
+        """Finish what is queued, stop the worker and release the model; later calls raise ClosedError.
+
+        Raises:
+            CallbackError: ``result_callback`` raised and no call has reported it yet (the task is closed).
+        """
+        self._close(report=True)
+
+    def _close(self, report: bool) -> None:
         if self._closed:
             return
         self._closed = True
-        if self._worker is not None:
-            self._worker.close()
-        self.model.close()
+        try:
+            if self._worker is not None:
+                self._worker.close(report=report)
+        finally:
+            with self._lock:  # a call in progress on another thread finishes first
+                self.model.close()
 
     def __enter__(self: TaskT) -> TaskT:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        # While an exception leaves the block, a callback error only goes to the log (it must not replace it).
+        self._close(report=exc_type is None)
 
     @classmethod
     def _unfit(cls, model: Model, expected: str) -> UnsupportedModelError:

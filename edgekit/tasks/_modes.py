@@ -18,7 +18,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
-from ..errors import InputError
+from ..errors import CallbackError, ClosedError, InputError, closed_error
 
 log = logging.getLogger("edgekit.tasks")
 
@@ -72,8 +72,14 @@ class StreamWorker:
 
     ``max_pending=1`` is the latest-frame policy: a new input replaces the one waiting (counted in
     ``dropped``). A larger ``max_pending`` keeps a bounded FIFO (audio blocks must stay in order)
-    and drops the oldest when full. Exceptions from ``process`` or ``callback`` are logged and
-    counted; the stream goes on.
+    and drops the oldest when full. An exception from ``process`` (a bad input) is logged and counted,
+    and the stream goes on.
+
+    A ``callback`` that raises never dies silently: the exception is logged, counted and recorded, and
+    the caller's next call (``submit``, ``flush`` or ``close``) raises it in the caller's thread: an
+    ``Exception`` as :class:`CallbackError` (the stream goes on), ``SystemExit`` and ``KeyboardInterrupt``
+    (any ``BaseException``) as themselves, after which the stream has stopped (later calls raise
+    :class:`ClosedError` naming why).
     """
 
     def __init__(
@@ -85,11 +91,17 @@ class StreamWorker:
     ):
         self._process = process
         self._callback = callback
+        self._name = name
         self._pending: deque[tuple[Any, float]] = deque()
         self._max_pending = max_pending
         self._cond = threading.Condition()
         self._closed = False
         self._busy = False
+        #: the first callback exception the caller has not been told about yet, and where it happened
+        self._failure: tuple[BaseException, float] | None = None
+        self._unreported = 0
+        #: why the stream stopped (a callback raised SystemExit, KeyboardInterrupt, ...), or None
+        self._stopped_by: BaseException | None = None
         self.submitted = 0
         self.processed = 0
         self.dropped = 0
@@ -99,18 +111,54 @@ class StreamWorker:
         self._thread.start()
 
     def submit(self, item: Any, timestamp_ms: float, wait: bool = False) -> None:
-        """Queue ``item``; when the queue is full, drop its oldest input, or with ``wait`` block until there is room."""
+        """Queue ``item``; when the queue is full, drop its oldest input, or with ``wait`` block until there is room.
+
+        Raises:
+            CallbackError (or the callback's SystemExit/KeyboardInterrupt): the callback raised since the
+                last call; ``item`` was not queued.
+            ClosedError: the stream was closed, or stopped by a callback's SystemExit/KeyboardInterrupt.
+        """
         with self._cond:
+            self._raise_failure()
             while wait and len(self._pending) >= self._max_pending and not self._closed:
                 self._cond.wait()
+                self._raise_failure()
             if self._closed:
-                raise InputError("the task is closed", hint="create a new task; close() ends its stream")
+                raise self._closed_error("submit")
             self.submitted += 1
             while len(self._pending) >= self._max_pending:
                 self._pending.popleft()
                 self.dropped += 1
             self._pending.append((item, timestamp_ms))
             self._cond.notify()
+
+    def report(self) -> None:
+        """Raise a callback exception the caller was not told about yet (see the class docstring)."""
+        with self._cond:
+            self._raise_failure()
+
+    def _closed_error(self, method: str) -> ClosedError:
+        reason = self._stopped_by
+        if reason is None:
+            return closed_error(f"the {self._name} stream", method)
+        return ClosedError(
+            f"the {self._name} stream stopped: its result_callback raised {_describe(reason)}",
+            hint="create a new task; the callback's exception was raised by the call after it",
+        )
+
+    def _raise_failure(self) -> None:
+        """Raise the recorded callback exception once, in the caller's thread (called holding ``_cond``)."""
+        if self._failure is None:
+            return
+        exc, timestamp_ms = self._failure
+        more = f" (and {self._unreported} more time(s) since)" if self._unreported else ""
+        self._failure, self._unreported = None, 0
+        if not isinstance(exc, Exception):  # SystemExit, KeyboardInterrupt: the user's way out, as they raised it
+            raise exc
+        raise CallbackError(
+            f"result_callback raised {_describe(exc)} for the input at {timestamp_ms:g} ms{more}",
+            hint="the stream goes on; fix the callback, or catch its errors inside it",
+        ) from exc
 
     def _loop(self) -> None:
         while True:
@@ -122,29 +170,62 @@ class StreamWorker:
                 item, timestamp_ms = self._pending.popleft()
                 self._busy = True
                 self._cond.notify_all()  # room in the queue: a waiting submit may go on
+            stop = True
             try:
-                self._handle(item, timestamp_ms)
+                stop = self._handle(item, timestamp_ms)
             finally:
                 with self._cond:
                     self._busy = False
+                    if stop:  # a SystemExit/KeyboardInterrupt ended the stream (or _handle itself failed)
+                        self._closed = True
+                        self.dropped += len(self._pending)
+                        self._pending.clear()
                     self._cond.notify_all()
+            if stop:
+                return
 
-    def _handle(self, item: Any, timestamp_ms: float) -> None:
+    def _handle(self, item: Any, timestamp_ms: float) -> bool:
+        """Process one input and call back; True when the stream must stop."""
         try:
             result = self._process(item, timestamp_ms)
         except Exception as exc:  # one bad frame must not end the stream
             self.errors += 1
             log.warning("inference failed at %s ms: %s", timestamp_ms, exc)
-            return
+            return False
+        except BaseException as exc:  # SystemExit/KeyboardInterrupt from a task's code: stop, and tell the caller
+            self._record(exc, timestamp_ms, stop=True)
+            return True
         self.processed += 1
         try:
             self._callback(result, item, timestamp_ms)
-        except Exception:
+        except Exception as exc:
             self.callback_errors += 1
             log.exception("result_callback raised at %s ms; the stream goes on", timestamp_ms)
+            self._record(exc, timestamp_ms, stop=False)
+        except BaseException as exc:
+            self.callback_errors += 1
+            log.error("result_callback raised %s at %s ms; the stream stops", _describe(exc), timestamp_ms)
+            self._record(exc, timestamp_ms, stop=True)
+            return True
+        return False
+
+    def _record(self, exc: BaseException, timestamp_ms: float, stop: bool) -> None:
+        with self._cond:
+            if stop:
+                self._stopped_by = exc
+                self._failure = (exc, timestamp_ms)  # the way out wins over an earlier ordinary error
+            elif self._failure is None:
+                self._failure = (exc, timestamp_ms)
+            else:
+                self._unreported += 1
+            self._cond.notify_all()
 
     def flush(self, timeout_s: float = 10.0) -> bool:
-        """Wait until every submitted input is processed; False on timeout."""
+        """Wait until every submitted input is processed; False on timeout.
+
+        Raises:
+            CallbackError (or the callback's SystemExit/KeyboardInterrupt): the callback raised.
+        """
         deadline = time.monotonic() + timeout_s
         with self._cond:
             while self._pending or self._busy:
@@ -152,15 +233,30 @@ class StreamWorker:
                 if remaining <= 0:
                     return False
                 self._cond.wait(remaining)
+            self._raise_failure()
         return True
 
-    def close(self, timeout_s: float = 5.0) -> None:
-        """Finish what is waiting, then stop the thread."""
+    def close(self, timeout_s: float = 5.0, report: bool = True) -> None:
+        """Finish what is waiting, then stop the thread.
+
+        Args:
+            report: raise a callback exception the caller was not told about yet (False: only log it,
+                e.g. while another exception is on its way out).
+        """
         with self._cond:
             self._closed = True
             self._cond.notify_all()
         if self._thread is not threading.current_thread():
             self._thread.join(timeout_s)
+        with self._cond:
+            if report:
+                self._raise_failure()
+            self._failure = None
+
+    @property
+    def stopped_by(self) -> BaseException | None:
+        """The callback's SystemExit/KeyboardInterrupt (or other BaseException) that stopped the stream, or None."""
+        return self._stopped_by
 
     @property
     def stats(self) -> dict[str, int]:
@@ -171,3 +267,8 @@ class StreamWorker:
             "errors": self.errors,
             "callback_errors": self.callback_errors,
         }
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}({text})" if text else type(exc).__name__

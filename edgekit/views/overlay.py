@@ -176,7 +176,11 @@ def _draw_detection(canvas, detection: Mapping[str, Any], font_scale: float, cv2
     box = detection.get("box") or {}
     left, top_px = _pixel(box.get("x"), width_px), _pixel(box.get("y"), height_px)
     box_w, box_h = _pixel(box.get("width"), width_px), _pixel(box.get("height"), height_px)
-    if None not in (left, top_px, box_w, box_h) and box_w > 0 and box_h > 0:
+    if (
+        (left is not None and top_px is not None and box_w is not None and box_h is not None)
+        and box_w > 0
+        and box_h > 0
+    ):
         right, bottom = left + box_w - 1, top_px + box_h - 1
         cv2.rectangle(canvas, (left, top_px), (right, bottom), color, line_thickness_px(canvas.shape))
         if categories and right >= 0 and bottom >= 0 and left < width_px and top_px < height_px:

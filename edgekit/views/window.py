@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -46,10 +47,10 @@ def opencv_has_gui(cv2) -> bool:
         True for a build with a highgui backend (Qt, GTK, Win32, Cocoa).
     """
     found = re.search(r"^\s*GUI:\s*(\S+)", cv2.getBuildInformation(), re.MULTILINE)
-    return bool(found) and found[1].upper() != "NONE"
+    return found is not None and found[1].upper() != "NONE"
 
 
-def check_display(environ: dict[str, str] | None = None, cv2_dir: str | Path | None = None) -> None:
+def check_display(environ: Mapping[str, str] | None = None, cv2_dir: str | Path | None = None) -> None:
     """Raise NoDisplayError unless a window can be opened here without aborting the process.
 
     On Linux this needs ``DISPLAY`` naming an X server that accepts connections (or ``WAYLAND_DISPLAY``
@@ -63,7 +64,8 @@ def check_display(environ: dict[str, str] | None = None, cv2_dir: str | Path | N
     Raises:
         NoDisplayError: no display, or the named X server does not answer.
     """
-    environ = os.environ if environ is None else environ
+    if environ is None:
+        environ = os.environ
     if not sys.platform.startswith("linux"):
         return
     if environ.get("QT_QPA_PLATFORM", "").split(":")[0] in QT_PLATFORMS_WITHOUT_DESKTOP:

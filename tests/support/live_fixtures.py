@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edgekit.media import Frame
+
 SERIAL_BITS = 16
 
 # A camera index no machine has (V4L2 numbers devices from 0): tests of the "no camera" error use it, so they
@@ -352,3 +354,25 @@ def virtual_microphone() -> Iterator[VirtualMic]:
 if __name__ == "__main__":
     if sys.argv[1] == "mjpeg":
         serve_mjpeg(int(sys.argv[2]), *(float(value) for value in sys.argv[3:4]), *(int(v) for v in sys.argv[4:6]))
+
+
+class FrameList:
+    """An in-memory source of given frames (a real source type for Python users, not a hardware stand-in)."""
+
+    kind, description = "video", "frames in memory"
+    lossless = True  # every frame in order: the runner waits for the task instead of letting it drop one
+
+    def __init__(self, images):
+        self.images, self.position, self.stats = list(images), 0, {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def read(self, timeout_s=None):
+        if self.position >= len(self.images):
+            return None
+        self.position += 1
+        return Frame(self.images[self.position - 1], time.monotonic() * 1000, self.position - 1)
