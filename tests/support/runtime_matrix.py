@@ -35,6 +35,12 @@ SENTENCES = (
 )
 FLOAT_ATOL = 1e-4
 TOP1_MIN = 0.99
+# Two correct int8 kernels (XNNPACK's and the builtin ones tflite-runtime runs) round differently at every
+# layer, and a deep network adds those differences up: measured on imagenet_int8 (EfficientNet-Lite0, 57
+# int8 layers, uint8 softmax output) over 110 real and augmented photos, up to 15 output steps (p50 3,
+# p95 12); fashion_int8 8. Where the top-1 score leads the runner-up by no more than this, either runtime's
+# answer is right, so top-1 agreement is required only on inputs whose lead exceeds it.
+KERNEL_STEPS = 16
 
 
 def _photos() -> list[np.ndarray]:
@@ -166,26 +172,42 @@ def mediapipe_results(python: str, runs: list[tuple[Path, str]]) -> list[dict]:
 QUANTIZED_FLOAT_ATOL = 1e-3  # float outputs of quantized graphs (int16x8: measured 2.1e-4 = 7 int16 softmax steps)
 
 
-def agreement(reference: np.ndarray, other: np.ndarray, classifier: bool, quantized_graph: bool = False) -> dict:
+def agreement(
+    reference: np.ndarray, other: np.ndarray, classifier: bool, quantized_graph: bool = False, steps: float = 1.0
+) -> dict:
     """Compare two runtimes' raw outputs: max difference (in quantization steps for integer outputs),
-    top-1 agreement for classifiers, and whether it is within the tolerance (int: one step; float 1e-4,
-    times the output's largest magnitude when that exceeds 1)."""
+    top-1 agreement for classifiers, and whether it is within the tolerance (int: ``steps`` steps; float
+    1e-4, times the output's largest magnitude when that exceeds 1).
+
+    ``decisive_top1_agreement`` is top-1 agreement on the inputs whose reference top-1 score leads the
+    runner-up by more than the tolerance (``decisive_inputs`` of them): where it leads by less, scores
+    that differ within the tolerance may rightly rank the two classes either way.
+    """
     integer = reference.dtype.kind in "iu"
     difference = np.abs(reference.astype(np.float64) - other.astype(np.float64))
     max_difference = float(difference.max()) if difference.size else 0.0
     flat_ref = reference.reshape(len(reference), -1)
     flat_other = other.reshape(len(other), -1)
-    top1 = float(np.mean(flat_ref.argmax(1) == flat_other.argmax(1))) if classifier else None
+    same = flat_ref.argmax(1) == flat_other.argmax(1)
+    top1 = float(np.mean(same)) if classifier else None
     # Float: 1e-4 on scores (|values| <= 1), relative for larger outputs (box regressors in pixels, where
     # XNNPACK's and the builtin kernels' summation orders differ by ~2e-4 on values near 100).
     scale = max(1.0, float(np.abs(reference).max())) if reference.size else 1.0
-    tolerance = 1.0 if integer else (QUANTIZED_FLOAT_ATOL if quantized_graph else FLOAT_ATOL) * scale
+    tolerance = steps if integer else (QUANTIZED_FLOAT_ATOL if quantized_graph else FLOAT_ATOL) * scale
     within = max_difference <= tolerance
+    decisive, decisive_top1 = None, None
+    if classifier and flat_ref.shape[1] > 1:
+        ranked = np.sort(flat_ref.astype(np.float64), axis=1)
+        lead = ranked[:, -1] - ranked[:, -2]
+        decisive = int(np.sum(lead > tolerance))
+        decisive_top1 = float(np.mean(same[lead > tolerance])) if decisive else None
     return {
         "max_difference": max_difference,
         "tolerance": tolerance,
         "unit": "quantization steps" if integer else "absolute",
         "top1_agreement": top1,
+        "decisive_inputs": decisive,
+        "decisive_top1_agreement": decisive_top1,
         "within_tolerance": within,
         "inputs": len(reference),
     }
