@@ -7,7 +7,7 @@ ported Keras model (ported into ~/.cache/edgekit/imagenet-port first when it is 
 bundled file. Prints:
 - the Keras port vs the original PyTorch network (max probability difference, from the build's check);
 - int8 vs float32: top-1 agreement (on all photos, and on those where float32's top-1 leads its runner-up
-  by more than 0.05 / 0.1 / 0.2) and mean top-5 overlap on every photo here (23 real photos and 414
+  by more than 0.05 / 0.1 / 0.2) and mean top-5 overlap on every photo here (22 real photos and 396
   augmented variants of them, none used for calibration), and each recipe's top-1 agreement with the
   original network on the agreement set;
 - ImageClassifier.classify on a 640x480 frame at 1 thread: p50/p95 for float32, float16 and int8;

@@ -42,6 +42,11 @@ def test_bundled_int8_is_the_default_and_carries_its_card():
     card = edgekit.load(zoo.path("imagenet")).card
     assert len(card.labels) == 1000 and card.labels[967] == "espresso"
     assert (card.image.width, card.image.height, card.image.mean, card.image.std) == (224, 224, (127.0,), (128.0,))
+    # uint8 pixels in, exactly the metadata's normalization: code p stands for (p - 127) / 128.
+    model = edgekit.load(zoo.path("imagenet"))
+    pixels, scores = model.inputs[0], model.outputs[0]
+    assert (pixels.dtype, pixels.scale, pixels.zero_point) == (np.uint8, 1 / 128, 127)
+    assert (scores.dtype, scores.scale, scores.zero_point) == (np.uint8, 1 / 256, 0)
     text = zoo.card_text("imagenet")
     for needed in (imagenet.ATTRIBUTION, "Apache-2.0", "BSD-3-Clause", imagenet_weights.WEIGHTS.sha256):
         assert needed in text
@@ -62,15 +67,15 @@ def test_photo_gets_the_original_networks_class(name, expected, classifier, name
     assert abs(top[0].score - golden["top1_probability"]) <= 0.05
 
 
-# int8 against the original network on every real photo here and 8 augmented variants of each (207
+# int8 against the original network on every real photo here and 8 augmented variants of each (198
 # images; the goldens are PyTorch's answers, the float network's). Measured with the bundled file: see the
 # card. Where the original's top-1 leads its runner-up by little (many of these photos are textures,
 # microscope slides, grey scans: nothing ImageNet has a class for), int8's rounding can rightly swap
 # them, so the strict figure is on the photos where the original is decisive.
-INT8_TOP1_ALL = 0.80  # top-1 agreement on all 207
+INT8_TOP1_ALL = 0.80  # top-1 agreement on all 198
 INT8_TOP1_DECISIVE = 0.97  # ... on those where the original's top-1 leads the runner-up by > DECISIVE_MARGIN
 DECISIVE_MARGIN = 0.2
-INT8_TOP5_OVERLAP = 0.80  # mean |top-5 ∩ top-5| / 5 on all 207
+INT8_TOP5_OVERLAP = 0.80  # mean |top-5 ∩ top-5| / 5 on all 198
 
 
 @pytest.fixture(scope="module")

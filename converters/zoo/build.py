@@ -84,7 +84,8 @@ def export_all(entry: ZooModel, folder: Path, exports: Path) -> tuple[dict[str, 
     from converters.tflite import Exporter
     from edgekit.errors import RecipeError
 
-    exporter = Exporter(
+    # A zoo module may bring its own Exporter (imagenet's int8 keeps its first blocks in float).
+    exporter = getattr(_module(entry), "Exporter", Exporter)(
         str(folder / entry.keras_file),
         _card_options(entry, folder),
         calibration_path=str(folder / entry.calibration),
@@ -262,29 +263,10 @@ def _coreml_lines(coreml_rows: list[dict], samples: int) -> list[str]:
     return lines
 
 
-def _keep_other_models(rows: list[dict], training: dict[str, dict]) -> tuple[list[dict], dict[str, dict]]:
-    """Add the published rows of models not measured in this run (``--models`` a subset), in zoo order."""
-    published = DOCS / "zoo.json"
-    if not published.exists():
-        return rows, training
-    old = json.loads(published.read_text())
-    measured = {row["model"] for row in rows} | set(training)
-    order = {name: number for number, name in enumerate(ZOO)}
-    rows = sorted(
-        rows + [r for r in old["rows"] if r["model"] not in measured], key=lambda r: order.get(r["model"], 99)
-    )
-    training = {**{k: v for k, v in old["training"].items() if k not in measured}, **training}
-    return rows, dict(sorted(training.items(), key=lambda item: order.get(item[0], 99)))
-
-
 def write_table(
     rows: list[dict], training: dict[str, dict], coreml_rows: list[dict] | None = None, coreml_samples: int = 0
 ) -> None:
     DOCS.mkdir(exist_ok=True)
-    rows, training = _keep_other_models(rows, training)
-    if coreml_rows is None and (DOCS / "zoo.json").exists():  # --no-coreml: the published Core ML rows stay
-        old = json.loads((DOCS / "zoo.json").read_text())
-        coreml_rows, coreml_samples = old.get("coreml_rows"), old.get("coreml_test_samples", coreml_samples)
     document = {"rows": rows, "training": training}
     if coreml_rows is not None:
         document |= {"coreml_rows": coreml_rows, "coreml_test_samples": coreml_samples}
