@@ -103,6 +103,26 @@ def litert_invoke_ms(path: Path, tensor: np.ndarray, repeat: int) -> float:
     return float(np.median(times))
 
 
+def float_feeds_int8(path: Path) -> bool:
+    """True when float ops inside the graph feed int8 ones (a QUANTIZE of a float tensor that is not the
+    model's input), as in imagenet_int8, whose first blocks stay float. Two runtimes' float kernels sum in
+    different orders (differences near 1e-6), the QUANTIZE after them then rounds a few values to the
+    neighbouring code, and the int8 layers carry that on: such files differ by a few output steps even
+    between two runtimes' builtin kernels (measured: up to 9 steps between tflite-runtime 2.14 and
+    ai-edge-litert 2.3 on 66 photos), as XNNPACK does (see KERNEL_STEPS)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    graph_inputs = {detail["index"] for detail in interpreter.get_input_details()}
+    tensors = {detail["index"]: detail for detail in interpreter.get_tensor_details()}
+    return any(
+        op["op_name"] == "QUANTIZE"
+        and op["inputs"][0] not in graph_inputs
+        and tensors[op["inputs"][0]]["dtype"] == np.float32
+        for op in interpreter._get_ops_details()
+    )
+
+
 def litert_outputs(path: Path, inputs: np.ndarray, xnnpack: bool = True) -> np.ndarray:
     """The first output of ai-edge-litert's own Interpreter for each input, one thread.
 
