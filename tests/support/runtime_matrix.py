@@ -36,11 +36,12 @@ SENTENCES = (
 FLOAT_ATOL = 1e-4
 TOP1_MIN = 0.99
 # Two correct int8 kernels (XNNPACK's and the builtin ones tflite-runtime runs) round differently at every
-# layer, and a deep network adds those differences up: measured on imagenet_int8 (EfficientNet-Lite0, 57
-# int8 layers, uint8 softmax output) over 110 real and augmented photos, up to 15 output steps (p50 3,
-# p95 12); fashion_int8 8. Where the top-1 score leads the runner-up by no more than this, either runtime's
-# answer is right, so top-1 agreement is required only on inputs whose lead exceeds it.
-KERNEL_STEPS = 16
+# layer, and the layers after carry those differences on: measured between ai-edge-litert's XNNPACK path
+# and tflite-runtime 2.14 (or ai-edge-litert's builtin kernels, which equal it), in output steps:
+# imagenet_int8 (EfficientNet-Lite0, uint8 softmax) up to 15 over 110 real and augmented photos (p50 3,
+# p95 12), digits_int8 19, fashion_int8 8. Where the top-1 score leads the runner-up by no more than
+# this, either runtime's answer is right, so top-1 agreement is required only where the lead exceeds it.
+KERNEL_STEPS = 24
 
 
 def _photos() -> list[np.ndarray]:
