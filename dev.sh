@@ -79,9 +79,12 @@ demo() {
   if [ -f "$zoo/keywords_int8.tflite" ]; then edgekit run "$zoo/keywords_int8.tflite" "$out"/samples/keyword_*.wav; fi
   edgekit run "$zoo/topics_int8.tflite" --text "my laptop screen is black" \
     --text "how many hearts does an octopus have" --text "i feel sad today"
+  log "edgekit run: real photos through the bundled ImageNet model (EfficientNet-Lite0, int8)"
+  edgekit run "$zoo/imagenet_int8.tflite" "$out"/samples/photo_*.png
   log "live, headless: a video of garments, a moving photo through the face detector, a stream of spoken words"
   edgekit run "$zoo/fashion_int8.tflite" --source "$out/samples/garments.mkv" --max-frames 150
   edgekit run "$zoo/faces_float32.tflite" --source "$out/samples/astronaut.mkv" --max-frames 90
+  python demos/webcam_classify.py --source "$out/samples/photos.mkv" --headless --threads 1 --max-frames 60
   if [ -f "$out/samples/keyword_stream.wav" ]; then
     edgekit run "$zoo/keywords_int8.tflite" --source "$out/samples/keyword_stream.wav"
   fi

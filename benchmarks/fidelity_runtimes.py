@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from tests.support.runtime_matrix import (
+    KERNEL_STEPS,
     agreement,
     litert_invoke_ms,
     litert_outputs,
@@ -113,7 +114,9 @@ def run(json_out: bool, speed_model: Path | None = None, runs: int = 50) -> list
                     litert_outputs(path, inputs), tf_lite_outputs(path, inputs), classifier, quantized
                 )
             if result["loads"]:
-                row["agreement"] = agreement(litert_outputs(path, inputs), result["outputs"], classifier, quantized)
+                row["agreement"] = agreement(
+                    litert_outputs(path, inputs), result["outputs"], classifier, quantized, steps=KERNEL_STEPS
+                )
                 row["agreement_builtin_kernels"] = agreement(
                     litert_outputs(path, inputs, xnnpack=False), result["outputs"], classifier, quantized
                 )

@@ -17,8 +17,10 @@ import pytest
 import edgekit
 from edgekit.compat import check_compatibility, format_compatibility, operator_support
 from tests.support.runtime_matrix import (
+    KERNEL_STEPS,
     TOP1_MIN,
     agreement,
+    float_feeds_int8,
     litert_outputs,
     mediapipe_results,
     sample_inputs,
@@ -120,7 +122,8 @@ def measured(digits, digits_exports, tflite_runtime_python, mediapipe_current_py
 def test_tflite_runtime_loads_exactly_what_the_verdict_says_and_agrees(measured):
     """tflite-runtime 2.14: every file the verdict says loads does load and agrees (same input bytes)
     with ai-edge-litert: within one quantization step (int) or 1e-4 (float) against its builtin kernels,
-    and top-1 >= 99 % against its default XNNPACK path; every file the verdict says won't, doesn't."""
+    and against its default XNNPACK path within KERNEL_STEPS steps with top-1 >= 99 % where the top-1 leads
+    by more than that; every file the verdict says won't, doesn't."""
     assert len(measured) >= len(ZOO) + 5
     seen = {True: 0, False: 0}
     for path, row in measured.items():
@@ -135,15 +138,23 @@ def test_tflite_runtime_loads_exactly_what_the_verdict_says_and_agrees(measured)
         quantized = card is not None and card.extra.get("recipe") in ("dynamic", "int8", "int16x8")
         # Same kernels (ai-edge-litert without XNNPACK): int within one step, float within 1e-4 (1e-3 for
         # the float outputs of a quantized graph: int16x8's softmax kernel changed between the two).
+        # A file whose float ops feed int8 ones is not bit-exact even then (see float_feeds_int8): it gets the
+        # XNNPACK tolerance, and top-1 agreement where the top-1 leads by more.
         reference = litert_outputs(path, row["inputs"], xnnpack=False)
-        same_kernels = agreement(reference, result["outputs"], classifier, quantized)
+        steps = KERNEL_STEPS if float_feeds_int8(path) else 1
+        same_kernels = agreement(reference, result["outputs"], classifier, quantized, steps=steps)
         assert same_kernels["within_tolerance"], (path.name, same_kernels)
-        # ai-edge-litert as users run it (XNNPACK): the same top-1 on >= 99 % of inputs, float within 1e-4.
-        default = agreement(litert_outputs(path, row["inputs"]), result["outputs"], classifier, quantized)
-        if default["unit"] == "absolute":
-            assert default["within_tolerance"], (path.name, default)
-        if classifier:
-            assert default["top1_agreement"] >= TOP1_MIN, (path.name, default)
+        if classifier and steps > 1 and same_kernels["decisive_inputs"]:
+            assert same_kernels["decisive_top1_agreement"] >= TOP1_MIN, (path.name, same_kernels)
+        # ai-edge-litert as users run it (XNNPACK): float within 1e-4; int8 kernels that round differently
+        # within KERNEL_STEPS output steps, and the same top-1 on >= 99 % of the inputs whose top-1 leads
+        # by more than that (where it leads by less, either answer is the model's; see KERNEL_STEPS).
+        default = agreement(
+            litert_outputs(path, row["inputs"]), result["outputs"], classifier, quantized, steps=KERNEL_STEPS
+        )
+        assert default["within_tolerance"], (path.name, default)
+        if classifier and default["decisive_inputs"]:
+            assert default["decisive_top1_agreement"] >= TOP1_MIN, (path.name, default)
     assert seen[True] and seen[False], f"both answers should occur among the files measured: {seen}"
 
 

@@ -30,11 +30,17 @@ def demo(name: str, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_live_demos_run_on_files(media):
-    result = demo("webcam_classify.py", "--source", str(media / "garments.mkv"), "--headless", "--max-frames", "60")
+    fashion = str(Path(__file__).resolve().parents[1] / "edgekit" / "zoo" / "fashion_int8.tflite")
+    garments = str(media / "garments.mkv")
+    result = demo("webcam_classify.py", "--model", fashion, "--source", garments, "--headless", "--max-frames", "60")
     assert result.returncode == 0, result.stderr
     assert "Ankle boot" in result.stdout and "Pullover" in result.stdout  # the first two garments, 1 s each
     assert len(result.stdout.splitlines()) <= 8, result.stdout  # a line per change (or 30 frames), not per frame
     assert "shown: Ankle boot (" in result.stderr or "shown: Pullover (" in result.stderr, result.stderr
+    # The default model (imagenet) on the cat, coffee and rocket video: the cat and the coffee are named.
+    result = demo("webcam_classify.py", "--source", str(media / "photos.mkv"), "--headless", "--threads", "1")
+    assert result.returncode == 0, result.stderr
+    assert "cat" in result.stdout and "espresso" in result.stdout
     result = demo("webcam_detect.py", "--source", str(media / "astronaut.mkv"), "--headless", "--max-frames", "30")
     assert result.returncode == 0, result.stderr
     # A status line when what is shown changes or every 30 frames, not a line per frame; the summary counts all.

@@ -48,12 +48,15 @@ class ZooModel:
     keras_file: str
     calibration: str  # file or folder inside the work folder
     int8_target_points: float  # full-int8 accuracy may be at most this far below float32
+    bundled: tuple[str, ...] = tuple(BUNDLED_RECIPES)  # the recipes copied into edgekit/zoo/
 
 
 ZOO = {
     "fashion": ZooModel("fashion", "converters.zoo.fashion", "fashion.keras", "calibration.npy", 1.0),
     "keywords": ZooModel("keywords", "converters.zoo.keywords", "keywords.keras", "calibration", 1.5),
     "topics": ZooModel("topics", "converters.zoo.topics", "topics.keras", "calibration.txt", 1.0),
+    # 5 MB in int8 alone: float16 (9.4 MB) would push the zoo past its 12 MB budget; the build still makes it.
+    "imagenet": ZooModel("imagenet", "converters.zoo.imagenet", "imagenet.keras", "calibration", 3.0, ("int8",)),
 }
 
 
@@ -81,7 +84,8 @@ def export_all(entry: ZooModel, folder: Path, exports: Path) -> tuple[dict[str, 
     from converters.tflite import Exporter
     from edgekit.errors import RecipeError
 
-    exporter = Exporter(
+    # A zoo module may bring its own Exporter (imagenet's int8 keeps its first blocks in float).
+    exporter = getattr(_module(entry), "Exporter", Exporter)(
         str(folder / entry.keras_file),
         _card_options(entry, folder),
         calibration_path=str(folder / entry.calibration),
@@ -321,7 +325,7 @@ def bundle(entry: ZooModel, paths: dict[str, Path], rows: list[dict], summary: d
 
     BUNDLE_DIR.mkdir(exist_ok=True)
     accuracy = {row["recipe"]: row["accuracy"] for row in rows}
-    for recipe in BUNDLED_RECIPES:
+    for recipe in entry.bundled:
         card = edgekit.load(paths[recipe]).card
         card = card.replace(
             extra={
@@ -345,13 +349,16 @@ def bundle(entry: ZooModel, paths: dict[str, Path], rows: list[dict], summary: d
             f"{type(spec).__name__}({len(spec.vocabulary)}-token vocabulary, max_length={spec.max_length}, "
             f"start token {spec.start_token}, lowercase={spec.lowercase}, RE2 delimiter {spec.delimiter_pattern!r})"
         )
+    labels = ", ".join(card.labels)
+    if len(card.labels) > 20:  # the file holds them all; the card names how many and the first few
+        labels = f"{len(card.labels)} classes in the file ({', '.join(card.labels[:5])}, …)"
     text = (
         f"# Model card: {entry.name}\n\n{module_doc}\n\n"
-        f"- Task: {card.task.value}; labels: {', '.join(card.labels)}\n"
+        f"- Task: {card.task.value}; labels: {labels}\n"
         f"- Licence: {card.license}\n- Preprocessing: {spec!r}\n"
         f"- Training command: `python -m {entry.module} OUT` (whole zoo: `./dev.sh zoo`)\n"
         f"- Training: {json.dumps(summary)}\n"
-        f"- Bundled: {', '.join(f'{entry.name}_{r}.tflite' for r in BUNDLED_RECIPES)}\n\n"
+        f"- Bundled: {', '.join(f'{entry.name}_{r}.tflite' for r in entry.bundled)}\n\n"
         "| recipe | size | accuracy | agreement with float32 | latency p50 (1 thread) |\n"
         "|---|---:|---:|---:|---:|\n" + table + "\n"
     )

@@ -5,7 +5,8 @@
 Fashion: the first test images of Fashion-MNIST (Debian's dataset-fashion-mnist), as PNG, named by
 their true label. Keywords: words spoken by espeak-ng and converted to 16 kHz mono WAV with sox.
 For the live demos: ``garments.mkv`` (those images, 1 s each, 30 fps), ``astronaut.mkv`` (scikit-image's
-astronaut photo drifting across a 640x480 frame) and ``keyword_stream.wav`` (the keywords with a
+astronaut photo drifting across a 640x480 frame), ``photos.mkv`` (a cat, a coffee, a rocket, for the
+imagenet model; also as ``photo_*.png``) and ``keyword_stream.wav`` (the keywords with a
 non-keyword word and silence between them).
 """
 
@@ -100,7 +101,31 @@ def write_videos(out: Path, garments) -> list[Path]:
         writer.write(frame)
     writer.release()
     written.append(path)
-    return written
+    return written + write_photos(out, data)
+
+
+def write_photos(out: Path, data) -> list[Path]:
+    """scikit-image's cat, coffee and rocket (its centred square) photos as PNG, and ``photos.mkv``: each
+    of them panned slowly through a 640x480 frame for 2 s at 30 fps (the imagenet model's live demo)."""
+    import cv2
+    import numpy as np
+
+    rocket = data.rocket()  # 640x427; its centred square frames the rocket (the whole photo reads "drilling platform")
+    left = (rocket.shape[1] - rocket.shape[0]) // 2
+    photos = {"chelsea": data.chelsea(), "coffee": data.coffee(), "rocket": rocket[:, left : left + rocket.shape[0]]}
+    written = []
+    for name, photo in photos.items():
+        written.append(out / f"photo_{name}.png")
+        cv2.imwrite(str(written[-1]), photo[:, :, ::-1])
+    path = out / "photos.mkv"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), 30.0, (640, 480))
+    for photo in photos.values():
+        big = cv2.resize(photo[:, :, ::-1], (720, 540), interpolation=cv2.INTER_LINEAR)
+        for step in range(60):
+            shift = int(step * 80 / 59)
+            writer.write(np.ascontiguousarray(big[30 : 30 + 480, shift : shift + 640]))
+    writer.release()
+    return [*written, path]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -150,7 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
         "preprocessed as its metadata says.",
         epilog=EPILOG,
     )
-    run.add_argument("model")
+    run.add_argument(
+        "model",
+        nargs="?",
+        help="model file (.tflite, .mlpackage); left out, or a photo in its place: the bundled imagenet model",
+    )
     run.add_argument("inputs", nargs="*", metavar="INPUT", help="image, WAV or .npy files")
     run.add_argument("--text", action="append", default=[], help="a text input (repeatable)")
     run.add_argument(
@@ -301,10 +305,27 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
+
+
+def _default_image_model(args: argparse.Namespace) -> None:
+    """`edgekit run photo.jpg` or `edgekit run --source 0` with no model: the bundled ImageNet classifier."""
+    from .. import zoo
+
+    if args.model is not None and Path(args.model).suffix.lower() in IMAGE_SUFFIXES:
+        args.inputs = [args.model, *args.inputs]
+        args.model = None
+    if args.model is None:
+        if args.text:
+            raise InputError("--text needs a text model", hint='edgekit run MODEL --text "..."')
+        args.model = str(zoo.path("imagenet"))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from ..backends import load
     from .run_files import FileRunner, format_result
 
+    _default_image_model(args)
     if args.source is not None:
         if args.inputs or args.text:
             raise InputError("give either --source or input files/--text, not both")

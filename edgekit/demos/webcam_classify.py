@@ -1,6 +1,7 @@
 """Live image classification on a webcam (or a video file / network stream), with an FPS overlay.
 
-python -m edgekit.demos.webcam_classify                       # camera 0, bundled Fashion-MNIST model
+python -m edgekit.demos.webcam_classify                       # camera 0, bundled ImageNet model (EfficientNet-Lite0 int8)
+python -m edgekit.demos.webcam_classify --model edgekit/zoo/fashion_int8.tflite    # the Fashion-MNIST one
 python -m edgekit.demos.webcam_classify --source clip.mp4 --headless --max-frames 100
 python -m edgekit.demos.webcam_classify --source http://pi.local:8080/feed.mjpg --serve
 """
@@ -30,7 +31,7 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(parser(__doc__.split("\n\n")[0], str(zoo.path("fashion", "int8")), "0").parse_args(argv))
+    return run(parser(__doc__.split("\n\n")[0], str(zoo.path("imagenet", "int8")), "0").parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make (once) a venv with a third-party runtime that reads our files; print its python on the last line.
 #
-#   runtime_env.sh mediapipe-0.10.21 | mediapipe-1.2.2 | tflite-runtime-2.14
+#   runtime_env.sh mediapipe-0.10.21 | mediapipe-1.2.2 | tflite-runtime-2.14 | torch-2.13
 #
 # Each runtime gets its own venv, never the project's (MediaPipe 0.10.21 and tflite-runtime 2.14 need
 # numpy<2; MediaPipe 1.2.2 declares opencv-contrib-python, which would fight the project's headless
@@ -13,7 +13,7 @@
 # recipe, so a changed recipe makes a new venv and CI can cache the folder. PYTHON picks the interpreter.
 set -euo pipefail
 
-runtime="${1:?usage: runtime_env.sh mediapipe-0.10.21|mediapipe-1.2.2|tflite-runtime-2.14}"
+runtime="${1:?usage: runtime_env.sh mediapipe-0.10.21|mediapipe-1.2.2|tflite-runtime-2.14|torch-2.13}"
 case "$runtime" in
 mediapipe-0.10.21)
     # opencv-python-headless 4.12+ needs numpy>=2; protobuf bounds are mediapipe's own.
@@ -35,6 +35,15 @@ tflite-runtime-2.14)
     DEPS=("tflite-runtime==2.14.0" "numpy<2" "flatbuffers>=23.5")
     CHECK='from tflite_runtime.interpreter import Interpreter'
     PYRANGE="(3, 9) <= v <= (3, 11)"
+    ;;
+torch-2.13)
+    # The reference for the imagenet zoo model: the original EfficientNet-Lite0 network run in PyTorch.
+    # torch==2.13.0 resolves to a CPU build (an unpinned torch pulls CUDA packages); used only by the
+    # build's verification and a slow test, never by edgekit.
+    NODEPS=("efficientnet-lite-pytorch==0.1.0")
+    DEPS=("torch==2.13.0" "numpy>=2")
+    CHECK='import torch, efficientnet_lite_pytorch'
+    PYRANGE="(3, 9) <= v"
     ;;
 *)
     echo "runtime_env.sh: unknown runtime $runtime" >&2
