@@ -1,6 +1,6 @@
 """Live image classification on a webcam (or a video file / network stream), with an FPS overlay.
 
-python -m edgekit.demos.webcam_classify                       # camera 0, bundled ImageNet model (EfficientNet-Lite0 int8)
+python -m edgekit.demos.webcam_classify              # camera 0, bundled ImageNet model (EfficientNet-Lite0 int8)
 python -m edgekit.demos.webcam_classify --model edgekit/zoo/fashion_int8.tflite    # the Fashion-MNIST one
 python -m edgekit.demos.webcam_classify --source clip.mp4 --headless --max-frames 100
 python -m edgekit.demos.webcam_classify --source http://pi.local:8080/feed.mjpg --serve
