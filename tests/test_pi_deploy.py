@@ -219,8 +219,9 @@ def test_status_and_logs_tell_the_release_and_the_journal(pi, first_deploy):
 def test_no_sudo_and_no_space_fail_with_one_error_and_change_nothing(pi, first_deploy, tmp_path):
     _, summary, _ = first_deploy
     model = str(ZOO / "fashion_int8.tflite")
-    # a user without sudo (the golden image has no sudo at all), reached with the same key
-    pi.ssh("id plain >/dev/null 2>&1 || useradd -m -s /bin/sh plain; mkdir -p ~plain/.ssh; "
+    # a user without sudo (the golden image has no sudo at all), reached with the same key ('*': no password
+    # but not locked, which sshd without PAM would refuse)
+    pi.ssh("id plain >/dev/null 2>&1 || useradd -m -s /bin/sh plain; usermod -p '*' plain; mkdir -p ~plain/.ssh; "
            "cp /root/.ssh/authorized_keys ~plain/.ssh/; chown -R plain: ~plain/.ssh")  # fmt: skip
     plain_url = pi.url.replace("root@", "plain@")
     message = one_error(
