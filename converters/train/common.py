@@ -39,6 +39,7 @@ class TrainOptions:
         learning_rate: Adam's learning rate (None: the trainer's default).
         name: model name in the files and their metadata (default: OUT's name).
         show: progress bars and summary lines on the terminal.
+        callbacks: extra Keras callbacks for training (e.g. early stopping, TensorBoard).
     """
 
     epochs: int | None = None
@@ -52,6 +53,7 @@ class TrainOptions:
     learning_rate: float | None = None
     name: str | None = None
     show: bool = True
+    callbacks: tuple = ()
 
     def __post_init__(self):
         unknown = [t for t in self.to if t not in ("tflite", "coreml")]
@@ -59,6 +61,8 @@ class TrainOptions:
             raise InputError(f"--to takes tflite and/or coreml, got {','.join(self.to) or 'nothing'}")
         if self.epochs is not None and self.epochs < 1:
             raise InputError(f"--epochs must be at least 1, got {self.epochs}")
+        for target in self.to:
+            recipes_for(target, self.quantize)  # an unknown recipe fails now, not after training
 
 
 @dataclass
@@ -78,6 +82,16 @@ class TrainResult:
             if row["recipe"] == recipe and row["target"] == target:
                 return row["test_accuracy"]
         return None
+
+
+def options_dict(options: TrainOptions) -> dict[str, Any]:
+    """The options as JSON values (callbacks by class name)."""
+    result: dict[str, Any] = {}
+    for key, value in options.__dict__.items():
+        if key == "callbacks":
+            value = [type(callback).__name__ for callback in value]
+        result[key] = list(value) if isinstance(value, tuple) else value
+    return result
 
 
 def model_name(out: Path, given: str | None) -> str:
@@ -130,7 +144,7 @@ def _umask() -> int:
 
 
 # ------------------------------------------------------------------------------------------ training
-def fit_keeping_best(model, epochs: int, show: bool, **fit_args) -> dict[str, Any]:
+def fit_keeping_best(model, epochs: int, show: bool, callbacks=(), **fit_args) -> dict[str, Any]:
     """``model.fit`` with one bar per epoch, keeping the best epoch's weights by validation accuracy.
 
     Ctrl-C stops training after the current batch: the best weights so far are kept and the run goes
@@ -166,7 +180,7 @@ def fit_keeping_best(model, epochs: int, show: bool, **fit_args) -> dict[str, An
         model.fit(
             epochs=epochs,
             verbose=1 if show else 0,
-            callbacks=[keeper],
+            callbacks=[keeper, *callbacks],
             **fit_args,
         )
     except KeyboardInterrupt:
@@ -186,15 +200,32 @@ def fit_keeping_best(model, epochs: int, show: bool, **fit_args) -> dict[str, An
 
 
 # ------------------------------------------------------------------------------------------ exports
-def coreml_recipes(quantize: str) -> str:
-    """The Core ML recipes among ``quantize`` (all of them for "all"; float16 when none is a Core ML one)."""
+def recipes_for(target: str, quantize: str) -> str:
+    """The recipes of ``quantize`` that ``target`` knows ("all" stays "all"); a target given none of its
+    own gets its default (TFLite float32, Core ML float16).
+
+    Raises:
+        RecipeError: a name that neither TFLite nor Core ML knows (with "did you mean").
+    """
+    from edgekit.errors import RecipeError
+
     from ..coreml.recipes import CoreMLRecipe
+    from ..recipes import Recipe
 
     if quantize.strip().lower() == "all":
         return "all"
-    known = {r.value for r in CoreMLRecipe}
-    chosen = [name.strip() for name in quantize.split(",") if name.strip() in known]
-    return ",".join(chosen) or "float16"
+    chosen = {"tflite": [], "coreml": []}
+    for name in (n.strip() for n in quantize.split(",") if n.strip()):
+        known = False
+        for key, kind in (("tflite", Recipe), ("coreml", CoreMLRecipe)):
+            try:
+                chosen[key].append(kind.parse(name).value)
+                known = True
+            except RecipeError:
+                pass
+        if not known:
+            Recipe.parse(name)  # raises the TFLite message with its "did you mean"
+    return ",".join(chosen[target]) or ("float16" if target == "coreml" else "float32")
 
 
 def export_all(
@@ -219,7 +250,7 @@ def export_all(
 
     rows: list[dict[str, Any]] = []
     for target in options.to:
-        recipes = coreml_recipes(options.quantize) if target == "coreml" else options.quantize
+        recipes = recipes_for(target, options.quantize)
         say(f"exporting {target} ({recipes})", options.show)
         batch = export_recipes(
             str(keras_path),

@@ -26,6 +26,7 @@ from .common import (
     export_all,
     fit_keeping_best,
     model_name,
+    options_dict,
     staged_output,
 )
 from .data import check_classes, class_weights, discover_texts, is_imbalanced, split_dataset
@@ -114,6 +115,7 @@ def train_text_classifier(
         model,
         options.epochs or DEFAULT_EPOCHS,
         options.show,
+        options.callbacks,
         x=train_x,
         y=train_y,
         validation_data=validation,
@@ -170,7 +172,7 @@ def train_text_classifier(
                 "case_augmentation": case_augmentation,
                 "parameters": int(model.count_params()),
             },
-            "options": _options_dict(options),
+            "options": options_dict(options),
             "training": training,
             "baselines": baselines,
             "source": {
@@ -203,11 +205,3 @@ def _card_options(name: str, classes: list[str], spec):
         description=f"Text classifier ({len(classes)} classes) trained by edgekit train",
         author="edgekit train",
     )
-
-
-def _options_dict(options: TrainOptions) -> dict:
-    import dataclasses
-
-    return {
-        key: (list(value) if isinstance(value, tuple) else value) for key, value in dataclasses.asdict(options).items()
-    }
