@@ -117,7 +117,9 @@ def test_csv_without_a_label_column_is_refused(tmp_path):
 def test_tsv_and_txt_folders_with_spaces_and_unicode_labels(tmp_path):
     from converters.train.data import discover_texts
 
-    table = _table(tmp_path / "t.tsv", [["sentence", "category"], ["il fait beau", "météo"], ["a b", "small talk"]], "\t")
+    table = _table(
+        tmp_path / "t.tsv", [["sentence", "category"], ["il fait beau", "météo"], ["a b", "small talk"]], "\t"
+    )
     data = discover_texts(table)
     assert data.items == ["il fait beau", "a b"] and data.classes == ["météo", "small talk"]
     folder = tmp_path / "texts"
@@ -240,9 +242,7 @@ def test_ctrl_c_keeps_the_best_epoch_and_before_the_first_leaves_nothing(tmp_pat
 
     rng = np.random.default_rng(0)
     words = {"sport": ["ball", "goal", "team", "match"], "food": ["bread", "soup", "salt", "cake"]}
-    rows = [["text", "label"]] + [
-        [" ".join(rng.choice(words[label], 4)), label] for label in words for _ in range(30)
-    ]
+    rows = [["text", "label"]] + [[" ".join(rng.choice(words[label], 4)), label] for label in words for _ in range(30)]
     table = _table(tmp_path / "t.csv", rows)
     options = TrainOptions(epochs=50, quantize="float32", show=False, callbacks=(Interrupt(3),))
     result = train_text_classifier(table, tmp_path / "out", options)
@@ -250,7 +250,9 @@ def test_ctrl_c_keeps_the_best_epoch_and_before_the_first_leaves_nothing(tmp_pat
     assert training["interrupted"] and training["epochs_run"] == 3 and 1 <= training["best_epoch"] <= 3
     assert (tmp_path / "out" / "out_float32.tflite").is_file()
     with pytest.raises(KeyboardInterrupt):
-        train_text_classifier(table, tmp_path / "out2", TrainOptions(epochs=5, show=False, callbacks=(Interrupt(None),)))
+        train_text_classifier(
+            table, tmp_path / "out2", TrainOptions(epochs=5, show=False, callbacks=(Interrupt(None),))
+        )
     assert not (tmp_path / "out2").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out2.")]
 
@@ -305,7 +307,11 @@ def test_image_classifier_small_cnn_end_to_end_on_fashion_mnist_folders(tmp_path
     for recipe in ("float32", "int8"):
         assert result.export_accuracy(recipe) >= IMAGE_THRESHOLD, report["exports"]
     model = edgekit.load(out / "clothes_model_int8.tflite")
-    assert model.card.labels == ("Bag", "Sneaker", "Trouser") or list(model.card.labels) == ["Bag", "Sneaker", "Trouser"]
+    assert model.card.labels == ("Bag", "Sneaker", "Trouser") or list(model.card.labels) == [
+        "Bag",
+        "Sneaker",
+        "Trouser",
+    ]
     spec = model.card.image
     assert (spec.width, spec.height, tuple(spec.mean), tuple(spec.std)) == (96, 96, (0.0,), (1.0,))
     _check_report_folder(out, report)
@@ -314,7 +320,10 @@ def test_image_classifier_small_cnn_end_to_end_on_fashion_mnist_folders(tmp_path
 def _check_report_folder(out: Path, report: dict) -> None:
     names = {p.name for p in out.iterdir()}
     assert {"report.json", "report.html", "labels.txt", f"{report['name']}.keras"} <= names
-    assert json.loads((out / "report.json").read_text("utf-8"))["source"]["test_accuracy"] == report["source"]["test_accuracy"]
+    assert (
+        json.loads((out / "report.json").read_text("utf-8"))["source"]["test_accuracy"]
+        == report["source"]["test_accuracy"]
+    )
     page = (out / "report.html").read_text("utf-8")
     assert "http://" not in page and "https://" not in page and "<script" not in page  # opens offline
     pytest.importorskip("matplotlib")

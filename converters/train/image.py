@@ -325,6 +325,7 @@ def train_image_classifier(
         f"{len(split.test)} test-split images of {data.origin}",
     )
     card_options = _card_options(name, data.classes, chosen)
+    trained = time.perf_counter()
     with staged_output(out, options.overwrite) as stage:
         keras_path = stage / f"{name}.keras"
         model.save(keras_path)
@@ -371,6 +372,8 @@ def train_image_classifier(
             },
             "exports": exports,
             "seconds": time.perf_counter() - started,
+            "seconds_training": trained - started,
+            "seconds_exports_and_evaluation": time.perf_counter() - trained,
         }
         for note in write_report(stage, report):
             say(f"note: {note}", options.show)

@@ -194,7 +194,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     source = report["source"]
     lines = [
         f"{report['name']}: {len(report['classes'])} classes, best epoch {report['training']['best_epoch']}/"
-        f"{report['training']['epochs_run']}, {report['seconds']:.0f} s",
+        f"{report['training']['epochs_run']}, {report['seconds']:.0f} s (training {report['seconds_training']:.0f} s, "
+        f"exports and evaluation {report['seconds_exports_and_evaluation']:.0f} s)",
         f"  Keras source      train {_percent(source['train_accuracy'])}  val {_percent(source['val_accuracy'])}  "
         f"test {_percent(source['test_accuracy'])}",
     ]
