@@ -262,17 +262,17 @@ def test_text_classifier_end_to_end_on_the_chat_corpus(tmp_path):
     """Trains on the zoo's chatterbot-corpus topics (7 classes, spaces in labels), exports float32 and int8."""
     pytest.importorskip("chatterbot_corpus")
     import edgekit
-    from converters.train import TrainOptions, train_text_classifier
     from converters.train.samples import chat_csv
 
     table = chat_csv(tmp_path / "chat.csv")
     out = tmp_path / "chat"
-    result = train_text_classifier(table, out, TrainOptions(epochs=TEXT_EPOCHS, quantize="float32,int8", show=False))
-    report = result.report
+    argv = ["text-classifier", str(table), "-o", str(out), "--epochs", str(TEXT_EPOCHS), "--quantize", "float32,int8"]
+    assert _cli(*argv, "--quiet") == 0  # the command line is a thin layer over train_text_classifier
+    report = json.loads((out / "report.json").read_text("utf-8"))
     source, baseline = report["source"]["test_accuracy"], report["baselines"]["bag_of_words_logistic_regression"]
     # The average-embedding model must come within TEXT_MARGIN of a bag-of-words logistic regression on the same split.
     assert source >= baseline - TEXT_MARGIN, (source, baseline)
-    int8 = result.export_accuracy("int8")
+    int8 = next(row["test_accuracy"] for row in report["exports"] if row["recipe"] == "int8")
     assert int8 is not None and int8 >= source - 0.05
     model = edgekit.load(out / "chat_int8.tflite")
     assert "small talk" in model.card.labels and model.card.text.vocabulary[:3] == ("<PAD>", "<START>", "<UNKNOWN>")
