@@ -43,7 +43,7 @@ def train_text_classifier(
     *,
     text_column: str | None = None,
     label_column: str | None = None,
-    case_augmentation: bool = True,
+    case_augmentation: bool = False,
 ) -> TrainResult:
     """Train, export every recipe, evaluate each file on the test split, write the report into ``out``.
 

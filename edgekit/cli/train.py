@@ -84,6 +84,12 @@ def add_train_parser(commands, epilog: str) -> None:
     _common(text, "training epochs (30)")
     text.add_argument("--text-column", metavar="NAME", help="the text column (name or 0-based number)")
     text.add_argument("--label-column", metavar="NAME", help="the label column (name or 0-based number)")
+    text.add_argument(
+        "--case-augmentation",
+        action="store_true",
+        help="also train on each text in lower case and in sentence case (the standard tokenizer keeps case: "
+        "use it when people will type differently from the data)",
+    )
     audio = tasks.add_parser("audio-classifier", help="class subfolders of WAV/FLAC clips (not available yet)")
     audio.add_argument("data", metavar="DATA")
     audio.add_argument("-o", "--output", metavar="OUT")
@@ -122,7 +128,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if task == "text-classifier":
         result = train.train_text_classifier(
-            args.data, out, options, text_column=args.text_column, label_column=args.label_column
+            args.data,
+            out,
+            options,
+            text_column=args.text_column,
+            label_column=args.label_column,
+            case_augmentation=args.case_augmentation,
         )
     else:
         result = train.train_image_classifier(
