@@ -156,13 +156,17 @@ def test_splits_are_stratified_seeded_and_keep_identical_files_together(tmp_path
 
 
 def test_imbalance_warns_with_counts_and_weights(tmp_path):
-    from converters.train.data import check_classes, class_weights, discover_texts
+    from converters.train.data import check_classes, class_weights, discover_texts, weighting
 
     rows = [["text", "label"]] + [[f"big {i}", "big"] for i in range(40)] + [[f"small {i}", "small"] for i in range(5)]
     data = discover_texts(_table(tmp_path / "t.csv", rows))
     (warning,) = check_classes(data)
     assert "imbalanced (40 vs 5" in warning and "'small': 5 (weight 4.50)" in warning
+    assert "not weighted" in warning and not weighting(data)  # 8x: reported, not weighted by default
+    assert "the loss is weighted" in check_classes(data, "balanced")[0] and weighting(data, "balanced")
     assert class_weights(data) == pytest.approx({0: 45 / 80, 1: 45 / 10})
+    more = discover_texts(_table(tmp_path / "u.csv", rows + [[f"big x{i}", "big"] for i in range(20)]))
+    assert weighting(more)  # 12x: weighted
 
 
 def test_unknown_recipe_is_refused_before_training():

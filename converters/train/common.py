@@ -40,6 +40,8 @@ class TrainOptions:
         name: model name in the files and their metadata (default: OUT's name).
         show: progress bars and summary lines on the terminal.
         callbacks: extra Keras callbacks for training (e.g. early stopping, TensorBoard).
+        class_weights: "auto" (weight the loss when the largest class is over 10x the smallest),
+            "balanced" (always) or "none".
     """
 
     epochs: int | None = None
@@ -54,6 +56,7 @@ class TrainOptions:
     name: str | None = None
     show: bool = True
     callbacks: tuple = ()
+    class_weights: str = "auto"
 
     def __post_init__(self):
         unknown = [t for t in self.to if t not in ("tflite", "coreml")]

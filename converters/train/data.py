@@ -23,7 +23,11 @@ from edgekit.labelled import LABEL_COLUMNS, TEXT_COLUMNS
 from edgekit.processing.image import IMAGE_SUFFIXES
 
 MIN_PER_CLASS = 5
-IMBALANCE_RATIO = 3.0  # largest class / smallest class above this: warn and weight the loss
+IMBALANCE_RATIO = 3.0  # largest class / smallest class above this: warn with the counts
+# ... and above this, weight the loss by default. Weighting trades plain accuracy for balanced accuracy:
+# on the chat corpus (ratio 4.2) it cost 12 points of test accuracy (71 % vs 83 %), so mild imbalance is
+# only reported (--class-weights balanced weights it anyway).
+WEIGHT_RATIO = 10.0
 
 
 @dataclass
@@ -227,7 +231,7 @@ def _column(header, raw, given, known, path: Path, what: str, avoid: int | None 
 
 
 # ------------------------------------------------------------------------------------------ checks
-def check_classes(data: Dataset) -> list[str]:
+def check_classes(data: Dataset, mode: str = "auto") -> list[str]:
     """Refuse data that cannot train; return warning lines (skipped files, class imbalance).
 
     Raises:
@@ -260,7 +264,9 @@ def check_classes(data: Dataset) -> list[str]:
         listed = ", ".join(
             f"{name!r}: {count} (weight {weights[i]:.2f})" for i, (name, count) in enumerate(counts.items())
         )
-        warnings.append(f"classes are imbalanced ({largest} vs {smallest} examples); the loss is weighted: {listed}")
+        weighted = weighting(data, mode)
+        how = "the loss is weighted" if weighted else "the loss is not weighted (--class-weights balanced would)"
+        warnings.append(f"classes are imbalanced ({largest} vs {smallest} examples); {how}: {listed}")
     return warnings
 
 
@@ -271,9 +277,17 @@ def class_weights(data: Dataset) -> dict[int, float]:
     return {i: total / (len(counts) * max(1, count)) for i, count in enumerate(counts.values())}
 
 
-def is_imbalanced(data: Dataset) -> bool:
+def weighting(data: Dataset, mode: str = "auto") -> bool:
+    """Whether to weight the loss: ``mode`` "balanced" always, "none" never, "auto" above ``WEIGHT_RATIO``.
+
+    Raises:
+        InputError: an unknown mode.
+    """
+    if mode not in ("auto", "balanced", "none"):
+        raise InputError(f"--class-weights takes auto, balanced or none, got {mode!r}")
     counts = list(data.counts().values())
-    return max(counts) / max(1, min(counts)) > IMBALANCE_RATIO
+    ratio = max(counts) / max(1, min(counts))
+    return mode == "balanced" or (mode == "auto" and ratio > WEIGHT_RATIO)
 
 
 # ------------------------------------------------------------------------------------------ splits

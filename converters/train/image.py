@@ -45,7 +45,7 @@ from .common import (
     options_dict,
     staged_output,
 )
-from .data import Dataset, check_classes, class_weights, discover_images, is_imbalanced, split_dataset
+from .data import Dataset, check_classes, class_weights, discover_images, split_dataset, weighting
 from .report import summary_lines, write_report
 
 CALIBRATION_IMAGES = 300
@@ -265,7 +265,7 @@ def train_image_classifier(
     started = time.perf_counter()
     out = check_output(Path(out), options.overwrite)
     data = discover_images(data_path)
-    warnings = check_classes(data)
+    warnings = check_classes(data, options.class_weights)
     for line in warnings:
         say(f"warning: {line}", options.show)
     split = split_dataset(data, options.val_split, options.test_split, options.seed)
@@ -282,7 +282,7 @@ def train_image_classifier(
     extractor = chosen.build(size)
     ids = data.label_ids
     train_items, val_items = [data.items[i] for i in split.train], [data.items[i] for i in split.val]
-    weights = class_weights(data) if is_imbalanced(data) else None
+    weights = class_weights(data) if weighting(data, options.class_weights) else None
     epochs = options.epochs or chosen.default_epochs
     learning_rate = options.learning_rate or chosen.learning_rate
     if chosen.frozen:

@@ -29,7 +29,7 @@ from .common import (
     options_dict,
     staged_output,
 )
-from .data import check_classes, class_weights, discover_texts, is_imbalanced, split_dataset
+from .data import check_classes, class_weights, discover_texts, split_dataset, weighting
 from .report import summary_lines, write_report
 
 DEFAULT_EPOCHS = 30
@@ -68,7 +68,7 @@ def train_text_classifier(
     started = time.perf_counter()
     out = check_output(Path(out), options.overwrite)
     data = discover_texts(data_path, text_column, label_column)
-    warnings = check_classes(data)
+    warnings = check_classes(data, options.class_weights)
     for line in warnings:
         say(f"warning: {line}", options.show)
     split = split_dataset(data, options.val_split, options.test_split, options.seed)
@@ -121,7 +121,7 @@ def train_text_classifier(
         validation_data=validation,
         batch_size=options.batch_size,
         shuffle=True,
-        class_weight=class_weights(data) if is_imbalanced(data) else None,
+        class_weight=class_weights(data) if weighting(data, options.class_weights) else None,
     )
 
     def accuracy(x: np.ndarray, y: np.ndarray) -> float | None:

@@ -36,6 +36,13 @@ def _common(parser: argparse.ArgumentParser, epochs_help: str) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=32, help="training batch size (32)")
     parser.add_argument("--learning-rate", type=float, help="Adam learning rate (default per model)")
     parser.add_argument("--name", help="model name in file names and metadata (default: OUT's name)")
+    parser.add_argument(
+        "--class-weights",
+        choices=["auto", "balanced", "none"],
+        default="auto",
+        help="weight the loss by inverse class frequency: auto (when the largest class is over 10x the smallest), "
+        "balanced (always), none",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     parser.add_argument("--quiet", action="store_true", help="no progress bars, only the summary")
 
@@ -124,6 +131,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate,
         name=args.name,
         show=not args.quiet,
+        class_weights=args.class_weights,
     )
     out = Path(args.output)
     if task == "text-classifier":
