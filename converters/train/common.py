@@ -254,6 +254,26 @@ def export_all(
     rows: list[dict[str, Any]] = []
     for target in options.to:
         recipes = recipes_for(target, options.quantize)
+        if target == "tflite":
+            recipes, skipped = _applicable(keras_path, recipes)
+            for recipe, reason in skipped:
+                say(f"note: {recipe} skipped: {reason}", options.show)
+                rows.append(
+                    {
+                        "target": target,
+                        "recipe": recipe,
+                        "file": "",
+                        "written": False,
+                        "skipped": True,
+                        "verdict": f"skipped: {reason}",
+                        "size_bytes": None,
+                        "test_accuracy": None,
+                        "per_class": None,
+                        "confusion_matrix": None,
+                    }
+                )
+            if not recipes:
+                continue
         say(f"exporting {target} ({recipes})", options.show)
         batch = export_recipes(
             str(keras_path),
@@ -296,6 +316,25 @@ def export_all(
                 )
             rows.append(row)
     return rows
+
+
+def _applicable(keras_path: Path, recipes: str) -> tuple[str, list[tuple[str, str]]]:
+    """The TFLite recipes this model can take, and (recipe, reason) for the others (e.g. int16x8 of token ids)."""
+    from edgekit.errors import RecipeError
+
+    from ..batch import _names
+    from ..recipes import Recipe, RecipeConfig
+    from ..source import load_source
+
+    dtypes = [spec.dtype for spec in load_source(str(keras_path)).inputs]
+    kept, skipped = [], []
+    for name in _names(recipes, [r.value for r in Recipe]):
+        try:
+            RecipeConfig(name).check_model(dtypes, True)
+            kept.append(name)
+        except RecipeError as exc:
+            skipped.append((name, str(exc)))
+    return ",".join(kept), skipped
 
 
 def _load_deployed(path: Path):

@@ -160,7 +160,7 @@ def render_html(folder: Path, report: dict[str, Any]) -> str:
         rows.append([f"baseline: {name.replace('_', ' ')}", "", "", "", _percent(value), ""])
     for row in report["exports"]:
         size = f"{row['size_bytes'] / 1e3:.1f} kB" if row["size_bytes"] else ""
-        rows.append([row["file"], size, "", "", _percent(row["test_accuracy"]), row["verdict"]])
+        rows.append([row["file"] or row["recipe"], size, "", "", _percent(row["test_accuracy"]), row["verdict"]])
     parts.append(
         "<h2>Accuracy</h2><p>Test accuracy of every file is measured through the edgekit runtime on the "
         "held-out test split, preprocessed as the file's own metadata says.</p>"
@@ -203,5 +203,5 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         lines.append(f"  baseline {name.replace('_', ' ')}: test {_percent(value)}")
     for row in report["exports"]:
         state = f"test {_percent(row['test_accuracy'])}" if row["written"] else f"not written: {row['verdict']}"
-        lines.append(f"  {row['file']:<32} {state}")
+        lines.append(f"  {row['file'] or row['recipe']:<32} {state}")
     return lines

@@ -151,5 +151,5 @@ def cmd_train(args: argparse.Namespace) -> int:
         from converters.train.report import summary_lines
 
         print("\n".join(summary_lines(result.report)))
-    failed = [row for row in result.report["exports"] if not row["written"]]
+    failed = [row for row in result.report["exports"] if not row["written"] and not row.get("skipped")]
     return 1 if failed else 0
