@@ -29,9 +29,11 @@ def _rows(result, seconds: float) -> list[str]:
     for name, value in report.get("baselines", {}).items():
         lines.append(f"  baseline {name}: test {value:.1%}")
     for row in report["exports"]:
-        accuracy = f"{row['test_accuracy']:.1%}" if row["test_accuracy"] is not None else "not written"
-        size = f"{row['size_bytes'] / 1e3:.0f} kB" if row["size_bytes"] else ""
-        lines.append(f"  {row['file']:<36} {size:>8}  test {accuracy}")
+        if not row["written"]:
+            lines.append(f"  {row['recipe']:<36} {row['verdict'][:70]}")
+            continue
+        size = f"{row['size_bytes'] / 1e3:.0f} kB"
+        lines.append(f"  {row['file']:<36} {size:>8}  test {row['test_accuracy']:.1%}")
     return lines
 
 
