@@ -284,7 +284,9 @@ def test_text_classifier_end_to_end_on_the_chat_corpus(tmp_path):
 
 
 TEXT_EPOCHS = 30
+# Measured on this split (206 test lines, seed 0): model 84.0 %, bag-of-words logistic regression 86.9 %, int8 82.5 %.
 TEXT_MARGIN = 0.05
+# Measured: 87.5 % (21 of 24 test images) for the source, float32 and int8 files; chance is 33 %.
 IMAGE_THRESHOLD = 0.8
 
 
