@@ -211,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .deploy import add_commands as add_deploy_commands
 
     add_deploy_commands(commands, EPILOG)
+
+    from .train import add_train_parser
+
+    add_train_parser(commands, EPILOG)
     return parser
 
 
@@ -418,6 +422,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return run_eval(args)
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import cmd_train as train
+
+    return train(args)
+
+
 def cmd_bundle(args: argparse.Namespace) -> int:
     from .deploy import cmd_bundle as bundle
 
@@ -439,6 +449,7 @@ COMMANDS = {
     "serve": cmd_serve,
     "bundle": cmd_bundle,
     "deploy": cmd_deploy,
+    "train": cmd_train,
 }
 
 

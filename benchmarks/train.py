@@ -1,0 +1,83 @@
+"""`edgekit train` end to end: wall time, held-out accuracy of the source and of every export.
+
+    python -m benchmarks.train [--task text|image|all] [--per-class N] [--size S] [--backbone small-cnn|imagenet]
+
+Text: the zoo's chatterbot-corpus topics (7 classes) against the bag-of-words baseline on the same split.
+Image: Fashion-MNIST classes as PNG folders (Debian dataset-fashion-mnist) upscaled to S px, 5 classes.
+Every figure is measured on the test split through the edgekit runtime (the deployed path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+
+def _rows(result, seconds: float) -> list[str]:
+    report = result.report
+    source = report["source"]
+    lines = [
+        f"  total {seconds:.0f} s: training {report['seconds_training']:.0f} s "
+        f"({report['training']['epochs_run']} epochs, best {report['training']['best_epoch']}), "
+        f"exports and evaluation {report['seconds_exports_and_evaluation']:.0f} s",
+        f"  split {report['data']['split']}",
+        f"  keras source: train {source['train_accuracy']:.1%}  val {source['val_accuracy']:.1%}  "
+        f"test {source['test_accuracy']:.1%}",
+    ]
+    for name, value in report.get("baselines", {}).items():
+        lines.append(f"  baseline {name}: test {value:.1%}")
+    for row in report["exports"]:
+        if not row["written"]:
+            lines.append(f"  {row['recipe']:<36} {row['verdict'][:70]}")
+            continue
+        size = f"{row['size_bytes'] / 1e3:.0f} kB"
+        lines.append(f"  {row['file']:<36} {size:>8}  test {row['test_accuracy']:.1%}")
+    return lines
+
+
+def bench_text(folder: Path, epochs: int, quantize: str) -> None:
+    from converters.train import TrainOptions, train_text_classifier
+    from converters.train.samples import chat_csv
+
+    start = time.perf_counter()
+    result = train_text_classifier(
+        chat_csv(folder / "chat.csv"), folder / "chat", TrainOptions(epochs=epochs, quantize=quantize, show=False)
+    )
+    print("text-classifier, chatterbot-corpus topics (7 classes):")
+    print("\n".join(_rows(result, time.perf_counter() - start)), flush=True)
+
+
+def bench_image(folder: Path, per_class: int, size: int, backbone: str, epochs: int | None, quantize: str) -> None:
+    from converters.train import TrainOptions, train_image_classifier
+    from converters.train.samples import FASHION_CLASSES, fashion_folders
+
+    root = fashion_folders(folder / "clothes", FASHION_CLASSES, per_class=per_class, size=size)
+    start = time.perf_counter()
+    options = TrainOptions(epochs=epochs, quantize=quantize, show=False)
+    result = train_image_classifier(root, folder / "clothes_model", options, backbone=backbone, image_size=size)
+    print(f"image-classifier, Fashion-MNIST {len(FASHION_CLASSES)} classes x {per_class} at {size} px, {backbone}:")
+    print("\n".join(_rows(result, time.perf_counter() - start)), flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", choices=["text", "image", "all"], default="all")
+    parser.add_argument("--per-class", type=int, default=100, help="images per class (100)")
+    parser.add_argument("--size", type=int, default=96, help="image size in pixels (96)")
+    parser.add_argument("--backbone", default="small-cnn", choices=["small-cnn", "imagenet"])
+    parser.add_argument("--epochs", type=int, default=None, help="default per model")
+    parser.add_argument("--quantize", default="float32,float16,dynamic,int8,int16x8")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="edgekit-bench-train-") as name:
+        folder = Path(name)
+        if args.task in ("text", "all"):
+            bench_text(folder, args.epochs or 30, args.quantize)
+        if args.task in ("image", "all"):
+            bench_image(folder, args.per_class, args.size, args.backbone, args.epochs, args.quantize)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
