@@ -45,6 +45,7 @@ STEP = se.STEP_SAMPLES
 VALID_SAMPLES = se.samples_for_steps(STEPS)  # 31600: the part of the window the embeddings see
 EMBED_VERSION = "e1"
 KEYWORD_THRESHOLD = 0.5
+TEST_STRIDE = 3  # every 3rd held-out word: ~2,100 windows (each costs a 2 s embedding pass per check)
 
 
 def _rng(*names) -> np.random.Generator:
@@ -198,7 +199,7 @@ def window_embeddings(embedder: Embedder, windows: np.ndarray, seed: int, name: 
     if path.is_file():
         return np.load(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    result = np.stack([embedder(window, STEPS) for window in windows])
+    result = np.stack([embedder(window[:VALID_SAMPLES], STEPS) for window in windows])  # the rest: unused
     np.save(path.with_suffix(".tmp.npy"), result)
     path.with_suffix(".tmp.npy").replace(path)
     return result
@@ -225,11 +226,13 @@ def gather(embeddings: np.ndarray, starts: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------- test windows
 def test_windows(words, seed: int, snr_db: float | None = None) -> tuple[np.ndarray, np.ndarray, list[dict]]:
-    """One 2 s window per held-out dry word (the word at a random place, fully inside), plus one silence
-    window per 13 words. Noise: speech_data's mix at 5-40 dB SNR, or pink noise at ``snr_db``."""
+    """One 2 s window per 3rd held-out dry word (the word at a random place, fully inside), plus one
+    silence window per 13 words. Noise: speech_data's mix at 5-40 dB SNR, or pink noise at ``snr_db``."""
     config = speech_data.DataConfig()
     samples, labels, rows = [], [], []
     for index, (speaker, word, audio) in enumerate(words):
+        if index % TEST_STRIDE:
+            continue
         rng = _rng(seed, "test", index)
         audio = audio[: VALID_SAMPLES - 2 * STEP]
         level = rng.uniform(-20.0, -1.0)
@@ -248,7 +251,7 @@ def test_windows(words, seed: int, snr_db: float | None = None) -> tuple[np.ndar
         samples.append(np.clip(window, -1, 1).astype(np.float32))
         labels.append(LABELS.index(label))
         rows.append({"label": label, "word": word, "speaker": speaker})
-        if index % 13 == 12:  # a silence window now and then
+        if index % (13 * TEST_STRIDE) == 12 * TEST_STRIDE:  # a silence window now and then
             noise, kinds = speech_data._mixed_noise(rng)
             level = rng.uniform(*config.silence_dbfs)
             samples.append((np.tile(noise, 2)[:WINDOW_SAMPLES] * 10 ** (level / 20)).astype(np.float32))
@@ -463,3 +466,56 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# ---------------------------------------------------------------------------------------- int8 with float fallback
+def front_end_tensor_names(content: bytes) -> list[str]:
+    """Names of the tensors the front end produces (DFT, magnitude, mel, log) in a float TFLite model,
+    for :func:`int8_with_float_front_end`'s deny list."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content)
+    names = []
+    for op in interpreter._get_ops_details():
+        outputs = [interpreter._get_tensor_details(i, 0)["name"] for i in op["outputs"]]
+        names += outputs
+        if any("se_image" in name for name in outputs):
+            break
+    return names
+
+
+def int8_with_float_front_end(model, windows: np.ndarray, keep_float: int = 0) -> bytes:
+    """Integer quantization with the log-mel front end (and the first ``keep_float`` convolutions) left in
+    float: TFLite's quantization debugger with a deny list, per-channel int8 weights elsewhere; float32
+    input and output (what MediaPipe's AudioClassifier takes).
+
+    Full int8 quantizes the samples, the spectrum and the log-mel to 8 bits, and Google's embedding, which
+    was trained on float features, loses most of its accuracy; the float front end costs little (a
+    Conv1D, a SQRT, a 1x1 conv and a LOG per frame) next to the 19 convolutions after it.
+    """
+    import tensorflow as tf
+
+    def dataset():
+        for window in windows:
+            yield [window[None].astype(np.float32)]
+
+    float_content = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+    names = front_end_tensor_names(float_content)
+    if keep_float:
+        from ai_edge_litert.interpreter import Interpreter
+
+        interpreter = Interpreter(model_content=float_content)
+        convs = [
+            interpreter._get_tensor_details(op["outputs"][0], 0)["name"]
+            for op in interpreter._get_ops_details()
+            if op["op_name"] == "CONV_2D"
+        ]
+        names += [n for n in convs if "se_conv" in n][: keep_float * 1]
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = dataset
+    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=names)
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=dataset, debug_options=options
+    )
+    return debugger.get_nondebug_quantized_model()

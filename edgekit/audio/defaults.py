@@ -17,7 +17,7 @@ KEYWORD_SMOOTHING_WINDOWS = 2
 #: Detection threshold when the card names none (a card's ``keyword_threshold`` wins).
 KEYWORD_THRESHOLD = 0.5
 #: After a detection, no other is reported for this long (one utterance, one detection).
-KEYWORD_REFRACTORY_MS = 1500.0
+KEYWORD_REFRACTORY_MS = 1000.0
 
 
 def default_smoothing(window_ms: float, hop_ms: float) -> int:
