@@ -11,7 +11,7 @@ Prints, for each given model (default: the bundled keywords int8 and float16):
 - the streaming real-time factor at 1 thread (compute time / audio time over the real speech, fed in
   100 ms blocks through ``classify_for_stream``).
 
-    python -m benchmarks.keywords_real [--folder OUT/zoo/keywords] [--models a.tflite b.tflite]
+    python -m benchmarks.keywords_real [--folder OUT/zoo/keywords] [--models a.tflite b.tflite] [--stride N]
 """
 
 from __future__ import annotations
@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     default_folder = os.environ.get("EDGEKIT_KEYWORDS_DIR") or "out/zoo/keywords"
     parser.add_argument("--folder", type=Path, default=Path(default_folder))
     parser.add_argument("--models", type=Path, nargs="*", default=None)
+    parser.add_argument("--stride", type=int, default=1, help="every Nth held-out window (1: all)")
     args = parser.parse_args(argv)
     from converters.zoo import keywords
 
@@ -128,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         models = [float32, *models]
     test, labels = keywords.test_set(folder)
     noisy, noisy_labels = keywords.test_set(folder, noisy=True)
+    test, labels, noisy, noisy_labels = (a[:: args.stride] for a in (test, labels, noisy, noisy_labels))
     clips = real_speech()
     print(
         f"held-out windows: {len(labels)}; real speech: {len(clips)} recordings, "

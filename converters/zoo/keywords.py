@@ -68,7 +68,7 @@ def build_head(classes: int = len(LABELS)):
 
     x = inputs = keras.Input((STEPS, se.EMBEDDING_SIZE), name="embeddings")
     x = keras.layers.BatchNormalization()(x)
-    for filters, kernel in ((128, 3), (128, 3), (128, 3)):
+    for filters, kernel in ((64, 3), (64, 3), (64, 3)):
         x = keras.layers.Conv1D(filters, kernel, padding="valid", use_bias=False)(x)
         x = keras.layers.BatchNormalization()(x)
         x = keras.layers.ReLU()(x)
@@ -325,7 +325,7 @@ def _accuracy_by(rows, correct, key) -> dict[str, float]:
     return {name: round(float(np.mean(v)), 4) for name, v in sorted(groups.items())}
 
 
-def train(out: Path, seed: int = 0, epochs: int = 20, passes: int = 1, workers: int = 2, log=print) -> dict:
+def train(out: Path, seed: int = 0, epochs: int = 8, passes: int = 1, workers: int = 2, log=print) -> dict:
     """Synthesize (or reuse) the words, embed the streams (cached), train the head, write the model."""
     from converters.source import import_tensorflow
 
@@ -435,7 +435,8 @@ def _write_calibration(target: Path, words, seed: int, per_label: int = 34) -> N
         )
         steps = (stream.size - se.samples_for_steps(1)) // STEP + 1
         window_label = window_labels(spans, steps)
-        for index in np.flatnonzero(window_label >= 0)[::3]:
+        whole = window_label[: max(0, (stream.size - WINDOW_SAMPLES) // STEP + 1)]  # windows inside the stream
+        for index in np.flatnonzero(whole >= 0)[::3]:
             windows.append(stream[index * STEP : index * STEP + WINDOW_SAMPLES])
             labels.append(int(window_label[index]))
     windows_arr, labels_arr = np.array(windows), np.array(labels)
@@ -451,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--passes", type=int, default=1)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)

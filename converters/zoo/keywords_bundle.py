@@ -87,6 +87,8 @@ def measure(folder: Path, paths: dict[str, Path]) -> dict[str, dict]:
 
     test, labels = keywords.test_set(folder)
     noisy, noisy_labels = keywords.test_set(folder, noisy=True)
+    # Every 3rd held-out window (about 700 of each set): five recipes on all of them take too long here.
+    test, labels, noisy, noisy_labels = test[::3], labels[::3], noisy[::3], noisy_labels[::3]
     rows, reference = {}, None
     for recipe, path in paths.items():
         model = edgekit.load(path, num_threads=2)
