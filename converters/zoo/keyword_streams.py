@@ -249,3 +249,52 @@ def make_stream(
 
 def spans_json(spans) -> str:
     return json.dumps(spans)
+
+
+# ---------------------------------------------------------------------------------------- continuous speech
+def sentences(limit: int = 600) -> list[str]:
+    """Lines of chatterbot-corpus (BSD, the zoo extra) with none of the keywords in them: continuous
+    speech for the ``unknown`` class (real read speech is word after word with no pause)."""
+    import re
+
+    import yaml
+
+    from converters.zoo.topics import corpus_dir
+
+    lines = []
+    for path in sorted(corpus_dir().glob("*.yml")):
+        for conversation in yaml.safe_load(path.read_text("utf-8")).get("conversations", []):
+            for line in conversation:
+                words = re.findall(r"[a-z']+", str(line).lower())
+                if 4 <= len(words) <= 25 and not set(words) & set(KEYWORDS):
+                    lines.append(" ".join(words))
+    lines = sorted(set(lines))
+    order = _rng("sentences").permutation(len(lines))
+    return [lines[i] for i in order[:limit]]
+
+
+def _sentence_job(index: int, text: str, speaker: Speaker, folder: Path) -> Path:
+    path = folder / f"s{index:04d}.npy"
+    if path.is_file():
+        return path
+    rng = _rng("sentence", index)
+    voice = f"{speaker.voice}+{speaker.variant}" if speaker.variant else speaker.voice
+    command = ["espeak-ng", "-v", voice, "-s", str(int(rng.integers(120, 230))), "-p", str(int(rng.integers(10, 90)))]
+    wav = speech_data._run([*command, "--stdout", text])
+    audio = speech_data.trim(speech_data._sox_to_16k(["-t", "wav", "-"], wav))
+    np.save(path.with_suffix(".tmp.npy"), np.clip(np.rint(audio * 32767), -32768, 32767).astype(np.int16))
+    path.with_suffix(".tmp.npy").replace(path)
+    return path
+
+
+def sentence_audio(workers: int = 2, limit: int = 600) -> list[np.ndarray]:
+    """Spoken sentences by training speakers (espeak-ng; held-out speakers never say them), cached."""
+    speech_data.check_tools()
+    folder = words_root() / f"sentences_{WORDS_VERSION}"
+    folder.mkdir(parents=True, exist_ok=True)
+    speakers = [s for s in speech_data.all_speakers() if s.engine == "espeak-ng" and not s.held_out]
+    texts = sentences(limit)
+    chosen = [speakers[i % len(speakers)] for i in _rng("sentence speakers").permutation(len(texts))]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        paths = list(pool.map(_sentence_job, range(len(texts)), texts, chosen, [folder] * len(texts), chunksize=8))
+    return [np.load(p).astype(np.float32) / 32768.0 for p in paths]

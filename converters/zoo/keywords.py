@@ -190,6 +190,42 @@ def stream_embeddings(words, seed: int, split: str, passes: int, embedder: Embed
     return result
 
 
+def sentence_embeddings(embedder: Embedder, seed: int, log=print):
+    """Continuous speech with no keyword (espeak-ng sentences, :func:`keyword_streams.sentence_audio`) in
+    streams of five, half of them starting with digital silence (a live stream's ring buffer starts
+    with zeros): (embeddings, window starts, labels), cached. A window with at least 0.3 s of speech is
+    ``unknown``, else ``silence``."""
+    folder = cache_root() / f"{EMBED_VERSION}_{ks.WORDS_VERSION}_seed{seed}"
+    path = folder / "sentences.npz"
+    if path.is_file():
+        with np.load(path) as data:
+            return data["embeddings"], data["starts"], data["labels"]
+    folder.mkdir(parents=True, exist_ok=True)
+    audio = ks.sentence_audio()
+    parts, starts, labels, offset = [], [], [], 0
+    for index, first in enumerate(range(0, len(audio), 5)):
+        rng = _rng(seed, "sentences", index)
+        stream, spans = ks.make_stream([("sentence", a) for a in audio[first : first + 5]], rng)
+        if index % 2:
+            stream[: int(rng.uniform(0.3, 2.8) * SAMPLE_RATE_HZ)] = 0.0
+        embeddings = embed_stream(embedder, stream)
+        window_starts = np.arange(len(embeddings) - STEPS + 1) * STEP
+        speech = np.zeros(window_starts.size)
+        for _, a, b in spans:
+            speech += np.clip(np.minimum(b, window_starts + VALID_SAMPLES) - np.maximum(a, window_starts), 0, None)
+        window_labels_ = np.where(speech >= 0.3 * SAMPLE_RATE_HZ, LABELS.index(UNKNOWN), LABELS.index(SILENCE))
+        parts.append(embeddings.astype(np.float16))
+        starts.append(np.arange(window_starts.size) + offset)
+        labels.append(window_labels_)
+        offset += len(embeddings)
+    result = np.concatenate(parts), np.concatenate(starts), np.concatenate(labels)
+    np.savez(path.with_suffix(".tmp.npz"), embeddings=result[0], starts=result[1], labels=result[2])
+    path.with_suffix(".tmp.npz").replace(path)
+    if log:
+        log(f"keywords: {len(result[1])} windows of continuous speech ({offset * STEP / SAMPLE_RATE_HZ:.0f} s)")
+    return result
+
+
 def window_embeddings(embedder: Embedder, windows: np.ndarray, seed: int, name: str) -> np.ndarray:
     """Embeddings (N, 16, 96) of 2 s windows, cached by name and a digest of the windows."""
     import hashlib
@@ -347,6 +383,10 @@ def train(out: Path, seed: int = 0, epochs: int = 8, passes: int = 1, workers: i
     tf.config.experimental.enable_op_determinism()
     starts, labels = balanced_windows(train_starts, train_labels, rng, per_keyword_label=4000)
     x = gather(train_embeddings, starts)
+    # Continuous speech with no keyword: every such window, as unknown (or silence where it is quiet).
+    sentence_emb, sentence_starts, sentence_labels = sentence_embeddings(embedder, seed, log)
+    x = np.concatenate([x, gather(sentence_emb, sentence_starts)])
+    labels = np.concatenate([labels, sentence_labels])
     log(f"keywords: {len(x)} training windows from {len(train_starts)} usable; embeddings {embed_s:.0f} s")
     head = build_head()
     batch_size = 256
