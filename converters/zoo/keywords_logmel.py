@@ -1,4 +1,4 @@
-"""A keyword spotter (yes/no/up/down/left/right/on/off/stop/go, silence, unknown) on raw 16 kHz audio.
+"""The previous keyword spotter (1 s log-mel CNN; no longer bundled, see edgekit/zoo/keywords.md) on raw 16 kHz audio.
 
 The model takes 1 s of raw mono samples (16000 float32 in [-1, 1]) and computes its own features:
 a fixed, non-trainable log-mel front end inside the graph (framing and DFT as strided Conv1Ds with a
@@ -10,7 +10,7 @@ file loads anywhere (``edgekit convert`` included) without this module.
 It is trained on speech synthesized by :mod:`converters.zoo.speech_data` and evaluated on speakers
 held out of training (a whole accent, a whole flite voice, and three voice variants).
 
-    python -m converters.zoo.keywords OUT_FOLDER [--seed S] [--data-root CACHE] [--epochs N]
+    python -m converters.zoo.keywords_logmel OUT_FOLDER [--seed S] [--data-root CACHE] [--epochs N]
 
 writes OUT_FOLDER/keywords.keras, labels.txt, calibration/ (408 WAV files from training speakers,
 34 per label), test/ (every held-out clip as ``NNNNN_label<label>.wav``), test.csv (file, label,
