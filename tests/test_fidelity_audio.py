@@ -83,7 +83,7 @@ def test_bundled_keywords_agree_with_mediapipe_window_by_window(recipe, speech_c
     window_ms = loaded.card.audio.window_samples * 1000 / loaded.card.audio.sample_rate_hz
     result = mediapipe_audio.compare(theirs, ours, window_ms)
     print(f"keywords_{recipe} vs MediaPipe {version}: {result}")
-    assert result["windows"] >= 200  # about 64 s of audio at four phases
+    assert result["windows"] >= 100  # about 64 s of audio at four phases, 2 s windows
     assert result["unmatched"] == 0, "MediaPipe and edgekit cut the clips into different windows"
     assert result["agreement"] >= WINDOW_AGREEMENT
     assert result["max_score_difference"] <= AUDIO_ATOL[recipe]

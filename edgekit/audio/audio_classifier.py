@@ -18,9 +18,11 @@ from ..tasks import BaseTask, TaskOptions
 from ._input import check_rate, finite, prepare_samples
 from ._micro_wake_word import MicroWakeWordEngine, looks_like_micro_wake_word
 from ._window_model import WindowModelEngine
+from .defaults import KEYWORD_REFRACTORY_MS, KEYWORD_THRESHOLD
+from .defaults import default_smoothing as default_smoothing_for
 
 DEFAULT_IGNORE_LABELS = ("silence", "unknown", "_silence_", "_unknown_", "_background_noise_", "background", "noise")
-DEFAULT_KEYWORD_THRESHOLD = 0.5
+DEFAULT_KEYWORD_THRESHOLD = KEYWORD_THRESHOLD  # the one place: edgekit/audio/defaults.py
 MAX_GAP_FILL_S = 60.0
 
 
@@ -33,12 +35,14 @@ class AudioClassifierOptions(TaskOptions):
     """Options for :class:`AudioClassifier` (the common ones are in :class:`edgekit.tasks.TaskOptions`).
 
     Attributes:
-        hop_ms: time between windows for window models (None: the model's own hop). Keyword
-            timestamps are as precise as the hop: use 100 ms or less for keyword spotting.
+        hop_ms: time between windows for window models (None: the model's own hop, which for the
+            bundled keyword spotter is :data:`edgekit.audio.defaults.KEYWORD_HOP_MS`; the CLI and the
+            demos use the same). Keyword timestamps are as precise as the hop.
         smoothing_windows: average each class's score over the last N windows (1: off). None: the
             sliding window of a microWakeWord model's JSON; for keyword window models, the windows in
-            half a window (10 at a 50 ms hop for a 1 s model), so a word cut by the window's edge,
-            which may score as another word for a window or two, does not fire; 1 for other models.
+            half a window, at most ``KEYWORD_SMOOTHING_WINDOWS`` (edgekit/audio/defaults.py), so a word cut
+            by the window's edge, which may score as another word for a window, does not fire; 1 for
+            other models.
             Results carry the smoothed scores.
         keyword_threshold: a keyword is detected when its (smoothed) score reaches this. "auto": the
             model card's ``keyword_threshold``, a microWakeWord JSON's ``probability_cutoff``, or 0.5 for
@@ -50,7 +54,7 @@ class AudioClassifierOptions(TaskOptions):
     hop_ms: float | None = None
     smoothing_windows: int | None = None
     keyword_threshold: float | str | None = "auto"
-    refractory_ms: float = 1000.0
+    refractory_ms: float = KEYWORD_REFRACTORY_MS
     ignore_labels: Sequence[str] = DEFAULT_IGNORE_LABELS
 
     def __post_init__(self):
@@ -150,7 +154,7 @@ class AudioClassifier(BaseTask[AudioClassifierOptions]):
             )
             # About half a window of windows: a word stays above threshold for most of a window, while a
             # word cut by the window's edge (scored as another word) does for a window or two.
-            default_smoothing = max(1, round(self.engine.window_ms / 2 / self.engine.hop_ms)) if keyword_model else 1
+            default_smoothing = default_smoothing_for(self.engine.window_ms, self.engine.hop_ms) if keyword_model else 1
         threshold = default_threshold if options.keyword_threshold == "auto" else options.keyword_threshold
         self.keyword_threshold: float | None = None if threshold is None else float(threshold)
         self.smoothing_windows = options.smoothing_windows or default_smoothing

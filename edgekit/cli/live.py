@@ -28,7 +28,9 @@ def add_live_arguments(parser: argparse.ArgumentParser, serve: bool = False) -> 
     group.add_argument("--loop", action="store_true", help="loop a video file")
     group.add_argument("--device", help="microphone: index or name (same as --source mic:NAME)")
     group.add_argument(
-        "--hop-ms", type=float, help="audio window models: time between windows (100; keyword times are this precise)"
+        "--hop-ms",
+        type=float,
+        help="audio window models: time between windows (default: the model's; see edgekit/audio/defaults.py)",
     )
     if not serve:
         group.add_argument("--window", action="store_true", help="show the annotated video in a window")
@@ -69,9 +71,7 @@ def run_live(args: argparse.Namespace, serve: bool) -> int:
 
     runner = LiveRunner(None, max_frames=args.max_frames, duration_s=args.duration)
     model = load(args.model, num_threads=args.threads)  # loaded once; the task takes it over
-    hop_ms = args.hop_ms
-    if hop_ms is None:  # window audio models: 100 ms hops, not the card's training hop
-        hop_ms = 100.0 if model.card is not None and model.card.audio is not None else None
+    hop_ms = args.hop_ms  # None: the model's hop, as in the Python API (edgekit/audio/defaults.py)
     task = create_task(
         model,
         num_threads=args.threads,

@@ -25,8 +25,8 @@ from ..processing.image import IMAGE_SUFFIXES
 from ..results import AudioClassifierResult
 from ..tasks import BaseTask
 
-#: Keyword times are as precise as the hop; 100 ms is what the live path uses too.
-FILE_AUDIO_HOP_MS = 100.0
+#: None: the model's own hop, as live and in the Python API (one place: edgekit/audio/defaults.py).
+FILE_AUDIO_HOP_MS: float | None = None
 #: The tasks the metadata can name and `edgekit run` wraps; other models get their raw outputs.
 RUNNABLE_TASKS = (Task.IMAGE_CLASSIFIER, Task.OBJECT_DETECTOR, Task.AUDIO_CLASSIFIER, Task.TEXT_CLASSIFIER)
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import sys
 
-import edgekit
 from edgekit import zoo
-from edgekit.audio import AudioClassifier
+from edgekit.audio import AudioClassifier, defaults
 
 from ._live_demo import parser, run_live
 
@@ -31,19 +30,8 @@ class KeywordPrinter:
         pass
 
 
-def default_hop_ms(model_path: str) -> float | None:
-    """100 ms for window models (keyword times are as precise as the hop); streaming models (microWakeWord)
-    have their hop fixed by their stride."""
-    card = edgekit.load(model_path).card
-    return 100.0 if card is not None and card.audio is not None else None
-
-
 def run(args) -> int:
-    try:
-        hop_ms = args.hop_ms if args.hop_ms is not None else default_hop_ms(args.model)
-    except edgekit.EdgekitError as error:
-        print(f"error: {error}" + (f"\nhint: {error.hint}" if error.hint else ""), file=sys.stderr)
-        return 1
+    hop_ms = args.hop_ms  # None: the model's own hop (edgekit/audio/defaults.py), as the CLI and the API
 
     def make_task(callback):
         return AudioClassifier.create_from_model_path(
@@ -63,8 +51,13 @@ def run(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = parser(__doc__.split("\n\n")[0], str(zoo.path("keywords")), "mic", video=False)
     p.add_argument("--threshold", default="auto", help="keyword score threshold (auto: the model's)")
-    p.add_argument("--hop-ms", type=float, default=None, help="time between windows (100 ms; window models)")
-    p.add_argument("--refractory-ms", type=float, default=1000.0, help="quiet time after a detection (1000)")
+    p.add_argument("--hop-ms", type=float, default=None, help="time between windows (default: the model's)")
+    p.add_argument(
+        "--refractory-ms",
+        type=float,
+        default=defaults.KEYWORD_REFRACTORY_MS,
+        help=f"quiet time after a detection ({defaults.KEYWORD_REFRACTORY_MS:.0f})",
+    )
     args = p.parse_args(argv)
     if args.threshold != "auto":
         args.threshold = float(args.threshold)
