@@ -360,7 +360,8 @@ def remove(destination: str, name: str, key: str | None = None) -> None:
         raise DeployError(f"{unit} was not made by edgekit; not removing it", hint="remove it by hand if you mean to")
     remote.check(
         f"systemctl disable --now edgekit-{shlex.quote(name)} 2>/dev/null; rm -f {unit}; "
-        f"systemctl daemon-reload; rm -rf {shlex.quote(f'{PREFIX}/{name}')}; "
+        f"systemctl daemon-reload; systemctl reset-failed edgekit-{shlex.quote(name)} 2>/dev/null; "
+        f"rm -rf {shlex.quote(f'{PREFIX}/{name}')}; "
         f"cd {PREFIX}/.venvs 2>/dev/null && for v in *; do "
         'grep -qs "$v" ../*/releases/*/manifest.json || rm -rf "$v"; done; true',
         "removing the service",
