@@ -1,5 +1,8 @@
 """Keras 3 / SavedModel → Core ML ``.mlpackage`` (ML Program) in a recipe, verified, written atomically.
 
+Over 400 lines: the exporter with its verification, accuracy and report rows; conversion is graph.py and
+recipes.py, the reference evaluator reference.py.
+
 Every export is checked before it is written: the saved package is evaluated with edgekit's NumPy
 reference evaluator (and with Core ML itself on macOS) on held-out inputs and compared with the
 source model, and the result is one export-report row, as for TFLite. Just over 400 lines: convert,

@@ -1,5 +1,8 @@
 """Image classifier from class subfolders: a pluggable backbone with a new head.
 
+Over 400 lines: backbones, augmentation, the embedding cache and both training modes share one streaming
+data path (tf.data), which splitting would spread over modules.
+
 Backbones (``--backbone``):
 
 * ``imagenet`` (default): the frozen EfficientNet-Lite0 of ``converters.zoo.imagenet`` (issue 12).

@@ -1,5 +1,7 @@
 """Rebuild the model zoo: train, export every recipe, measure, write the table and the bundled models.
 
+Over 400 lines: the zoo's one build entry point for every model (train, export, measure, write the tables).
+
     python -m converters.zoo.build [--work DIR] [--models fashion,keywords,topics] [--reuse]
     python -m converters.zoo.build --table-only      # re-measure existing exports, rewrite docs/zoo.md
     python -m converters.zoo.build --no-coreml       # TFLite only

@@ -1,5 +1,8 @@
 """A keyword spotter (yes/no/up/down/left/right/on/off/stop/go, silence, unknown) on Google's speech embedding.
 
+Over 400 lines: the spotter's one reproducible training recipe (window labels, head, test windows, the int8
+recipe with a float front end), read top to bottom; its data is keyword_streams.py, its bundle step keywords_bundle.py.
+
 The model takes 2 s of raw mono samples (32000 float32 in [-1, 1]) and computes everything itself:
 Google's speech_embedding network (frozen; log-mel front end inside the graph; ported by
 :mod:`converters.zoo.speech_embedding`) gives 16 embeddings of 96 values, one every 80 ms, and a small

@@ -1,5 +1,7 @@
 """The previous keyword spotter (1 s log-mel CNN; no longer bundled, see edgekit/zoo/keywords.md) on raw 16 kHz audio.
 
+Over 400 lines: the previous spotter's whole training recipe, kept unchanged so it can be rebuilt.
+
 The model takes 1 s of raw mono samples (16000 float32 in [-1, 1]) and computes its own features:
 a fixed, non-trainable log-mel front end inside the graph (framing and DFT as strided Conv1Ds with a
 windowed cos/sin basis, a magnitude, a mel matrix as a 1x1 Conv1D, a log), then a small temporal CNN.

@@ -1,5 +1,8 @@
 """Synthesized keyword-spotting data: espeak-ng and flite voices, noise, shifts; seeded and cached.
 
+Over 400 lines: one seeded data recipe (voices, words, noise, shifts, the cache) that stays reproducible only
+when it stays together.
+
 Twelve classes, as in the usual keyword-spotting setup: ten keywords, ``silence`` (noise-only
 windows) and ``unknown`` (other English words, including near-misses of the keywords). Every clip is
 a 1 s, 16 kHz mono 16-bit WAV file: one synthesized word placed at a random time inside the window,

@@ -1,5 +1,8 @@
 """The `edgekit` command: convert, info, run, bench.
 
+Over 400 lines: the argparse definitions of every command in one parser, so flags stay consistent; the
+commands' own code is in the other cli modules.
+
 Errors print one line (``error: …`` and ``hint: …``) and exit 1; ``--debug`` shows the traceback.
 """
 

@@ -1,5 +1,8 @@
 """The browser view behind `edgekit serve`: annotated video as MJPEG, results as server-sent events.
 
+Over 400 lines: the server and its request hardening (Host allow-list, viewer caps, bounded buffers) are one
+HTTP surface, reviewed together; the page is page.html and the audio/input insets are insets.py.
+
 Endpoints: ``/`` a small self-contained page (no external assets; fits a phone), ``/stream.mjpg`` the
 newest annotated frame as multipart JPEG (any number of clients; a slow client skips frames, it never
 slows ``publish``), ``/frame.jpg`` the newest frame once, ``/events`` one ``data: {json}`` message per
