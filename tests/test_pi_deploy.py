@@ -288,7 +288,8 @@ def test_remove_stops_the_service_and_deletes_its_releases(pi, first_deploy):
     assert pi.ssh("systemctl is-active edgekit-fashion", check=False).stdout.strip() in ("inactive", "unknown")
     with pytest.raises(OSError):
         http_get(f"{summary['url']}healthz", timeout_s=3)
-    # the foreign unit of the bad-device test is refused, and stays
+    # a unit of that name that edgekit did not make is refused, and stays
+    pi.ssh("printf '[Service]\\nExecStart=/bin/true\\n' > /etc/systemd/system/edgekit-mine.service")
     message = one_error(edgekit("deploy", "--name", "mine", pi.url, "-i", pi.key, "--remove", timeout_s=300))
     assert "not made by edgekit" in message
     assert pi.ssh("cat /etc/systemd/system/edgekit-mine.service").stdout.startswith("[Service]")
