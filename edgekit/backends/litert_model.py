@@ -24,6 +24,7 @@ from ..metadata import ModelCard, read_card
 from ..metadata._flatbuf import View
 from ..metadata.slots import ModelSlot, OperatorCodeSlot, OperatorSlot, SignatureDefSlot, SubGraphSlot, TensorMapSlot
 from ..model import TensorSpec
+from ._tflite_check import verify_tflite
 from .litert import open_interpreter
 
 NO_METADATA_NOTE = (
@@ -100,6 +101,8 @@ def _check_file(path: Path) -> bytes:
             f"{path} is not a TFLite model (expected the identifier 'TFL3' at byte 4, found {found!r})",
             hint=_describe_not_tflite(path, data[:64]),
         )
+    # Offsets, indices, shapes, quantization and buffers, before any interpreter trusts them.
+    verify_tflite(data, str(path))
     return data
 
 
@@ -119,7 +122,7 @@ class LiteRTModel:
         self.size_bytes = len(data)
         self.num_threads = num_threads
         self._data = data
-        # The interpreter verifies the flatbuffer first; only then is it safe to walk its tables.
+        # _check_file verified the flatbuffer (verify_tflite); only then is it safe to open and walk it.
         self._interpreter, self.backend = open_interpreter(str(path), num_threads)
         try:
             self.card: ModelCard | None = read_card(data)
