@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import InputError, MissingDependencyError
 from ..metadata.card import ImageSpec
+from .image_header import check_image_header
 from .warp import RESAMPLINGS, Region, area_fit, fit_region, value_transform, warp
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
@@ -24,19 +25,25 @@ def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as an RGB uint8 array (H, W, 3).
 
     Raises:
-        InputError: the file cannot be decoded as an image.
+        InputError: the file cannot be decoded as an image (or its header is damaged).
+        LimitError: its header says more pixels than the ``image_pixels`` limit (EDGEKIT_MAX_IMAGE_PIXELS).
         MissingDependencyError: neither OpenCV nor Pillow is installed.
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"image file not found: {path}")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    # Width and height from the header first: a small file can decode to gigabytes (limit image_pixels).
+    check_image_header(memoryview(data), str(path))
     try:
         import cv2
     except ImportError:
         cv2 = None
     if cv2 is not None:
-        data = np.fromfile(str(path), dtype=np.uint8)
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        try:
+            image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+        except cv2.error as exc:
+            raise InputError(f"{path}: OpenCV cannot decode it ({str(exc).strip().splitlines()[-1]})") from exc
         if image is None:
             raise InputError(f"{path} is not an image OpenCV can decode", hint=f"use one of {IMAGE_SUFFIXES}")
         return image[:, :, ::-1].copy()
@@ -46,10 +53,12 @@ def read_image(path: str | Path) -> np.ndarray:
         raise MissingDependencyError(
             "reading image files needs OpenCV or Pillow", hint='pip install "edgekit[live]"'
         ) from exc
+    import io
+
     try:
-        with Image.open(path) as handle:
+        with Image.open(io.BytesIO(data.tobytes())) as handle:
             return np.asarray(handle.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise InputError(f"{path} is not an image Pillow can decode ({exc})") from exc
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import InputError, MissingDependencyError
 from ..media import DEFAULT_SAMPLE_RATE_HZ
+from ..processing.audio import MAX_RATE_HZ, MIN_RATE_HZ, wav_header
 from ..processing.streaming import StreamingResampler
 from ._errors import SourceNotFoundError, SourceTimeoutError
 from ._types import AudioBlock, monotonic_ms
@@ -162,10 +163,17 @@ class AudioFileSource:
     def _open_decoder(self) -> None:
         decoder = self.decoder or pick_decoder(self.path)
         opener = {"soundfile": _soundfile_chunks, "wave": _wave_chunks, "ffmpeg": _ffmpeg_chunks}[decoder]
+        if self.path.suffix.lower() == ".wav":
+            wav_header(self.path)  # rate, channels, bits and data length checked before any decoder reads it
         try:
             self._chunks, rate_hz = opener(self.path)
-        except (RuntimeError, OSError) as error:  # soundfile's LibsndfileError is a RuntimeError
+        except (RuntimeError, OSError, ValueError) as error:  # soundfile's LibsndfileError is a RuntimeError
             raise InputError(f"cannot decode {self.path} with {decoder}: {error}") from error
+        if not MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ:
+            raise InputError(
+                f"{self.path}: a sample rate of {rate_hz} Hz (expected {MIN_RATE_HZ}..{MAX_RATE_HZ} Hz)",
+                hint="convert it: sox IN -r 16000 OUT.wav",
+            )
         self.decoder = decoder
         if self._resampler is None or rate_hz != self.file_rate_hz:
             self.file_rate_hz = rate_hz
