@@ -10,8 +10,8 @@ that hold vectors or subgraph indices, Buffer, Metadata, SignatureDef) and check
 - counts within :mod:`edgekit.limits` (``model_tensors``, ``model_operators``, ...), shapes non-negative
   and of sane rank, a non-constant tensor at most ``tensor_bytes``;
 - tensor, buffer, operator-code, subgraph and signature indices in range;
-- quantization: scales finite and positive (a constant tensor may have 0 for an all-zero channel),
-  zero points within the tensor's dtype, per-axis arrays as long as the quantized dimension;
+- quantization: scales finite and positive, zero points within the tensor's dtype, per-axis arrays
+  as long as the quantized dimension;
 - buffers (inline data or offset/size, as files over 2 GB store them) inside the file, and a constant
   tensor's buffer exactly as long as its shape and dtype need.
 
@@ -515,8 +515,7 @@ def _quantization(
     axis = q.scalar(6, "<i4", "quantized_dimension")
     q.fail_if(zero_points != scales, "zero_point", "count differs from the scale count")
     if scale.size:
-        low = np.where(constant[scale_owners], 0.0, np.finfo(np.float32).tiny / 2)
-        bad = ~np.isfinite(scale) | (scale < low)
+        bad = ~np.isfinite(scale) | (scale <= 0)  # XNNPACK refuses a 0 even in a constant's channel
         if bad.any():
             i = int(np.argmax(bad))
             q.fail_if(np.arange(q.n) == scale_owners[i], "scale", f"{float(scale[i])!r} is not finite and positive")
