@@ -403,9 +403,12 @@ def child_main(seed: int, cases: list[int], models: int) -> None:
     cache: dict[str, Anchors] = {}
     runners: dict = {}
     out = sys.stdout
+    crash_case = int(os.environ.get("EDGEKIT_FUZZ_CRASH_CASE", "-1"))  # the harness's own test
     for index in cases:
         out.write(f"S {index}\n")
         out.flush()
+        if index == crash_case:
+            os.kill(os.getpid(), signal.SIGSEGV)
         cpu = time.process_time()
         detail = ""
         try:
