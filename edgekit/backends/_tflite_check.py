@@ -137,6 +137,15 @@ class _Checker:
         self.end = len(data)
         self.name = name
         self.u8 = np.frombuffer(data, np.uint8)
+        self._views: dict[tuple[np.dtype, int], np.ndarray] = {}
+
+    def view(self, dtype: np.dtype, start: int) -> np.ndarray:
+        """The file as an array of ``dtype`` starting at byte ``start`` (made once, no copy)."""
+        key = (dtype, start)
+        if key not in self._views:
+            count = (self.end - start) // dtype.itemsize
+            self._views[key] = np.frombuffer(self.data, dtype, count=count, offset=start)
+        return self._views[key]
 
     def get(self, positions: np.ndarray, dtype: str) -> np.ndarray:
         """Numbers of ``dtype`` at byte ``positions`` (already checked to lie in the file)."""
@@ -238,7 +247,8 @@ class _Checker:
 
 _LIMIT_OF = {1: "model_subgraphs", 2: "model_tensors", 3: "model_operators", 4: "model_buffers"}
 _SUBGRAPHS, _TENSORS, _OPERATORS, _BUFFERS = 1, 2, 3, 4
-_ARANGE = {n: np.arange(n, dtype=np.int64) for n in (1, 2, 4, 8)}
+_SLOTS = 13  # the most fields edgekit reads of one table (Operator.builtin_options_2 is slot 12)
+_COLUMNS = 4 + 2 * np.arange(_SLOTS, dtype=np.int64)
 _ELEMENT_TABLE = np.array([_ELEMENT_BYTES[k] for k in range(len(_TYPE_NAMES))], np.int64)
 _ZP_LOW = np.array([_ZERO_POINT_RANGE.get(k, (-(1 << 63), 0))[0] for k in range(len(_TYPE_NAMES))], np.int64)
 _ZP_HIGH = np.array([_ZERO_POINT_RANGE.get(k, (0, (1 << 63) - 1))[1] for k in range(len(_TYPE_NAMES))], np.int64)
@@ -252,6 +262,7 @@ class _Tables:
         self.n = n = self.pos.size
         if not n:
             self.vt = self.vsize = self.tsize = self.pos
+            self.offsets = np.zeros((0, _SLOTS), np.int64)
             return
         self.fail_if((self.pos < 0) | (self.pos + 4 > c.end), "(table)", "starts outside the file")
         vt = self.pos - c.get(self.pos, "<i4")
@@ -260,6 +271,12 @@ class _Tables:
         self.fail_if((vsize < 4) | (vsize & 1 == 1) | (vt + vsize > c.end), "(vtable)", "has an invalid size")
         self.fail_if((tsize < 4) | (self.pos + tsize > c.end), "(table)", "reaches past the end of the file")
         self.vt, self.vsize, self.tsize = vt, vsize, tsize
+        # every field offset of every table in one gather: (tables, slots), 0 where the vtable is shorter
+        present = _COLUMNS < vsize[:, None]
+        at = np.where(present, vt[:, None] + _COLUMNS, 0).ravel()
+        self.offsets = c.get(at, "<u2").astype(np.int64).reshape(n, _SLOTS) * present
+        bad = (self.offsets != 0) & ((self.offsets < 4) | (self.offsets >= tsize[:, None]))
+        self.fail_if(bad.any(axis=1), "(field)", "a field offset lies outside its table")
 
     def fail_if(self, bad: np.ndarray, field: str, problem: str, detail: Any = None) -> None:
         if bad.any():
@@ -269,33 +286,24 @@ class _Tables:
 
     def field(self, slot: int, width: int, name: str) -> np.ndarray:
         """Absolute positions of a field (0 where absent), each checked to fit in its table."""
-        has = self.vsize > 4 + 2 * slot
-        offsets = np.zeros(self.n, np.int64)
-        if has.any():
-            offsets[has] = self.c.get(self.vt[has] + 4 + 2 * slot, "<u2")
-        self.fail_if((offsets != 0) & ((offsets < 4) | (offsets + width > self.tsize)), name, "runs past its table")
+        offsets = self.offsets[:, slot]
+        if width > 1:
+            self.fail_if((offsets != 0) & (offsets + width > self.tsize), name, "runs past its table")
         return np.where(offsets != 0, self.pos + offsets, 0)
 
     def scalar(self, slot: int, dtype: str, name: str, default: int = 0) -> np.ndarray:
         where = self.field(slot, np.dtype(dtype).itemsize, name)
-        out = np.full(self.n, default, np.int64)
-        has = where != 0
-        if has.any():
-            out[has] = self.c.get(where[has], dtype)
-        return out
+        return np.where(where != 0, self.c.get(where, dtype).astype(np.int64), default)
 
     def vector(self, slot: int, element: int, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(starts, counts) of a vector field (0, 0 where absent), each checked to lie in the file."""
         where = self.field(slot, 4, name)
-        starts, counts = np.zeros(self.n, np.int64), np.zeros(self.n, np.int64)
-        has = np.nonzero(where)[0]
-        if has.size:
-            target = where[has] + self.c.get(where[has], "<u4")
-            self._bad_at(has, target + 4 > self.c.end, name, "points outside the file")
-            count = self.c.get(target, "<u4").astype(np.int64)
-            self._bad_at(has, target + 4 + count * element > self.c.end, name, "runs past the end of the file")
-            starts[has], counts[has] = target + 4, count
-        return starts, counts
+        has = where != 0
+        target = np.where(has, where + self.c.get(where, "<u4"), 0)
+        self.fail_if(target + 4 > self.c.end, name, "points outside the file")
+        counts = np.where(has, self.c.get(target, "<u4").astype(np.int64), 0)
+        self.fail_if(target + 4 + counts * element > self.c.end, name, "runs past the end of the file")
+        return np.where(has, target + 4, 0), counts
 
     def _bad_at(self, rows: np.ndarray, bad: np.ndarray, name: str, problem: str) -> None:
         if bad.any():
@@ -354,9 +362,19 @@ def _segments(starts: np.ndarray, counts: np.ndarray, size: int) -> tuple[np.nda
 
 def _get(c: _Checker, positions: np.ndarray, dtype: str) -> np.ndarray:
     dt = np.dtype(dtype)
+    size = dt.itemsize
     if not positions.size:
         return np.zeros(0, dt)
-    return c.u8[positions[:, None] + _ARANGE[dt.itemsize]].view(dt).reshape(-1)
+    if size == 1:
+        return c.view(dt, 0)[positions]
+    shift = positions % size
+    if not shift.any():  # flatbuffers align their scalars: one typed view serves them all
+        return c.view(dt, 0)[positions // size]
+    out = np.empty(positions.size, dt)
+    for r in np.unique(shift).tolist():
+        rows = shift == r
+        out[rows] = c.view(dt, r)[(positions[rows] - r) // size]
+    return out
 
 
 def verify_tflite(data: bytes | bytearray | memoryview, name: str = "model") -> None:
