@@ -272,7 +272,7 @@ class _Tables:
         self.fail_if((tsize < 4) | (self.pos + tsize > c.end), "(table)", "reaches past the end of the file")
         self.vt, self.vsize, self.tsize = vt, vsize, tsize
         # every field offset of every table in one gather: (tables, slots), 0 where the vtable is shorter
-        present = _COLUMNS < vsize[:, None]
+        present = vsize[:, None] > _COLUMNS
         at = np.where(present, vt[:, None] + _COLUMNS, 0).ravel()
         self.offsets = c.get(at, "<u2").astype(np.int64).reshape(n, _SLOTS) * present
         bad = (self.offsets != 0) & ((self.offsets < 4) | (self.offsets >= tsize[:, None]))
