@@ -123,7 +123,7 @@ class LiteRTModel:
         self.num_threads = num_threads
         self._data = data
         # _check_file verified the flatbuffer (verify_tflite); only then is it safe to open and walk it.
-        self._interpreter, self.backend = open_interpreter(str(path), num_threads)
+        self._interpreter, self.backend = open_interpreter(str(path), num_threads, data)
         try:
             self.card: ModelCard | None = read_card(data)
             self.metadata_note = "" if self.card is not None else NO_METADATA_NOTE
