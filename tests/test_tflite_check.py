@@ -255,3 +255,36 @@ def test_no_copy_of_the_weights():
     verify_tflite(memoryview(data))
     verify_tflite(bytearray(data))
     assert np.frombuffer(data, np.uint8).base is not None
+
+
+def test_cli_info_names_the_table_and_field(tmp_path, capsys):
+    from edgekit.cli.main import main
+
+    model = unpack(INT8)
+    first_quantized(model, per_axis=True).quantization.quantizedDimension = 9
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(pack(model))
+    assert main(["info", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "QuantizationParameters.quantized_dimension" in err and "hint:" in err and "internal error" not in err
+
+
+def test_interpreter_refusing_to_run_is_an_invalid_model_error(tmp_path):
+    """A value the check lets through (an int32 bias zero point of 5) but XNNPACK refuses when it prepares
+    the graph at the first run: an InvalidModelError with a hint, not a raw RuntimeError."""
+    model = unpack(INT8)
+    bias = next(
+        t for t in model.subgraphs[0].tensors if t.type == 2 and t.quantization and t.quantization.scale is not None
+    )
+    bias.quantization.zeroPoint = [5] * len(bias.quantization.zeroPoint)
+    path = tmp_path / "bias.tflite"
+    path.write_bytes(pack(model))
+    try:
+        loaded = edgekit.load(path)
+    except InvalidModelError as exc:  # some interpreters refuse it while loading: as good
+        assert exc.hint
+        return
+    with loaded, pytest.raises(InvalidModelError) as caught:
+        spec = loaded.inputs[0]
+        loaded.run(np.zeros(spec.shape, spec.dtype))
+    assert caught.value.hint and "cannot run" in str(caught.value)
