@@ -1,14 +1,16 @@
 """A seeded fuzzer for edgekit: mutated bundled models and bad input files, each case in a child process.
 
 Cases are numbered; case ``i`` of seed ``s`` is rebuilt from ``numpy.random.default_rng([s, i])`` inside the
-child, so a failure is reproduced by its number alone (``--cases I``). Model cases mutate one bundled model
-(bit flips, overwritten bytes, truncation, a changed zero point or scale, a damaged appended zip or
-edgekit.json) and then load it, describe it (``info()``), make its task and run it once on zeros. Input
-cases feed damaged images, WAVs, .npy arrays and texts through ``edgekit run``'s FileRunner.
+child, so a failure is reproduced by its number alone (``--models N --cases I``). Model cases mutate one
+bundled model (bit flips, overwritten bytes, truncation, a changed zero point or scale, a damaged appended
+zip or edgekit.json), then load it, describe it (``info()`` and ``check_compatibility``, as ``edgekit info``
+does), make its task and run it once on zeros. Input cases feed damaged images, WAVs, .npy arrays and texts
+through ``edgekit run``'s FileRunner.
 
-Children run batches of cases under ``resource.setrlimit`` (address space, CPU) and report each case as it
-starts and ends, so a child killed by a signal points at its case; that case is re-run alone to confirm,
-and the rest of the batch continues in a new child. Outcomes:
+Children run batches of cases under ``resource.setrlimit(RLIMIT_AS)`` and report each case as it starts
+and ends (with its CPU time and the child's peak RSS); a case still running after 60 s is killed. A child
+killed by a signal thus points at its case: that case is re-run alone to confirm, and the rest of the batch
+continues in a new child. Outcomes:
 
     ok         no error
     clean      an EdgekitError (with a message and hint)
@@ -370,9 +372,12 @@ def _run_model(path: Path) -> None:
     import edgekit
     from edgekit.cli.run_files import FileRunner
 
+    from edgekit.compat import check_compatibility
+
     model = edgekit.load(path)
     try:
         model.info()
+        check_compatibility(path)  # what `edgekit info` adds: every runtime's verdict
         FileRunner(model).task()
         arrays = []
         for spec in model.inputs:
