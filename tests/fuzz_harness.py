@@ -371,7 +371,6 @@ def input_case(seed: int, index: int, folder: Path) -> tuple[str, str, str]:
 def _run_model(path: Path) -> None:
     import edgekit
     from edgekit.cli.run_files import FileRunner
-
     from edgekit.compat import check_compatibility
 
     model = edgekit.load(path)
