@@ -264,19 +264,26 @@ class _Tables:
             self.vt = self.vsize = self.tsize = self.pos
             self.offsets = np.zeros((0, _SLOTS), np.int64)
             return
-        self.fail_if((self.pos < 0) | (self.pos + 4 > c.end), "(table)", "starts outside the file")
-        vt = self.pos - c.get(self.pos, "<i4")
-        self.fail_if((vt < 0) | (vt + 4 > c.end), "(vtable)", "lies outside the file")
-        vsize, tsize = c.get(vt, "<u2").astype(np.int64), c.get(vt + 2, "<u2").astype(np.int64)
-        self.fail_if((vsize < 4) | (vsize & 1 == 1) | (vt + vsize > c.end), "(vtable)", "has an invalid size")
-        self.fail_if((tsize < 4) | (self.pos + tsize > c.end), "(table)", "reaches past the end of the file")
-        self.vt, self.vsize, self.tsize = vt, vsize, tsize
-        # every field offset of every table in one gather: (tables, slots), 0 where the vtable is shorter
-        present = vsize[:, None] > _COLUMNS
-        at = np.where(present, vt[:, None] + _COLUMNS, 0).ravel()
-        self.offsets = c.get(at, "<u2").astype(np.int64).reshape(n, _SLOTS) * present
-        bad = (self.offsets != 0) & ((self.offsets < 4) | (self.offsets >= tsize[:, None]))
-        self.fail_if(bad.any(axis=1), "(field)", "a field offset lies outside its table")
+        end = c.end
+        # One pass with positions clamped into the file (so every read is safe), one test of all conditions;
+        # only a failing group is walked again, condition by condition, to name what is wrong.
+        pos = self.pos
+        safe = np.clip(pos, 0, end - 4)
+        vt = safe - c.get(safe, "<i4")
+        vt_safe = np.clip(vt, 0, end - 4)
+        vsize, tsize = c.get(vt_safe, "<u2").astype(np.int64), c.get(vt_safe + 2, "<u2").astype(np.int64)
+        present = (vsize[:, None] > _COLUMNS) & (vt_safe[:, None] + _COLUMNS + 2 <= end)
+        at = np.where(present, vt_safe[:, None] + _COLUMNS, 0).ravel()
+        offsets = c.get(at, "<u2").astype(np.int64).reshape(n, _SLOTS) * present
+        self.vt, self.vsize, self.tsize, self.offsets = vt, vsize, tsize, offsets
+        bad_field = (offsets != 0) & ((offsets < 4) | (offsets >= tsize[:, None]))
+        bad = (pos != safe) | (vt != vt_safe) | (vsize < 4) | (vsize & 1 == 1) | (vt + vsize > end)
+        if (bad | (tsize < 4) | (pos + tsize > end) | bad_field.any(axis=1)).any():
+            self.fail_if((pos < 0) | (pos + 4 > end), "(table)", "starts outside the file")
+            self.fail_if((vt < 0) | (vt + 4 > end), "(vtable)", "lies outside the file")
+            self.fail_if((vsize < 4) | (vsize & 1 == 1) | (vt + vsize > end), "(vtable)", "has an invalid size")
+            self.fail_if((tsize < 4) | (pos + tsize > end), "(table)", "reaches past the end of the file")
+            self.fail_if(bad_field.any(axis=1), "(field)", "a field offset lies outside its table")
 
     def fail_if(self, bad: np.ndarray, field: str, problem: str, detail: Any = None) -> None:
         if bad.any():
@@ -300,22 +307,19 @@ class _Tables:
         where = self.field(slot, 4, name)
         has = where != 0
         target = np.where(has, where + self.c.get(where, "<u4"), 0)
-        self.fail_if(target + 4 > self.c.end, name, "points outside the file")
-        counts = np.where(has, self.c.get(target, "<u4").astype(np.int64), 0)
-        self.fail_if(target + 4 + counts * element > self.c.end, name, "runs past the end of the file")
+        safe = np.minimum(target, self.c.end - 4)
+        counts = np.where(has, self.c.get(safe, "<u4").astype(np.int64), 0)
+        if ((target != safe) | (target + 4 + counts * element > self.c.end)).any():
+            self.fail_if(target + 4 > self.c.end, name, "points outside the file")
+            self.fail_if(target + 4 + counts * element > self.c.end, name, "runs past the end of the file")
         return np.where(has, target + 4, 0), counts
-
-    def _bad_at(self, rows: np.ndarray, bad: np.ndarray, name: str, problem: str) -> None:
-        if bad.any():
-            raise self.c.fail(self.table, name, problem, self.where(int(rows[int(np.argmax(bad))])))
 
     def strings(self, slot: int, name: str) -> None:
         starts, counts = self.vector(slot, 1, name)
-        has = np.nonzero(starts)[0]
-        if has.size:
-            ends = starts[has] + counts[has]
-            self._bad_at(has, ends >= self.c.end, name, "the string is not NUL-terminated inside the file")
-            self._bad_at(has, self.c.u8[ends] != 0, name, "the string is not NUL-terminated")
+        ends = starts + counts
+        outside = ends >= self.c.end
+        terminator = self.c.u8[np.where(outside, 0, ends)]
+        self.fail_if((starts != 0) & (outside | (terminator != 0)), name, "the string is not NUL-terminated")
 
     def numbers(self, slot: int, dtype: str, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """All elements of a numeric vector field, concatenated: (values, owner row of each, counts)."""
@@ -512,16 +516,14 @@ def _tensors(c: _Checker, tensors: _Tables, buffer_sizes: np.ndarray) -> None:
     quantization, rows = tensors.child(TensorSlot.QUANTIZATION, "QuantizationParameters", "quantization")
     if quantization.n:
         dim_first = np.cumsum(rank) - rank
-        _quantization(quantization, kind[rows], rank[rows], constant[rows], dims, dim_first[rows])
+        _quantization(quantization, kind[rows], rank[rows], dims, dim_first[rows])
 
 
 def _shape(dims: np.ndarray, owners: np.ndarray, i: int) -> list[int]:
     return dims[owners == i].tolist()
 
 
-def _quantization(
-    q: _Tables, kind: np.ndarray, rank: np.ndarray, constant: np.ndarray, dims: np.ndarray, dim_first: np.ndarray
-) -> None:
+def _quantization(q: _Tables, kind: np.ndarray, rank: np.ndarray, dims: np.ndarray, dim_first: np.ndarray) -> None:
     """QuantizationParameters of many tensors (``kind``, ``rank``... are those tensors' rows)."""
     q.vector(0, 4, "min")
     q.vector(1, 4, "max")
