@@ -288,3 +288,20 @@ def test_interpreter_refusing_to_run_is_an_invalid_model_error(tmp_path):
         spec = loaded.inputs[0]
         loaded.run(np.zeros(spec.shape, spec.dtype))
     assert caught.value.hint and "cannot run" in str(caught.value)
+
+
+def test_external_buffer_inside_the_file_passes():
+    """A buffer stored after the flatbuffer (offset, size; how files over 2 GB keep their weights) passes."""
+    model = unpack(INT8)
+    entry = next(m for m in model.metadata if m.name in (b"TFLITE_METADATA", "TFLITE_METADATA"))
+    buffer = model.buffers[entry.buffer]
+    blob = bytes(np.asarray(buffer.data, np.uint8))
+    buffer.data, buffer.offset, buffer.size = None, 1 << 40, len(blob)
+    length = len(pack(model))
+    buffer.offset = length
+    data = pack(model)
+    assert len(data) == length
+    verify_tflite(data + blob)
+    from edgekit.metadata.tflite import find_metadata_buffer
+
+    assert find_metadata_buffer(data + blob) == blob
