@@ -57,6 +57,8 @@ def find_metadata_buffer(data: bytes | memoryview, name: str = METADATA_NAME) ->
     return None
 
 
+_REEXPORT = "re-export the model with `edgekit convert`, or download it again (the file looks damaged)"
+
 #: zip flag bits a plain archive may carry: deflate options (2, 4), data descriptor (8), UTF-8 names (0x800)
 _PLAIN_ZIP_FLAGS = 0x2 | 0x4 | 0x8 | 0x800
 
@@ -79,7 +81,9 @@ def associated_files(data: bytes) -> dict[str, bytes]:
     except (LimitError, MetadataError):
         raise
     except Exception as exc:  # zipfile raises many types on damaged archives (ValueError, EOFError, OSError...)
-        raise MetadataError(f"the zip archive of associated files is damaged ({type(exc).__name__}: {exc})") from exc
+        raise MetadataError(
+            f"the zip archive of associated files is damaged ({type(exc).__name__}: {exc})", hint=_REEXPORT
+        ) from exc
     with archive:
         infos = archive.infolist()
         where = "the model's associated files (zip appended to the .tflite)"
@@ -147,11 +151,15 @@ def read_card(data: bytes) -> ModelCard | None:
     except MetadataError:
         raise
     except Exception as exc:  # IndexError, ValueError, struct.error... from reading untrusted offsets
-        raise MetadataError(f"the model's metadata table is corrupt ({type(exc).__name__}: {exc})") from exc
+        raise MetadataError(
+            f"the model's metadata table is corrupt ({type(exc).__name__}: {exc})", hint=_REEXPORT
+        ) from exc
     if blob is None:
         return None
     if len(blob) < 8 or blob[4:8] != b"M001":
-        raise MetadataError(f"the TFLITE_METADATA buffer is not TFLite Metadata (identifier {blob[4:8]!r})")
+        raise MetadataError(
+            f"the TFLITE_METADATA buffer is not TFLite Metadata (identifier {blob[4:8]!r})", hint=_REEXPORT
+        )
     files = associated_files(data)
     try:
         return _card_from_metadata(View.root(blob), files, _first_input_shape(data))
@@ -173,7 +181,9 @@ def _file_of_type(views: list[View], file_type: int) -> str | None:
 
 def _packed(files: dict[str, bytes], name: str) -> bytes:
     if name not in files:
-        raise MetadataError(f"the metadata names associated file {name!r}, but the model does not contain it")
+        raise MetadataError(
+            f"the metadata names associated file {name!r}, but the model does not contain it", hint=_REEXPORT
+        )
     return files[name]
 
 
