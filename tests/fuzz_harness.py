@@ -428,7 +428,9 @@ def child_main(seed: int, cases: list[int], models: int) -> None:
         except MemoryError:
             outcome = "memory"
         except EdgekitError as exc:
-            outcome = "clean" if str(exc) and exc.hint is not None else "raw"
+            outcome = "clean"
+            if not exc.hint:  # still a clean error; counted so the hints can be completed
+                detail = f"no hint: {type(exc).__name__}: {exc}"[:300]
         except Exception as exc:  # the broken error promise the fuzzer looks for
             outcome, detail = "raw", f"{type(exc).__name__}: {exc}"[:300]
             import traceback
@@ -588,6 +590,10 @@ def main() -> int:
     peak = max((r.rss_mb for r in results), default=0)
     slowest = max(results, key=lambda r: r.cpu_s, default=None)
     print(f"peak RSS of a child: {peak} MB; slowest case: {slowest.cpu_s if slowest else 0:.2f} s CPU")
+    no_hint = [r for r in results if r.outcome == "clean" and r.detail.startswith("no hint")]
+    print(f"clean errors without a hint: {len(no_hint)}")
+    for message, count in Counter(r.detail.split(" (")[0][:120] for r in no_hint).most_common(8):
+        print(f"  {count:5d}  {message}")
     bad = [r for r in results if r.outcome in ("raw", "crash", "timeout", "memory")]
     for r in bad[:40]:
         print(f"  case {r.index} [{describe(args.seed, r.index, args.models)}]: {r.outcome} {r.detail}")
