@@ -454,6 +454,7 @@ class Result:
     cpu_s: float = 0.0
     rss_mb: int = 0
     detail: str = ""
+    rss_step_mb: int = 0  # how much this case raised its child's peak RSS
 
 
 def _spawn(seed: int, cases: list[int], models: int) -> subprocess.Popen:
@@ -482,7 +483,9 @@ def _run_batch(seed: int, cases: list[int], models: int) -> tuple[list[Result], 
             if parts[0] == "S":
                 running, started = int(parts[1]), time.monotonic()
             elif parts[0] == "R":
-                results.append(Result(int(parts[1]), parts[2], float(parts[3]), int(parts[4]), json.loads(parts[5])))
+                result = Result(int(parts[1]), parts[2], float(parts[3]), int(parts[4]), json.loads(parts[5]))
+                result.rss_step_mb = result.rss_mb - (results[-1].rss_mb if results else 0)
+                results.append(result)
                 running = None
         elif running is not None and time.monotonic() - started > WALL_LIMIT_S:
             process.kill()
@@ -590,6 +593,8 @@ def main() -> int:
     peak = max((r.rss_mb for r in results), default=0)
     slowest = max(results, key=lambda r: r.cpu_s, default=None)
     print(f"peak RSS of a child: {peak} MB; slowest case: {slowest.cpu_s if slowest else 0:.2f} s CPU")
+    for r in sorted(results, key=lambda r: -r.rss_step_mb)[:5]:
+        print(f"  case {r.index} [{describe(args.seed, r.index, args.models)}] raised its child's RSS to {r.rss_mb} MB")
     no_hint = [r for r in results if r.outcome == "clean" and r.detail.startswith("no hint")]
     print(f"clean errors without a hint: {len(no_hint)}")
     for message, count in Counter(r.detail.split(" (")[0][:120] for r in no_hint).most_common(8):
