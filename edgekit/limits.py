@@ -46,7 +46,8 @@ LIMITS: dict[str, Limit] = {
     limit.name: limit
     for limit in (
         # models
-        Limit("tensor_bytes", 256 * MiB, "bytes of one non-constant tensor of a model", "bytes"),
+        # 64 MiB: a 2048x2048x4 float32 activation; one corrupt dimension must not make a load take gigabytes
+        Limit("tensor_bytes", 64 * MiB, "bytes of one non-constant tensor of a model (or a .npy input)", "bytes"),
         Limit("model_tensors", 1_000_000, "tensors in one subgraph of a model"),
         Limit("model_operators", 1_000_000, "operators in one subgraph of a model"),
         Limit("model_subgraphs", 10_000, "subgraphs in a model"),
