@@ -16,8 +16,12 @@ that hold vectors or subgraph indices, Buffer, Metadata, SignatureDef) and check
   tensor's buffer exactly as long as its shape and dtype need.
 
 A failure raises :class:`~edgekit.errors.CorruptModelError` naming the table and field. The walk reads
-numbers with ``struct``/``numpy`` views of the file (no copy of the weights): about 1 ms for a
-MobileNetV2 (``python -m benchmarks.verifier``).
+numbers through ``numpy`` views of the file (no copy of the weights), many tables at once: its cost does
+not grow with the weights, about 3-5 ms of CPU per model on a loaded 2-core machine, the bundled models and
+a 14 MB MobileNetV2 alike (``python -m benchmarks.verifier``).
+
+Over 400 lines because it is one algorithm end to end: the schema's tables, walked in one pass, read
+better whole than split by table.
 """
 
 from __future__ import annotations
