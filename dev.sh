@@ -4,6 +4,7 @@
 #   ./dev.sh test    set everything up, then run the whole test suite (and ruff)
 #   ./dev.sh zoo     rebuild the bundled models from scratch (slow: trains every zoo model; optional)
 #   ./dev.sh setup | lint | bench
+#   ./dev.sh fuzz    20,000 fuzz cases against the model check, the card reader and the input readers (table)
 # Works on a fresh Debian 12 machine with Python 3.11: installs the apt packages it needs (with sudo when
 # not root), creates .venv, and pip-installs edgekit with its extras at the versions in constraints.txt.
 set -euo pipefail
@@ -147,6 +148,9 @@ case "${1:-}" in
     for script in mobilenetv2 tasks detector audio_stream camera_source live_stream keyword_latency pi_deploy fidelity; do
       log "benchmarks/$script.py"; "$VENV/bin/python" -m "benchmarks.$script"
     done ;;
+  fuzz) shift; setup
+    # 20,000 seeded cases (mutated bundled models, bad images/WAVs/.npy/texts), each in a child process; prints the table.
+    "$VENV/bin/python" -m tests.fuzz_harness --models "${FUZZ_MODELS:-18000}" --inputs "${FUZZ_INPUTS:-2000}" --seed "${FUZZ_SEED:-0}" "$@" ;;
   zoo) shift; setup; "$VENV/bin/python" -m converters.zoo.build "$@"; run_tests tests/test_zoo.py tests/test_coreml.py tests/test_zoo_keywords.py ;;
-  *) echo "usage: ./dev.sh demo | test [pytest args] | zoo [--reuse] | setup | lint | bench" >&2; exit 2 ;;
+  *) echo "usage: ./dev.sh demo | test [pytest args] | zoo [--reuse] | setup | lint | bench | fuzz" >&2; exit 2 ;;
 esac

@@ -126,3 +126,24 @@ def require(module: str, extra: str, purpose: str):
             f"{purpose} needs the Python package '{module.split('.')[0]}', which is not installed ({exc})",
             hint=install_hint(extra),
         ) from exc
+
+
+class CorruptModelError(InvalidModelError):
+    """The model file's structure is damaged (an offset, index, size or parameter out of range).
+
+    Found by edgekit's own check of the flatbuffer before any interpreter reads the file.
+    ``table`` and ``field`` name the part that is wrong, e.g. ``Tensor`` and ``quantization.zero_point``.
+    """
+
+    def __init__(self, message: str, hint: str = "", table: str = "", field: str = ""):
+        super().__init__(message, hint)
+        self.table = table
+        self.field = field
+
+
+class LimitError(EdgekitError, ValueError):
+    """A resource limit of :mod:`edgekit.limits` was hit; ``limit`` is its name, the hint says how to raise it."""
+
+    def __init__(self, message: str, hint: str = "", limit: str = ""):
+        super().__init__(message, hint)
+        self.limit = limit

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .processing.arrays import read_npy
 from .processing.audio import AUDIO_SUFFIXES
 from .processing.image import IMAGE_SUFFIXES
 
@@ -178,8 +179,8 @@ def _from_arrays(path: Path) -> LabelledData:
             f"{path} has no labels: expected {labels_file.name} beside it",
             hint=f"np.save('{labels_file.name}', labels) with one class index or name per row of {path.name}",
         )
+    inputs = read_npy(path)  # header, dtype and size checked before loading
     try:
-        inputs = np.load(path, allow_pickle=False)
         labels = np.load(labels_file, allow_pickle=False)
     except (ValueError, OSError) as exc:
         raise InputError(f"{path} or {labels_file.name} is not a readable .npy array ({exc})") from exc

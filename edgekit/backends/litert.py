@@ -113,15 +113,19 @@ def load_failure_hint(message: str, backend: InterpreterBackend) -> str:
     return "check that the file is a complete .tflite model (re-export or re-download it)"
 
 
-def open_interpreter(path: str, num_threads: int | None) -> tuple[Any, InterpreterBackend]:
+def open_interpreter(path: str, num_threads: int | None, data: bytes | None = None) -> tuple[Any, InterpreterBackend]:
     """Open ``path`` with the best interpreter, XNNPACK on, and allocate its tensors.
+
+    Given the file's ``data``, the interpreter builds from those bytes, which also runs its own flatbuffer
+    verifier (a file path skips it): a second line of defence behind edgekit's check (``_tflite_check``).
 
     Raises:
         InvalidModelError: the interpreter rejects the file (corrupt, truncated, unknown ops).
     """
     backend = find_backend()
     interpreter_class = backend.module.Interpreter
-    kwargs: dict[str, Any] = {"model_path": path, "num_threads": num_threads}
+    source = {"model_content": data} if data is not None else {"model_path": path}
+    kwargs: dict[str, Any] = {**source, "num_threads": num_threads}
     # BUILTIN (the default) applies the XNNPACK delegate; say so explicitly where the API allows.
     resolver = getattr(backend.module, "OpResolverType", None)
     if resolver is not None:

@@ -24,7 +24,8 @@ from ..metadata import ModelCard, read_card
 from ..metadata._flatbuf import View
 from ..metadata.slots import ModelSlot, OperatorCodeSlot, OperatorSlot, SignatureDefSlot, SubGraphSlot, TensorMapSlot
 from ..model import TensorSpec
-from .litert import open_interpreter
+from ._tflite_check import verify_tflite
+from .litert import load_failure_hint, open_interpreter
 
 NO_METADATA_NOTE = (
     "this model has no TFLite metadata: labels and preprocessing (size, mean/std, sample rate, "
@@ -102,6 +103,8 @@ def _check_file(path: Path) -> bytes:
             f"{path} is not a TFLite model (expected the identifier 'TFL3' at byte 4, found {found!r})",
             hint=_describe_not_tflite(path, data[:64]),
         )
+    # Offsets, indices, shapes, quantization and buffers, before any interpreter trusts them.
+    verify_tflite(data, str(path))
     return data
 
 
@@ -121,16 +124,19 @@ class LiteRTModel:
         self.size_bytes = len(data)
         self.num_threads = num_threads
         self._data = data
-        # The interpreter verifies the flatbuffer first; only then is it safe to walk its tables.
-        self._interpreter, self.backend = open_interpreter(str(path), num_threads)
+        # _check_file verified the flatbuffer (verify_tflite); only then is it safe to open and walk it.
+        self._interpreter, self.backend = open_interpreter(str(path), num_threads, data)
         try:
             self.card: ModelCard | None = read_card(data)
             self.metadata_note = "" if self.card is not None else NO_METADATA_NOTE
         except MetadataError as exc:
             self.card, self.metadata_note = None, f"metadata ignored: {exc}"
-        input_keys, output_keys = _signature(data)
-        self.inputs = tuple(_spec(d, input_keys.get(d["index"], "")) for d in self._interpreter.get_input_details())
-        outputs = [_spec(d, output_keys.get(d["index"], "")) for d in self._interpreter.get_output_details()]
+        try:
+            input_keys, output_keys = _signature(data)
+            self.inputs = tuple(_spec(d, input_keys.get(d["index"], "")) for d in self._interpreter.get_input_details())
+            outputs = [_spec(d, output_keys.get(d["index"], "")) for d in self._interpreter.get_output_details()]
+        except (UnicodeDecodeError, ValueError, RuntimeError, TypeError) as exc:  # e.g. a name that is not UTF-8
+            raise self._cannot("describe the tensors of", exc) from exc
         if len(output_keys) == len(outputs):
             # Converters order outputs by tensor name; the signature keeps the source's order (output_0, …).
             outputs.sort(key=lambda spec: _natural(spec.key))
@@ -160,7 +166,10 @@ class LiteRTModel:
         arrays = self._arrange(inputs)
         for spec, array in zip(self.inputs, arrays):
             interpreter.set_tensor(spec.index, self._prepare(spec, array))
-        interpreter.invoke()
+        try:
+            interpreter.invoke()
+        except (RuntimeError, ValueError) as exc:  # e.g. XNNPACK refusing a tensor when it prepares the graph
+            raise self._cannot("run", exc) from exc
         results = []
         for spec in self.outputs:
             value = interpreter.get_tensor(spec.index)
@@ -231,10 +240,22 @@ class LiteRTModel:
                 f"got {array.shape} {array.dtype.name}",
                 hint="resize or reshape the input (see `edgekit info MODEL`)",
             )
-        self._interpreter.resize_tensor_input(spec.index, list(array.shape))
-        self._interpreter.allocate_tensors()
+        try:
+            self._interpreter.resize_tensor_input(spec.index, list(array.shape))
+            self._interpreter.allocate_tensors()
+        except (RuntimeError, ValueError) as exc:
+            raise self._cannot(f"resize input {spec.name!r} to {array.shape} for", exc) from exc
         self._current_shapes[spec.index] = array.shape
         return array
+
+    def _cannot(self, action: str, exc: BaseException) -> InvalidModelError:
+        """The error for an interpreter that refuses to run (or resize) the model: its first line, and a fix."""
+        message = " ".join(str(exc).split())
+        first = message[:400] or type(exc).__name__
+        return InvalidModelError(
+            f"{self.path}: {self.backend} cannot {action} this model: {first}",
+            hint=load_failure_hint(first, self.backend),
+        )
 
     # ------------------------------------------------------------------ describing
     def operators(self) -> dict[str, int]:

@@ -20,6 +20,7 @@ from ..errors import InputError, MetadataError
 from ..metadata import Task
 from ..model import Model
 from ..processing import audio as audio_proc
+from ..processing.arrays import read_npy
 from ..processing.classification import rank_categories
 from ..processing.image import IMAGE_SUFFIXES
 from ..results import AudioClassifierResult
@@ -130,10 +131,7 @@ class FileRunner:
 
     def _run_array(self, item: str) -> dict[str, Any]:
         """A .npy file: the model's input tensor as it is; classifier scores ranked, other outputs raw."""
-        path = Path(item)
-        if not path.is_file():
-            raise InputError(f"input file not found: {path}")
-        outputs = self.model.run(np.load(path, allow_pickle=False))
+        outputs = self.model.run(read_npy(item))
         card = self.model.card
         result: dict[str, Any] = {"input": item}
         if card is not None and card.task in (Task.IMAGE_CLASSIFIER, Task.AUDIO_CLASSIFIER, Task.TEXT_CLASSIFIER):

@@ -5,12 +5,11 @@ Slots follow ``schema.fbs`` (TFL3) and ``metadata_schema.fbs`` (M001), like edge
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 
 from flatbuffers import number_types as nt
 
-from ..errors import InvalidModelError
+from ..errors import EdgekitError, InvalidModelError
 from ..metadata._flatbuf import F32, I8, U8, View
 from ..metadata.slots import (
     AssociatedFileSlot,
@@ -155,7 +154,9 @@ def read_facts(data: bytes) -> FileFacts:
         inputs = _tensors(subgraphs[0], SubGraphSlot.INPUTS) if subgraphs else ()
         outputs = _tensors(subgraphs[0], SubGraphSlot.OUTPUTS) if subgraphs else ()
         blob = find_metadata_buffer(data)
-    except (IndexError, ValueError, UnicodeDecodeError, struct.error) as exc:
+    except EdgekitError:
+        raise
+    except Exception as exc:  # untrusted offsets: IndexError, struct.error, flatbuffers' TypeError...
         raise InvalidModelError(
             f"the file's TFLite tables cannot be read ({exc})",
             hint="check that the file is a complete .tflite model (re-export or re-download it)",
@@ -177,5 +178,5 @@ def read_facts(data: bytes) -> FileFacts:
             input_metadata=_input_metadata(tensors_in[0]) if tensors_in else None,
             output_metadata_count=len(graphs[0].tables(SubGraphMetadataSlot.OUTPUT_TENSOR_METADATA)) if graphs else 0,
         )
-    except (IndexError, ValueError, UnicodeDecodeError, struct.error):
+    except Exception:  # noqa: BLE001 (any damage in the metadata flatbuffer, which no check has verified)
         return facts  # malformed metadata: as if there were none (the card reader reports it)

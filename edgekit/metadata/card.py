@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from enum import Enum
 from typing import Any
 
+from .. import limits
 from ..errors import MetadataError
 
 CARD_FORMAT_VERSION = 1
@@ -152,6 +153,8 @@ class TextSpec:
             object.__setattr__(self, "start_token", "<START>" if "<START>" in vocabulary else None)
         if int(self.max_length) < 1:
             raise MetadataError(f"max_length must be positive, got {self.max_length}")
+        limits.check("text_max_length", int(self.max_length), "the text model's max_length")
+        limits.check("vocabulary", len(vocabulary), "the text model's vocabulary")
         if self.tokenizer != "regex":
             raise MetadataError(f"tokenizer must be 'regex', got {self.tokenizer!r}")
         for name in ("pad_token", "unknown_token"):
@@ -179,6 +182,8 @@ class ModelCard:
 
     def __post_init__(self):
         object.__setattr__(self, "task", Task.parse(self.task))
+        if hasattr(self.labels, "__len__"):  # counted before converting: a huge list is refused quickly
+            limits.check("labels", len(self.labels), f"the labels of model card {self.name!r}")
         object.__setattr__(self, "labels", tuple(str(x) for x in self.labels))
         object.__setattr__(self, "extra", dict(self.extra))
         if any("\n" in x for x in self.labels):

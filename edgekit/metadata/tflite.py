@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import struct
 import zipfile
 from dataclasses import replace
 from typing import Any
@@ -19,7 +18,8 @@ from typing import Any
 import numpy as np
 from flatbuffers.number_types import Int32Flags as I32
 
-from ..errors import MetadataError
+from .. import limits
+from ..errors import LimitError, MetadataError
 from ._flatbuf import F32, I8, U8, U32, U64, Obj, View, encode_root
 from .card import ImageSpec, ModelCard, Task, TextSpec
 
@@ -57,17 +57,65 @@ def find_metadata_buffer(data: bytes | memoryview, name: str = METADATA_NAME) ->
     return None
 
 
+_REEXPORT = "re-export the model with `edgekit convert`, or download it again (the file looks damaged)"
+
+#: zip flag bits a plain archive may carry: deflate options (2, 4), data descriptor (8), UTF-8 names (0x800)
+_PLAIN_ZIP_FLAGS = 0x2 | 0x4 | 0x8 | 0x800
+
+
 def associated_files(data: bytes) -> dict[str, bytes]:
-    """The files packed in the zip archive appended to the model (empty if there is none)."""
+    """The files packed in the zip archive appended to the model (empty if there is none).
+
+    The archive's declared sizes are checked against :mod:`edgekit.limits` (``associated_files``,
+    ``associated_bytes``, ``associated_ratio``) before anything is decompressed; encrypted entries,
+    odd flags and compression methods other than stored/deflated are refused.
+
+    Raises:
+        MetadataError: the archive is damaged or uses a feature edgekit does not read.
+        LimitError: it is bigger than a limit allows.
+    """
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            return {name: archive.read(name) for name in archive.namelist()}
+        archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
         return {}
+    except (LimitError, MetadataError):
+        raise
+    except Exception as exc:  # zipfile raises many types on damaged archives (ValueError, EOFError, OSError...)
+        raise MetadataError(
+            f"the zip archive of associated files is damaged ({type(exc).__name__}: {exc})", hint=_REEXPORT
+        ) from exc
+    with archive:
+        infos = archive.infolist()
+        where = "the model's associated files (zip appended to the .tflite)"
+        limits.check("associated_files", len(infos), where)
+        limits.check("associated_bytes", sum(info.file_size for info in infos), where)
+        for info in infos:
+            if info.flag_bits & 0x1 or info.flag_bits & ~_PLAIN_ZIP_FLAGS:
+                raise MetadataError(
+                    f"associated file {info.filename!r} is encrypted or has unusual zip flags (0x{info.flag_bits:x})",
+                    hint="re-export the model (edgekit convert writes plain, stored associated files)",
+                )
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise MetadataError(
+                    f"associated file {info.filename!r} uses zip compression method {info.compress_type}",
+                    hint="only stored and deflated files are read; re-export the model",
+                )
+            ratio = info.file_size / max(info.compress_size, 1)
+            if info.file_size > 4096 and ratio > limits.get("associated_ratio"):
+                limits.check("associated_ratio", int(ratio), f"associated file {info.filename!r}")
+        try:
+            return {info.filename: archive.read(info) for info in infos}
+        except Exception as exc:  # CRC errors, truncated data, bad deflate streams, bad names
+            raise MetadataError(
+                f"the zip archive of associated files is damaged ({type(exc).__name__}: {exc})",
+                hint="re-export the model or download it again",
+            ) from exc
 
 
-def _lines(blob: bytes) -> list[str]:
-    return [line.rstrip("\r") for line in blob.decode("utf-8").split("\n") if line.rstrip("\r")]
+def _lines(blob: bytes, limit: str = "labels", what: str = "the model's labels") -> list[str]:
+    lines = [line.rstrip("\r") for line in blob.decode("utf-8").split("\n") if line.rstrip("\r")]
+    limits.check(limit, len(lines), what)
+    return lines
 
 
 def _read_vocabulary(blob: bytes) -> tuple[str, ...]:
@@ -76,7 +124,7 @@ def _read_vocabulary(blob: bytes) -> tuple[str, ...]:
     A 'token id' line is split at its first space, as MediaPipe's vocabulary loader splits it.
     """
     entries = []
-    for position, line in enumerate(_lines(blob)):
+    for position, line in enumerate(_lines(blob, "vocabulary", "the model's vocabulary")):
         token, _, index = line.partition(" ")
         if token and index.isdigit():
             entries.append((int(index), token))
@@ -100,19 +148,28 @@ def read_card(data: bytes) -> ModelCard | None:
     """
     try:
         blob = find_metadata_buffer(data)
-    except (IndexError, ValueError, UnicodeDecodeError, struct.error) as exc:
-        raise MetadataError(f"the model's metadata table is corrupt ({exc})") from exc
+    except MetadataError:
+        raise
+    except Exception as exc:  # IndexError, ValueError, struct.error... from reading untrusted offsets
+        raise MetadataError(
+            f"the model's metadata table is corrupt ({type(exc).__name__}: {exc})", hint=_REEXPORT
+        ) from exc
     if blob is None:
         return None
-    if blob[4:8] != b"M001":
-        raise MetadataError(f"the TFLITE_METADATA buffer is not TFLite Metadata (identifier {blob[4:8]!r})")
+    if len(blob) < 8 or blob[4:8] != b"M001":
+        raise MetadataError(
+            f"the TFLITE_METADATA buffer is not TFLite Metadata (identifier {blob[4:8]!r})", hint=_REEXPORT
+        )
     files = associated_files(data)
     try:
         return _card_from_metadata(View.root(blob), files, _first_input_shape(data))
-    except MetadataError:
+    except (MetadataError, LimitError):
         raise
-    except (IndexError, ValueError, KeyError, UnicodeDecodeError, struct.error) as exc:
-        raise MetadataError(f"the model's metadata is malformed ({type(exc).__name__}: {exc})") from exc
+    except Exception as exc:  # untrusted bytes: TypeError, RecursionError (deep JSON), OverflowError, re.error...
+        raise MetadataError(
+            f"the model's metadata is malformed ({type(exc).__name__}: {exc})",
+            hint="re-export the model with `edgekit convert` (or load it without metadata and give labels by hand)",
+        ) from exc
 
 
 def _file_of_type(views: list[View], file_type: int) -> str | None:
@@ -124,7 +181,9 @@ def _file_of_type(views: list[View], file_type: int) -> str | None:
 
 def _packed(files: dict[str, bytes], name: str) -> bytes:
     if name not in files:
-        raise MetadataError(f"the metadata names associated file {name!r}, but the model does not contain it")
+        raise MetadataError(
+            f"the metadata names associated file {name!r}, but the model does not contain it", hint=_REEXPORT
+        )
     return files[name]
 
 

@@ -3,32 +3,116 @@
 from __future__ import annotations
 
 import struct
-import wave
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .. import limits
 from ..errors import InputError
 from ..io import check_input_file
 
 AUDIO_SUFFIXES = (".wav",)
 
 
+#: sample rates a WAV header may state (as the audio tasks accept them)
+MIN_RATE_HZ, MAX_RATE_HZ = 1000, 384_000
+_PCM, _EXTENSIBLE = 1, 0xFFFE
+
+
+@dataclass(frozen=True)
+class WavHeader:
+    """What a WAV file's header says, checked: PCM, sane rate, channels and bits, data inside the file."""
+
+    channels: int
+    rate_hz: int
+    bytes_per_sample: int
+    data_offset: int
+    data_bytes: int  # whole frames, at most what the file holds after the data chunk's start
+
+    @property
+    def frames(self) -> int:
+        return self.data_bytes // (self.channels * self.bytes_per_sample)
+
+
+def _not_wav(path: Path, problem: str) -> InputError:
+    return InputError(f"{path} is not a usable PCM WAV file: {problem}", hint="convert it: sox IN -b 16 OUT.wav")
+
+
+def wav_header(path: str | Path) -> WavHeader:
+    """Read and check a WAV file's header (RIFF chunks 'fmt ' and 'data') without reading the samples.
+
+    Checks: 8/16/24/32-bit integer PCM; a rate of 1000..384000 Hz; 1 to ``audio_channels`` channels; a
+    block alignment that matches. A data chunk declaring more bytes than the file holds (streamed files
+    write 0 or 0xFFFFFFFF there) is read up to the end of the file.
+
+    Raises:
+        InputError: not a RIFF/WAVE file, not integer PCM, or a value out of range (named).
+        LimitError: more channels than the ``audio_channels`` limit.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    fmt = None
+    with open(path, "rb") as handle:
+        head = handle.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            raise _not_wav(path, "no RIFF/WAVE header")
+        pos = 12
+        for _ in range(10_000):
+            handle.seek(pos)
+            chunk = handle.read(8)
+            if len(chunk) < 8:
+                break
+            name, length = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if name == b"fmt ":
+                if length < 16:
+                    raise _not_wav(path, f"its 'fmt ' chunk has {length} bytes (at least 16 needed)")
+                fmt = struct.unpack("<HHIIHH", handle.read(16))
+                if fmt[0] == _EXTENSIBLE and length >= 40:
+                    handle.read(8)  # cbSize, valid bits, channel mask
+                    fmt = (struct.unpack("<H", handle.read(2))[0],) + fmt[1:]
+            elif name == b"data":
+                if fmt is None:
+                    raise _not_wav(path, "its 'data' chunk comes before the 'fmt ' chunk")
+                return _checked(path, fmt, pos + 8, min(length, size - pos - 8))
+            pos += 8 + length + (length & 1)
+    raise _not_wav(path, "no 'fmt ' and 'data' chunks")
+
+
+def _checked(path: Path, fmt: tuple[int, ...], offset: int, available: int) -> WavHeader:
+    kind, channels, rate, _, align, bits = fmt
+    if kind != _PCM:
+        raise _not_wav(path, f"format code {kind} (only integer PCM, code 1, is read)")
+    if channels < 1:
+        raise _not_wav(path, f"the header says {channels} channels")
+    limits.check("audio_channels", channels, f"{path}")
+    if bits not in (8, 16, 24, 32):
+        raise _not_wav(path, f"{bits} bits per sample (8, 16, 24 or 32 are read)")
+    if align != channels * bits // 8:
+        raise _not_wav(path, f"block alignment {align} does not match {channels} channels of {bits} bits")
+    if not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
+        raise _not_wav(path, f"a sample rate of {rate} Hz (expected {MIN_RATE_HZ}..{MAX_RATE_HZ} Hz)")
+    return WavHeader(channels, rate, bits // 8, offset, max(0, available) // align * align)
+
+
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     """Read a PCM WAV file → (float32 samples in [-1, 1] of shape (frames, channels), rate in Hz).
 
+    The header is checked first (:func:`wav_header`), and the duration against the ``audio_seconds`` limit.
+
     Raises:
-        InputError: the file is missing or is not 8/16/24/32-bit PCM WAV.
+        InputError: the file is missing or is not 8/16/24/32-bit PCM WAV with a sane header.
+        LimitError: longer than ``audio_seconds`` or more channels than ``audio_channels``.
     """
     path = Path(path)
     check_input_file(path, "audio")
-    try:
-        with wave.open(str(path), "rb") as handle:
-            channels, width, rate = handle.getnchannels(), handle.getsampwidth(), handle.getframerate()
-            raw = handle.readframes(handle.getnframes())
-    except (wave.Error, EOFError, struct.error, ValueError, OverflowError) as exc:
-        detail = str(exc) or type(exc).__name__
-        raise InputError(f"{path} is not a PCM WAV file ({detail})", hint="convert it: sox IN -b 16 OUT.wav") from exc
+    header = wav_header(path)
+    limits.check("audio_seconds", header.frames // header.rate_hz, f"{path} ({header.rate_hz} Hz)")
+    with open(path, "rb") as handle:
+        handle.seek(header.data_offset)
+        raw = handle.read(header.data_bytes)
+    raw = raw[: len(raw) - len(raw) % (header.channels * header.bytes_per_sample)]
+    channels, width, rate = header.channels, header.bytes_per_sample, header.rate_hz
     if width == 1:
         samples = (np.frombuffer(raw, np.uint8).astype(np.float32) - 128.0) / 128.0
     elif width == 2:

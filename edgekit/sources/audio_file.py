@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import InputError, MissingDependencyError, install_hint
 from ..media import DEFAULT_SAMPLE_RATE_HZ
+from ..processing.audio import MAX_RATE_HZ, MIN_RATE_HZ, wav_header
 from ..processing.streaming import StreamingResampler
 from ._errors import SourceNotFoundError, SourceTimeoutError
 from ._types import AudioBlock, monotonic_ms
@@ -164,15 +165,22 @@ class AudioFileSource:
     def _open_decoder(self) -> None:
         decoder = self.decoder or pick_decoder(self.path)
         opener = {"soundfile": _soundfile_chunks, "wave": _wave_chunks, "ffmpeg": _ffmpeg_chunks}[decoder]
+        if self.path.suffix.lower() == ".wav":
+            wav_header(self.path)  # rate, channels, bits and data length checked before any decoder reads it
         try:
             self._chunks, rate_hz = opener(self.path)
-        except (RuntimeError, OSError) as error:  # soundfile's LibsndfileError is a RuntimeError
+        except (RuntimeError, OSError, ValueError) as error:  # soundfile's LibsndfileError is a RuntimeError
             empty = os.path.isfile(self.path) and os.path.getsize(self.path) == 0
             raise InputError(
                 f"cannot decode {self.path} with {decoder}: "
                 + ("the file is empty (0 bytes)" if empty else f"{error}"),
                 hint="check that it plays (ffprobe FILE), or convert it: sox IN -b 16 OUT.wav",
             ) from error
+        if not MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ:
+            raise InputError(
+                f"{self.path}: a sample rate of {rate_hz} Hz (expected {MIN_RATE_HZ}..{MAX_RATE_HZ} Hz)",
+                hint="convert it: sox IN -r 16000 OUT.wav",
+            )
         self.decoder = decoder
         if self._resampler is None or rate_hz != self.file_rate_hz:
             self.file_rate_hz = rate_hz
