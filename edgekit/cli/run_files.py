@@ -151,9 +151,12 @@ class FileRunner:
 def _refuse_file_for_text(item: str, model_name: str) -> None:
     """A text model reads strings: an existing file, or a name ending like an image or WAV, is not one."""
     path = Path(item)
-    suffix = path.suffix.lower()
-    if path.exists() or suffix in IMAGE_SUFFIXES + audio_proc.AUDIO_SUFFIXES + (".npy",):
-        what = "a folder" if path.is_dir() else "a file" if path.exists() else f"a {suffix} file name"
+    try:
+        suffix, exists, folder = path.suffix.lower(), path.exists(), path.is_dir()
+    except (OSError, ValueError):  # a sentence longer than a file name can be (or with a NUL) is no path
+        return
+    if exists or suffix in IMAGE_SUFFIXES + audio_proc.AUDIO_SUFFIXES + (".npy",):
+        what = "a folder" if folder else "a file" if exists else f"a {suffix} file name"
         raise InputError(
             f"{model_name} is a text model and {item!r} is {what}; it reads text, not files",
             hint=f'pass the text itself: edgekit run {model_name} --text "..."',
