@@ -14,7 +14,9 @@ import logging
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +47,23 @@ def make_temp_dir(path: str | os.PathLike) -> Path:
     folder = out.parent if str(out.parent) else Path(".")
     remove_leftovers(folder)
     return Path(tempfile.mkdtemp(prefix=temp_prefix(out.name), suffix=".part", dir=folder))
+
+
+@contextlib.contextmanager
+def staging_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """A new empty folder next to ``path`` (see :func:`make_temp_dir`), removed with all it holds when the
+    block ends, however it ends (a signal included: none can land between its creation and the clean-up)."""
+    held = _hold_signals()
+    try:
+        staging = make_temp_dir(path)
+    except BaseException:
+        _release_signals(held)
+        raise
+    try:
+        _release_signals(held)
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _process_alive(pid: int) -> bool:
@@ -160,17 +179,40 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     out = Path(path)
     folder = out.parent if str(out.parent) else Path(".")
     remove_leftovers(folder)
-    fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(out.name), suffix=".part", dir=folder)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a model file is as readable as any other
+    # A signal (Ctrl-C, SIGTERM) between creating the temporary and entering the ``try`` below would leave it
+    # behind: hold those signals until the clean-up is armed (they are delivered right after, inside it).
+    held = _hold_signals()
     try:
+        fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(out.name), suffix=".part", dir=folder)
+    except BaseException:
+        _release_signals(held)
+        raise
+    tmp = Path(tmp_name)
+    try:
+        _release_signals(held)
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a model file is as readable as any other
         yield tmp
         os.replace(tmp, out)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+_HELD_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+def _hold_signals() -> set | None:
+    """Block SIGINT/SIGTERM/SIGHUP in this thread (POSIX); the previous mask, or None where that cannot be done."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_SIGNALS)
+
+
+def _release_signals(previous: set | None) -> None:
+    if previous is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _umask() -> int:

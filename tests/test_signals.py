@@ -116,7 +116,7 @@ def test_after_sigkill_the_next_run_removes_the_leftover(conv_model, tmp_path):
     assert notes == [f"note: removed 1 leftover temporary of an interrupted edgekit run from {tmp_path}: {found[0]}"], (
         again.stderr
     )
-    assert sorted(os.listdir(tmp_path)) == ["second.tflite"]
+    assert sorted(os.listdir(tmp_path)) == ["report.html", "second.tflite"]
 
 
 # ---------------------------------------------------------------------------- which leftovers count

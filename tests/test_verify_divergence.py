@@ -142,7 +142,7 @@ def test_mel_spectrogram_model_names_the_layer(tmp_path):
     assert first["relative_error"] > refused["divergence"]["tolerance"]
     assert rows["int16x8"]["verdict"].startswith("FAILED") and "16x8" in rows["int16x8"]["verdict"]
     assert rows["int16x8"]["size_bytes"] is None
-    assert sorted(p.name for p in out.iterdir()) == ["mel_float32.tflite"]  # no refused file, no .part
+    assert sorted(p.name for p in out.iterdir()) == ["mel_float32.tflite", "report.html"]  # no refused file, no .part
     assert "2 of 3 export(s) not written: int8 (refused); int16x8 (failed)" in run.stderr
     assert "written: " + str(out / "mel_float32.tflite") in run.stderr
 
@@ -213,7 +213,7 @@ def test_quantize_all_writes_every_recipe_that_passes(tmp_path):
     assert rows["int8"]["verdict"].startswith("REFUSED")
     assert rows["int8"]["divergence"]["first_layer"] == "exp"
     written = ["float32", "float16", "dynamic", "int16x8"]
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"expnet_{r}.tflite" for r in written)
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"expnet_{r}.tflite" for r in written] + ["report.html"])
     assert "error: 1 of 5 export(s) not written: int8 (refused)" in run.stderr
     held_out = np.load(data)[-20:]
     reference = model.predict(held_out, verbose=0)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ import numpy as np
 import edgekit
 from edgekit.backends.coreml import CARD_KEY, VOCABULARY_KEY, load_coreml, package_size
 from edgekit.errors import OutputPathError, VerificationError
-from edgekit.io import make_temp_dir, probe_prefix, remove_leftovers
+from edgekit.io import probe_prefix, remove_leftovers, staging_dir
 from edgekit.metadata import ModelCard
 
 from ..progress import Progress
@@ -75,8 +74,7 @@ def check_package_path(path: str | os.PathLike, *, overwrite: bool = False) -> P
 def atomic_package(path: Path) -> Iterator[Path]:
     """Yield a package path in a temporary folder next to ``path``; move it to ``path`` only if the
     block succeeds. A failure leaves ``path`` as it was (an old package stays whole)."""
-    staging = make_temp_dir(path)
-    try:
+    with staging_dir(path) as staging:
         package = staging / path.name
         yield package
         # A folder cannot be renamed over a non-empty folder: move the old one aside first.
@@ -89,8 +87,6 @@ def atomic_package(path: Path) -> Iterator[Path]:
             if backup.exists():
                 os.rename(backup, path)
             raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 @dataclass
