@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .backends import load
-from .errors import MissingDependencyError
+from .errors import MissingDependencyError, install_hint
 from .model import Model, TensorSpec
 
 
@@ -132,6 +132,6 @@ def pyplot(what: str) -> Any:
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise MissingDependencyError(
-            f"{what} needs matplotlib, which is not installed", hint='pip install "edgekit[plot]"'
+            f"{what} needs matplotlib, which is not installed", hint=install_hint("plot")
         ) from exc
     return plt

@@ -41,7 +41,7 @@ def test_bench_plot_without_matplotlib_names_the_extra_before_timing(tmp_path):
     assert done.returncode == 1 and done.stdout == ""  # nothing was timed
     assert done.stderr.splitlines() == [
         "error: --plot needs matplotlib, which is not installed",
-        'hint: pip install "edgekit[plot]"',
+        'hint: pip install "edgekit-ml[plot]"',
     ]
     assert not plot.exists()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import InputError, MissingDependencyError
+from ..errors import InputError, MissingDependencyError, install_hint
 from .args import positive_int
 
 
@@ -117,7 +117,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         from converters import train
     except ImportError as exc:
         raise MissingDependencyError(
-            f"training needs TensorFlow ({exc})", hint='pip install "edgekit[convert]"'
+            f"training needs TensorFlow and the converters, from a checkout ({exc})", hint=install_hint("convert")
         ) from exc
     options = train.TrainOptions(
         epochs=args.epochs,
