@@ -206,5 +206,5 @@ def test_installed_size(venv):
     print(f"\nruntime install: {total:.0f} MB on disk without pip/setuptools ({listing} MB)")
     # edgekit's own share (code, bundled models, cards, demos) stays small; the rest is numpy, the interpreter and
     # the image decoder (Pillow, ~22 MB: over the 150 MB target by about that, see CHANGELOG.md).
-    assert sizes["edgekit"] <= 10, sizes["edgekit"]
+    assert sizes["edgekit"] <= 13, sizes["edgekit"]  # the zoo (12 MB budget, 9.2 MB now) and the code
     assert total - sizes.get("PIL", 0.0) - sizes.get("pillow", 0.0) <= 150, sizes
