@@ -468,15 +468,15 @@ def test_cli_convert_info_and_reference_run(digits, digits_keras_model, tmp_path
     out = tmp_path / "packages"
     out.mkdir()
     result = edgekit_cli(
-        "convert", str(digits["keras"]), "--to", "coreml", "--quantize", "float32,palettize6",
+        "convert", str(digits["keras"]), "--to", "coreml", "--quantize", "float32,palettize8",
         "--labels", str(digits["labels"]), "--verify-data", str(digits["test"]), "--weight-threshold", "0",
         "--author", "me", "--verification-samples", "20", "-o", str(out), "--json",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [row["recipe"] for row in rows] == ["float32", "palettize6"]
+    assert [row["recipe"] for row in rows] == ["float32", "palettize8"]
     assert all(row["verdict"] == "ok" for row in rows)
-    package = out / "digits_palettize6.mlpackage"
+    package = out / "digits_palettize8.mlpackage"
     assert package.is_dir() and (out / "digits_float32.mlpackage").is_dir()
 
     info = edgekit_cli("info", str(package))
