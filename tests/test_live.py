@@ -188,7 +188,8 @@ def test_runner_survives_a_camera_server_killed_and_restarted():
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
     lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in run.stdout], daemon=True).start()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in run.stdout], daemon=True)
+    reader.start()
     seen: list[dict] = []
 
     def results(count: int, timeout_s: float = 180.0) -> None:
@@ -208,7 +209,9 @@ def test_runner_survives_a_camera_server_killed_and_restarted():
         results(15)
     finally:
         run.send_signal(signal.SIGINT)
-        _, stderr = run.communicate(timeout=60)
+        run.wait(timeout=60)
+        reader.join(timeout=30)  # stdout is the reader's alone: the final statistics line goes through it too
+        stderr = run.stderr.read()
         server.kill()
     while not lines.empty():
         seen.append(json.loads(lines.get()))
