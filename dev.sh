@@ -134,7 +134,9 @@ prepare_fixtures_in_background() {
       done ) &
   fi
   if [ "${EDGEKIT_SKIP_PI:-}" != 1 ] && [ "$(id -u)" -eq 0 ]; then
-    bash tests/pi/build-golden.sh >"$logs/pi-golden.log" 2>&1 &
+    # bookworm first (most pi tests use it), then the trixie image (tests/test_pi_trixie.py)
+    ( bash tests/pi/build-golden.sh >"$logs/pi-golden.log" 2>&1
+      PI_SUITE=trixie bash tests/pi/build-golden.sh >"$logs/pi-golden-trixie.log" 2>&1 ) &
   fi
 }
 

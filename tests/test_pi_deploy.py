@@ -41,18 +41,8 @@ def one_error(done: subprocess.CompletedProcess) -> str:
 
 
 @pytest.fixture(scope="module")
-def video(tmp_path_factory) -> Path:
-    """A short lossless video of a real photo (scikit-image's astronaut) panning: the service's --source."""
-    import cv2
-    from skimage import data
-
-    photo = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
-    path = tmp_path_factory.mktemp("media") / "astronaut.mkv"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), 10.0, (160, 120))
-    for step in range(20):
-        writer.write(cv2.resize(photo[step * 8 : step * 8 + 360, step * 8 : step * 8 + 480], (160, 120)))
-    writer.release()
-    return path
+def video(pi_video) -> Path:
+    return pi_video
 
 
 @pytest.fixture(scope="module")
@@ -288,6 +278,9 @@ def test_remove_stops_the_service_and_deletes_its_releases(pi, first_deploy):
     assert pi.ssh("systemctl is-active edgekit-fashion", check=False).stdout.strip() in ("inactive", "unknown")
     with pytest.raises(OSError):
         http_get(f"{summary['url']}healthz", timeout_s=3)
+    # removing it again touches nothing and says so (not "removed")
+    done = edgekit("deploy", "--name", "fashion", pi.url, "-i", pi.key, "--remove", timeout_s=300)
+    assert done.returncode == 0 and "nothing to remove: no edgekit-fashion" in done.stderr, done.stderr
     # a unit of that name that edgekit did not make is refused, and stays
     pi.ssh("printf '[Service]\\nExecStart=/bin/true\\n' > /etc/systemd/system/edgekit-mine.service")
     message = one_error(edgekit("deploy", "--name", "mine", pi.url, "-i", pi.key, "--remove", timeout_s=300))

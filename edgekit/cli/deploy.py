@@ -113,8 +113,10 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         print(service.logs(args.destination, name, args.key), end="")
         return 0
     if args.remove:
-        service.remove(args.destination, name, args.key)
-        print(f"removed edgekit-{name}", file=sys.stderr)
+        if service.remove(args.destination, name, args.key):
+            print(f"removed edgekit-{name}", file=sys.stderr)
+        else:
+            print(f"nothing to remove: no edgekit-{name} on {args.destination}", file=sys.stderr)
         return 0
     summary = service.deploy(
         args.model,

@@ -347,8 +347,11 @@ def logs(destination: str, name: str, key: str | None = None, lines: int = 100) 
     return done.stdout.decode(errors="replace")
 
 
-def remove(destination: str, name: str, key: str | None = None) -> None:
+def remove(destination: str, name: str, key: str | None = None) -> bool:
     """Stop and disable the unit, delete it and every release (only if edgekit made it).
+
+    Returns:
+        False when there was nothing of that name on the device (nothing was touched), else True.
 
     Raises:
         DeployError: the unit exists but was not made by edgekit.
@@ -358,6 +361,9 @@ def remove(destination: str, name: str, key: str | None = None) -> None:
     done = remote.run(f"[ ! -f {unit} ] || grep -q edgekit-managed {unit}", sudo=True)
     if done.returncode != 0:
         raise DeployError(f"{unit} was not made by edgekit; not removing it", hint="remove it by hand if you mean to")
+    present = remote.run(f"[ -e {unit} ] || [ -e {shlex.quote(f'{PREFIX}/{name}')} ]", sudo=True)
+    if present.returncode != 0:
+        return False
     remote.check(
         f"systemctl disable --now edgekit-{shlex.quote(name)} 2>/dev/null; rm -f {unit}; "
         f"systemctl daemon-reload; systemctl reset-failed edgekit-{shlex.quote(name)} 2>/dev/null; "
@@ -367,3 +373,4 @@ def remove(destination: str, name: str, key: str | None = None) -> None:
         "removing the service",
         sudo=True,
     )
+    return True

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# build-golden.sh — build (once) the arm64 Debian 12 "Raspberry Pi" root filesystem the `pi` tests boot.
+# build-golden.sh — build (once) the arm64 Debian "Raspberry Pi" root filesystem the `pi` tests boot.
 #
-#   tests/pi/build-golden.sh        prints the golden rootfs directory on its last line
+#   tests/pi/build-golden.sh                    Pi OS bookworm stand-in; prints the golden rootfs directory last
+#   PI_SUITE=trixie tests/pi/build-golden.sh    Pi OS trixie stand-in (Debian 13, Python 3.13, apt numpy 2.2)
 #
 # Pi OS bookworm is Debian 12 arm64 with Python 3.11 and glibc 2.36, so debootstrap's bookworm is a faithful
 # stand-in for everything edgekit touches (python3, python3-venv, apt's python3-numpy 1.24, systemd, sshd).
@@ -10,13 +11,17 @@
 # host's apt configuration is not touched).
 #
 # The result is cached in PI_BASE (default ~/.cache/edgekit-pi) under a hash of this file: a changed recipe
-# builds a new image, an unchanged one is reused (CI caches the folder). Cold: 4–15 min depending on load.
+# builds a new image, an unchanged one is reused (CI caches the folder). Cold: 4–15 min depending on load
+# (trixie: about twice that, its Python 3.13 stack is larger). Each suite has its own image.
 # Needs root (binfmt_misc, debootstrap) and network the first time only.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 BASE=${PI_BASE:-$HOME/.cache/edgekit-pi}
-KEY=$(cat "$here/build-golden.sh" | sha256sum | cut -c1-12)
-GOLD=$BASE/golden-$KEY
+SUITE=${PI_SUITE:-bookworm}
+case "$SUITE" in bookworm|trixie) ;; *) echo "PI_SUITE must be bookworm or trixie, not $SUITE" >&2; exit 2 ;; esac
+KEY=$( (cat "$here/build-golden.sh"; echo "$SUITE") | sha256sum | cut -c1-12)
+# bookworm keeps its historical folder name; other suites carry theirs
+if [ "$SUITE" = bookworm ]; then GOLD=$BASE/golden-$KEY; else GOLD=$BASE/golden-$SUITE-$KEY; fi
 QEMU=$BASE/qemu10/usr/bin/qemu-aarch64
 log() { printf '[pi-golden] %s\n' "$*" >&2; }
 mkdir -p "$BASE"
@@ -49,12 +54,12 @@ if [ ! -x "$QEMU" ]; then
 fi
 PI_QEMU=$QEMU "$here/pi-fixture.sh" binfmt
 
-R=$BASE/golden.new; rm -rf "$R"; mkdir -p "$BASE/debcache"
-log "debootstrap arm64 bookworm (slow under emulation)"
-# python3-numpy: Pi OS bookworm's system numpy 1.24, which apt's picamera2/simplejpeg are built against.
-debootstrap --arch=arm64 --variant=minbase --cache-dir="$BASE/debcache" \
+R=$BASE/golden-$SUITE.new; rm -rf "$R"; mkdir -p "$BASE/debcache-$SUITE"
+log "debootstrap arm64 $SUITE (slow under emulation)"
+# python3-numpy: Pi OS's system numpy (bookworm 1.24, trixie 2.2), which apt's picamera2/simplejpeg are built against.
+debootstrap --arch=arm64 --variant=minbase --cache-dir="$BASE/debcache-$SUITE" \
   --include=python3,python3-venv,python3-pip,python3-numpy,openssh-server,ca-certificates,systemd-sysv,dbus,iproute2 \
-  bookworm "$R" "$MIRROR" >"$BASE/debootstrap.log" 2>&1 || { tail -20 "$BASE/debootstrap.log" >&2; exit 1; }
+  "$SUITE" "$R" "$MIRROR" >"$BASE/debootstrap-$SUITE.log" 2>&1 || { tail -20 "$BASE/debootstrap-$SUITE.log" >&2; exit 1; }
 for m in dev/pts dev sys proc; do mountpoint -q "$R/$m" && umount "$R/$m"; done
 # pip on the Pi trusts the same CAs as this machine (a TLS-intercepting proxy, if any)
 cp /etc/ssl/certs/ca-certificates.crt "$R/etc/ssl/certs/"
@@ -65,6 +70,7 @@ find "$R/dev" -mindepth 1 -delete          # systemd-nspawn wants an empty /dev
 touch "$R/.edgekit-golden"
 rm -rf "$GOLD"; mv "$R" "$GOLD"
 # older images of this recipe are useless now
-for old in "$BASE"/golden-*; do [ "$old" = "$GOLD" ] || rm -rf "$old"; done
+if [ "$SUITE" = bookworm ]; then olds=("$BASE"/golden-????????????); else olds=("$BASE"/golden-"$SUITE"-*); fi
+for old in "${olds[@]}"; do [ -e "$old" ] && [ "$old" != "$GOLD" ] && rm -rf "$old"; done
 log "golden image ready: $GOLD ($(du -sh "$GOLD" | cut -f1))"
 echo "$GOLD"

@@ -115,9 +115,8 @@ def wait_http(url: str, timeout_s: float = 180) -> bytes:
     raise AssertionError(f"{url} did not answer in {timeout_s:.0f} s ({last})")
 
 
-@pytest.fixture(scope="session")
-def pi_golden() -> Path:
-    """The golden arm64 rootfs (built once, cached under a hash of its recipe)."""
+def build_golden(suite: str = "bookworm") -> Path:
+    """The golden arm64 rootfs of ``suite`` (built once, cached under a hash of its recipe and suite)."""
     if os.environ.get("EDGEKIT_SKIP_PI") == "1":
         pytest.skip("EDGEKIT_SKIP_PI=1: the emulated Raspberry Pi tests are skipped")
     if os.geteuid() != 0:
@@ -127,26 +126,63 @@ def pi_golden() -> Path:
             [str(PI_DIR / "build-golden.sh")],
             capture_output=True,
             text=True,
-            timeout=1800,
-            env=dict(os.environ, PI_BASE=str(BASE)),
+            timeout=2700,
+            env=dict(os.environ, PI_BASE=str(BASE), PI_SUITE=suite),
         )
     except subprocess.TimeoutExpired:
-        pytest.fail("building the emulated Pi image took over 30 min (tests/pi/build-golden.sh)")
+        pytest.fail(f"building the emulated Pi image ({suite}) took over 45 min (tests/pi/build-golden.sh)")
     if done.returncode != 0:
-        pytest.fail(f"cannot build the emulated Pi image (tests/pi/build-golden.sh): {done.stderr.strip()[-1500:]}")
+        pytest.fail(
+            f"cannot build the emulated Pi image ({suite}, tests/pi/build-golden.sh): {done.stderr.strip()[-1500:]}"
+        )
     return Path(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.fixture(scope="module")
-def pi(pi_golden, request):
-    """A booted emulated Pi for one test module (removed afterwards)."""
+def boot(golden: Path, request) -> Pi:
+    """Boot a throw-away overlay of ``golden`` for the requesting test module."""
     # systemd-nspawn machine names: letters, digits and dashes
     module = "".join(c if c.isalnum() else "-" for c in request.module.__name__.rsplit(".", 1)[-1])[-12:]
-    device = Pi(name=f"t{os.getpid()}-{module}", ssh_port=free_port(), golden=pi_golden)
+    device = Pi(name=f"t{os.getpid()}-{module}", ssh_port=free_port(), golden=golden)
     try:
         device.up()
     except RuntimeError as error:
         device.down()
         pytest.fail(str(error))
+    return device
+
+
+@pytest.fixture(scope="session")
+def pi_golden() -> Path:
+    """The golden Pi OS bookworm stand-in (Debian 12 arm64)."""
+    return build_golden("bookworm")
+
+
+@pytest.fixture(scope="module")
+def pi(pi_golden, request):
+    """A booted emulated Pi OS bookworm Pi for one test module (removed afterwards)."""
+    device = boot(pi_golden, request)
     yield device
     device.down()
+
+
+@pytest.fixture(scope="module")
+def pi_trixie(request):
+    """A booted emulated Pi OS trixie Pi (Debian 13 arm64, Python 3.13, apt numpy 2.2) for one test module."""
+    device = boot(build_golden("trixie"), request)
+    yield device
+    device.down()
+
+
+@pytest.fixture(scope="session")
+def pi_video(tmp_path_factory) -> Path:
+    """A short lossless video of a real photo (scikit-image's astronaut) panning: a deployed service's --source."""
+    import cv2
+    from skimage import data
+
+    photo = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    path = tmp_path_factory.mktemp("media") / "astronaut.mkv"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"FFV1"), 10.0, (160, 120))
+    for step in range(20):
+        writer.write(cv2.resize(photo[step * 8 : step * 8 + 360, step * 8 : step * 8 + 480], (160, 120)))
+    writer.release()
+    return path
