@@ -350,6 +350,30 @@ def locate_tflite(
     return Divergence(tolerance, tuple(layers), tuple(not_compared + list(probe.skipped)))
 
 
+def layers_with_op(keras_model: Any, float_content: bytes, op_name: str) -> list[str]:
+    """The top-level Keras layers (``name (Kind)``, graph order) whose part of the float graph holds an operator
+    of type ``op_name`` (e.g. ``FLOOR_DIV``): where a converter failure that names only the operator comes from.
+
+    Args:
+        keras_model: the source Keras model.
+        float_content: the same model converted without quantization (its tensors keep the layers' names).
+        op_name: the TFLite builtin operator name the converter named.
+    """
+    layers = [layer for layer in keras_model.layers if type(layer).__name__ != "InputLayer"]
+    interpreter = _interpreter(float_content)
+    names = {detail["index"]: detail["name"] for detail in interpreter.get_tensor_details()}
+    scopes = _layer_scopes(keras_model.name, names.values(), [layer.name for layer in layers])
+    found: list[int] = []
+    for op in interpreter._get_ops_details():
+        if op["op_name"] != op_name:
+            continue
+        for index in op["outputs"]:
+            owner = _scope_owner(names.get(index, ""), scopes)
+            if owner is not None and owner not in found:
+                found.append(owner)
+    return [f"{layers[i].name} ({type(layers[i]).__name__})" for i in sorted(found)]
+
+
 def _natural(key: str) -> tuple:
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", key))
 

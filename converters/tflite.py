@@ -7,6 +7,7 @@ calibration and verdict move to shared modules (issue 15 point 4, converters by 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -271,10 +272,32 @@ class Exporter:
                 return bytes(converter.convert())
         except Exception as exc:
             detail = _converter_error(exc, log)
+            layers = self._layers_with_unsupported_op(detail)
+            if layers:
+                raise InvalidModelError(
+                    f"the TFLite converter failed for recipe {recipe.value}: {detail.rstrip('.')}, in layer "
+                    + ", ".join(layers[:3])
+                    + (f" and {len(layers) - 3} more" if len(layers) > 3 else ""),
+                    hint=f"recipe {recipe.value} cannot quantize that layer: compute it outside the model "
+                    "(e.g. as preprocessing) or choose another recipe (int8, dynamic, float16)",
+                ) from exc
             raise InvalidModelError(
                 f"the TFLite converter failed for recipe {recipe.value}: {detail}",
                 hint="see the message above; --debug shows the converter's full log",
             ) from exc
+
+    def _layers_with_unsupported_op(self, detail: str) -> list[str]:
+        """For "not yet supported for op: 'FLOOR_DIV'": the Keras layers holding that operator (found in a float
+        conversion, whose tensors keep the layers' names); [] when it cannot be told."""
+        match = re.search(r"not (?:yet )?supported for op:? '?([A-Z0-9_]+)'?", detail)
+        if match is None or self.source.keras_model is None:
+            return []
+        try:
+            with quiet_tensorflow():
+                content = bytes(self.source.tflite_converter().convert())
+            return divergence.layers_with_op(self.source.keras_model, content, match.group(1))
+        except Exception:  # a diagnosis only: the converter's own message stands without it
+            return []
 
     @staticmethod
     def _representative(dataset: calibration.Dataset, limit: int, progress: Progress):
