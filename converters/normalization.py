@@ -362,9 +362,25 @@ def note_preprocessing(found: GraphNormalization | None, image: Any, given: bool
     line, assumed = preprocessing_line(found, image.mean, image.std, given)
     notes.append(line)
     warning = contradiction(found, image.mean, image.std)
+    extra: dict[str, Any] = {"preprocessing": line, "preprocessing_assumed": assumed}
     if warning:
         notes.append("warning: " + warning)
-    return {"preprocessing": line, "preprocessing_assumed": assumed}
+        extra["preprocessing_contradiction"] = warning
+    return extra
+
+
+SPEC_HINT = (
+    "give --mean/--std that match how the model was trained (see the preprocessing note), or none to let the "
+    "converter read them from the graph; --force writes it anyway"
+)
+
+
+def spec_refusals(card: Any) -> list[str]:
+    """A refusal reason when the written mean/std contradict the graph's own normalization (see
+    :func:`contradiction`): without labelled data nothing else would catch it, since verification feeds the source
+    and the export the same wrongly scaled arrays."""
+    warning = card.extra.get("preprocessing_contradiction") if card.image is not None else None
+    return [f"the metadata's preprocessing is wrong for this model: {warning}"] if warning else []
 
 
 def check_npy_data(path: str | None, dataset: Any, card: Any, notes: list[str]) -> None:

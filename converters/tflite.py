@@ -365,6 +365,8 @@ class Exporter:
             accuracy = self.accuracy.of_file(temporary, config.recipe.value) if self.accuracy else None
             lost = self.accuracy.failure(accuracy, config.tolerance.min_agreement) if self.accuracy else None
             reasons += [lost] if lost else []
+            spec = normalization.spec_refusals(self.card)
+            reasons += spec
             verdict = "ok"
             where = self.locate_divergence(data, config) if reasons else None
             if reasons and not force:
@@ -383,9 +385,8 @@ class Exporter:
                     f"{config.recipe.value} export not written: "
                     + "; ".join(reasons)
                     + f" (on {self.verification_set.origin}); {where.describe()}",
-                    hint="give --mean/--std that match how the model was trained (see the preprocessing note); "
-                    "--force writes it anyway"
-                    if lost
+                    hint=normalization.SPEC_HINT
+                    if lost or spec
                     else "try another recipe or more calibration data; --force writes it anyway",
                 ).with_row(row)
             if reasons:

@@ -245,3 +245,29 @@ def test_a_wrong_spec_forced_by_flags_shows_in_the_accuracy_column(trap, tmp_pat
     assert forced.returncode == 0 and out.exists() and "FORCED" in _row(forced.stdout, "float32")
     accuracy, _ = _deployed_accuracy(out, trap["data"])
     assert abs(accuracy - deployed) < 1e-9  # the column is what edgekit's task gets from the file
+
+
+def test_a_wrong_spec_forced_by_flags_is_refused_without_labelled_data(trap, tmp_path):
+    """No labels, so no accuracy column: the contradiction between the flags and the graph's own normalization
+    (x / 127.5 - 1, made for raw pixels) is itself the reason to refuse, never an "ok" row."""
+    import shutil
+
+    flat = tmp_path / "unlabelled"
+    flat.mkdir()
+    for index, path in enumerate(sorted(Path(trap["data"]).rglob("*.png"))):
+        shutil.copy(path, flat / f"{index:04d}.png")
+    out = tmp_path / "wrong.tflite"
+    done = edgekit_cli("convert", str(trap["keras"]), "--calibration", str(flat), "--labels", str(trap["labels"]),
+                       "-o", str(out), "--mean", "0", "--std", "255")  # fmt: skip
+    assert done.returncode == 1 and not out.exists(), done.stdout + done.stderr
+    row = _row(done.stdout, "float32")
+    assert "REFUSED" in row and "preprocessing is wrong" in done.stdout + done.stderr, done.stdout
+    assert "deployed accuracy" not in row  # nothing labelled: the refusal comes from the spec alone
+    assert "--mean/--std that match how the model was trained" in done.stderr
+    forced = edgekit_cli("convert", str(trap["keras"]), "--calibration", str(flat), "--labels", str(trap["labels"]),
+                         "-o", str(out), "--mean", "0", "--std", "255", "--force")  # fmt: skip
+    assert forced.returncode == 0 and out.exists() and "FORCED" in _row(forced.stdout, "float32"), forced.stderr
+    # the spec edgekit infers by itself is not refused on the same unlabelled data
+    inferred = edgekit_cli("convert", str(trap["keras"]), "--calibration", str(flat), "--labels", str(trap["labels"]),
+                           "-o", str(tmp_path / "right.tflite"))  # fmt: skip
+    assert inferred.returncode == 0 and " ok" in _row(inferred.stdout, "float32"), inferred.stdout + inferred.stderr

@@ -29,6 +29,7 @@ from edgekit.errors import OutputPathError, VerificationError
 from edgekit.io import probe_prefix, remove_leftovers, staging_dir
 from edgekit.metadata import ModelCard
 
+from .. import normalization
 from ..progress import Progress
 from ..tflite import CardOptions, Exporter
 from ..verify import Comparison, ReportRow, compare, latency_ms
@@ -291,6 +292,8 @@ class CoreMLExporter:
             accuracy = check.of_file(package) if check else None
             lost = check.failure(accuracy, config.tolerance.min_agreement) if check else None
             reasons += [lost] if lost else []
+            spec = normalization.spec_refusals(self.card)
+            reasons += spec
             verdict = "ok"
             where = _locate(self, package, config) if reasons else None
             if reasons and not force:
@@ -309,7 +312,7 @@ class CoreMLExporter:
                     f"Core ML {config.recipe.value} export not written: "
                     + "; ".join(reasons)
                     + f" (on {self.verification_origin}); {where.describe()}",
-                    hint=_retry_hint(config.recipe),
+                    hint=normalization.SPEC_HINT if lost or spec else _retry_hint(config.recipe),
                 ).with_row(row)
             if reasons:
                 verdict = "FORCED: " + "; ".join(reasons)
