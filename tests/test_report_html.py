@@ -4,6 +4,7 @@ same command prints; the recommended/dominated marks against the figures themsel
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -144,16 +145,60 @@ def test_convert_writes_a_report_chromium_shows_with_the_json_figures(five_recip
     assert title.startswith(recommended[0] + ": accuracy") and f"{rows[recommended[0]]['accuracy']:.1%}" in title
 
 
-@pytest.mark.slow
-def test_a_report_that_cannot_be_written_is_one_warning_and_the_export_succeeds(digits, tmp_path):
-    (tmp_path / "report.html").mkdir()  # the report cannot replace a folder, as a read-only folder refuses it
-    done = subprocess.run(
+def _convert_float16(digits, out: Path, *flags: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, "-m", "edgekit", "convert", str(digits["keras"]), "--quantize", "float16",
-         "--labels", str(digits["labels"]), "-o", str(tmp_path / "digits_float16.tflite")],
+         "--labels", str(digits["labels"]), "-o", str(out / "digits_float16.tflite"), *flags],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _immutable(path: Path):
+    """``chattr +i``: not even root may replace or remove the file (root ignores permission bits and a read-only
+    file's mode, so chmod cannot make report.html unwritable for the root user tests run as here)."""
+    made = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"chattr +i is not available here (needs root and ext4/xfs/btrfs): {made.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("blocker", ["a folder named report.html", "an immutable report.html, --overwrite"])
+def test_a_report_that_cannot_be_written_is_one_warning_and_the_export_succeeds(digits, tmp_path, blocker):
+    # The outputs' folder itself read-only refuses the whole export before any work, as for the models
+    # (test_cli.test_unusable_output_path_fails_before_work): here the folder takes the model, not the report.
+    report = tmp_path / "report.html"
+    if blocker.startswith("a folder"):
+        report.mkdir()
+        done = _convert_float16(digits, tmp_path)
+    else:
+        report.write_text("an earlier report")
+        with _immutable(report):
+            done = _convert_float16(digits, tmp_path, "--overwrite")
+        assert report.read_text() == "an earlier report"
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "digits_float16.tflite").stat().st_size > 10_000
     warnings = [line for line in done.stderr.splitlines() if "report.html" in line]
     assert len(warnings) == 1 and warnings[0].startswith("warning: report.html not written in "), done.stderr
     assert "float16" in done.stdout and "report:" not in done.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits_float16.tflite", "report.html"]  # no temporary
+
+
+@pytest.mark.slow
+def test_an_existing_report_is_replaced_only_with_overwrite(digits, tmp_path):
+    report = tmp_path / "report.html"
+    report.write_text("an earlier report")
+    refused = _convert_float16(digits, tmp_path)  # refused before any work, as an existing model file is
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert [line for line in refused.stderr.splitlines() if line.startswith(("error:", "hint:"))] == [
+        f"error: {str(report)!r} already exists (the report of an earlier export)",
+        "hint: pass --overwrite to replace it, or export into another folder",
+    ]
+    assert report.read_text() == "an earlier report" and not (tmp_path / "digits_float16.tflite").exists()
+    replaced = _convert_float16(digits, tmp_path, "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr
+    assert f"report: {report}" in replaced.stdout and "float16" in report.read_text()

@@ -168,6 +168,15 @@ def test_installed_wheel_runs_outside_the_checkout(venv, tmp_path):
         errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
         assert result.returncode == 1 and len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
         assert expected in result.stderr and "hint:" in result.stderr, result.stderr
+    # The folder demo with its default model (the bundled imagenet): the BMP is one error, the photos still run.
+    result = _run([python, "-m", "edgekit.demos.classify_images", str(tmp_path)], **run)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert [line.split(":")[0] for line in result.stdout.splitlines()[:-1]] == [p.name for p in photos], result.stdout
+    assert result.stdout.splitlines()[-1].endswith("; 1 could not be read"), result.stdout
+    assert result.stderr.splitlines() == [
+        "error: scan.bmp: reading BMP images needs Pillow or OpenCV (the runtime install reads JPEG and PNG only)",
+        f'hint: pip install "{DISTRIBUTION}[image]"',
+    ]
 
     # 7. What `import edgekit` costs: no heavy modules (asserted); its time, the median of 5 runs of
     # `python -X importtime`, is printed (the machine is shared: no assert; the issue's target is 0.3 s).

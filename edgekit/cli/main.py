@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="output file (one recipe) or folder (several); default MODEL_RECIPE.tflite (.mlpackage) here",
     )
     convert.add_argument("--force", action="store_true", help="write the file even if verification fails")
-    convert.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    convert.add_argument("--overwrite", action="store_true", help="replace existing outputs and report.html")
     convert.add_argument(
         "--task",
         choices=["image-classifier", "object-detector", "audio-classifier", "text-classifier", "custom"],

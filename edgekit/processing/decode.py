@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, MissingDependencyError, install_hint
+from ..errors import DISTRIBUTION, InputError, MissingDependencyError, install_hint
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -93,6 +93,12 @@ def _pillow(data: np.ndarray, path: Path) -> np.ndarray:
         from .image_header import image_size
 
         kind = image_size(data.data, str(path))[0]  # the header was checked: the format is known
+        light = {"JPEG": "simplejpeg", "PNG": "pyspng"}.get(kind)
+        if light:  # a dependency of edgekit-ml that is missing (an install with --no-deps)
+            raise MissingDependencyError(
+                f"reading {kind} images needs {light} (a dependency of {DISTRIBUTION}), Pillow or OpenCV",
+                hint=f"pip install {light}",
+            ) from exc
         raise MissingDependencyError(
             f"reading {kind} images needs Pillow or OpenCV (the runtime install reads JPEG and PNG only)",
             hint=install_hint("image"),
