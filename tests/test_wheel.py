@@ -171,7 +171,8 @@ def test_installed_wheel_runs_outside_the_checkout(venv, tmp_path):
     # The folder demo with its default model (the bundled imagenet): the BMP is one error, the photos still run.
     result = _run([python, "-m", "edgekit.demos.classify_images", str(tmp_path)], **run)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
-    assert [line.split(":")[0] for line in result.stdout.splitlines()[:-1]] == [p.name for p in photos], result.stdout
+    shown = [Path(line.split(": ")[0]).name for line in result.stdout.splitlines()[:-1]]
+    assert shown == [p.name for p in photos], result.stdout
     assert result.stdout.splitlines()[-1].endswith("; 1 could not be read"), result.stdout
     assert result.stderr.splitlines() == [
         "error: scan.bmp: reading BMP images needs Pillow or OpenCV (the runtime install reads JPEG and PNG only)",
