@@ -47,11 +47,11 @@ setup() {
   fi
   local stamp="$VENV/.edgekit-installed"
   if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ] || [ dev.sh -nt "$stamp" ] || [ setup.py -nt "$stamp" ]; then
-    log "pip install -e .[convert,live,test,zoo,plot] (pinned by constraints.txt)"
+    log "pip install -e .[convert,live,test,zoo,plot,image] (pinned by constraints.txt)"
     "$VENV/bin/python" -m pip install -q --upgrade pip
     # The distribution is edgekit-ml now (issue 16): an install made under the old name goes first.
     "$VENV/bin/python" -m pip uninstall -q -y edgekit >/dev/null 2>&1 || true
-    "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[convert,live,test,zoo,plot]"
+    "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[convert,live,test,zoo,plot,image]"
     touch "$stamp"
   fi
 }

@@ -195,7 +195,7 @@ def confusion_svg(report: Any, title: str) -> str:
     matrix = np.asarray(report.confusion)[np.ix_(shown, shown)]
     names = [str(report.classes[i]) for i in shown]
     count = len(names)
-    cell = max(8, min(34, 420 // max(count, 1)))
+    cell = max(2 if count > 60 else 8, min(34, 420 // max(count, 1)))
     margin = 12 + 7 * min(16, max((len(n) for n in names), default=1))  # room for the longest label
     cells_top = 24 + margin
     width, height = margin + cell * count + 12, cells_top + cell * count + 12
@@ -206,14 +206,12 @@ def confusion_svg(report: Any, title: str) -> str:
         _text(4, 14, title),
     ]
     peak = matrix.max() or 1
-    for (r, c), value in np.ndenumerate(matrix):
+    if count > 60:  # e.g. 1000 ImageNet classes: a rect per cell made 83 MB of page
+        parts.append(_sparse_cells(matrix, peak, margin, cells_top, cell))
+    for (r, c), value in np.ndenumerate(matrix if count <= 60 else matrix[:0, :0]):
         shade = value / peak
-        rgb = [int(round(255 + (target - 255) * shade)) for target in (8, 48, 107)]  # white → dark blue
         x, y = margin + c * cell, cells_top + r * cell
-        parts.append(
-            f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="rgb({rgb[0]},{rgb[1]},{rgb[2]})" '
-            'stroke="#eee"/>'
-        )
+        parts.append(f'<rect x="{x}" y="{y}" width="{cell}" height="{cell}" fill="{_shade(shade)}" stroke="#eee"/>')
         if count <= 20 and value:
             color = "#fff" if shade > 0.5 else "#222"
             parts.append(_text(x + cell / 2, y + cell / 2 + 4, str(int(value)), anchor="middle", fill=color))
@@ -225,6 +223,27 @@ def confusion_svg(report: Any, title: str) -> str:
             f'<text x="{x:.1f}" y="{y}" transform="rotate(-60 {x:.1f} {y})" font-size="11">{html.escape(short)}</text>'
         )
     parts.append("</svg>")
+    return "".join(parts)
+
+
+def _shade(fraction: float) -> str:
+    rgb = [int(round(255 + (target - 255) * fraction)) for target in (8, 48, 107)]  # white → dark blue
+    return f"rgb({rgb[0]},{rgb[1]},{rgb[2]})"
+
+
+def _sparse_cells(matrix: np.ndarray, peak: int, left: int, top: int, cell: int) -> str:
+    """A large matrix as one outline and, per shade (16 levels), one path of its non-zero cells: the page grows
+    with the cells that hold counts (at most the items evaluated, ~20 bytes each), not with classes squared."""
+    size = cell * matrix.shape[0]
+    parts = [f'<rect x="{left}" y="{top}" width="{size}" height="{size}" fill="#fff" stroke="#ccc"/>']
+    rows, columns = np.nonzero(matrix)
+    levels = np.ceil(matrix[rows, columns] / peak * 16).astype(int)
+    for level in np.unique(levels):
+        here = levels == level
+        moves = "".join(
+            f"M{left + c * cell} {top + r * cell}h{cell}v{cell}h-{cell}z" for r, c in zip(rows[here], columns[here])
+        )
+        parts.append(f'<path d="{moves}" fill="{_shade(level / 16)}"/>')
     return "".join(parts)
 
 

@@ -137,11 +137,13 @@ def test_eval_plot_without_matplotlib_names_the_extra(trap, tmp_path):
         text=True,
         timeout=300,
     )
-    assert done.returncode == 1
+    assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines() == [
-        "error: --plot needs matplotlib, which is not installed",
-        'hint: pip install "edgekit-ml[plot]"',
+        f"warning: --plot needs matplotlib, which is not installed: {plot} is not written "
+        '(pip install "edgekit-ml[plot]" adds it)'
     ]
+    # The text report as without --plot, line for line (the evaluation is deterministic).
+    assert done.stdout == edgekit_cli("eval", model, str(trap["data"])).stdout != ""
     assert not plot.exists()
 
 

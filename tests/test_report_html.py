@@ -4,6 +4,7 @@ same command prints; the recommended/dominated marks against the figures themsel
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
@@ -55,6 +56,26 @@ def test_the_page_marks_them_and_carries_the_json_card():
     assert not re.search(r'(src|href)\s*=\s*"', page) and "@import" not in page and "url(" not in page
 
 
+def test_a_thousand_class_confusion_matrix_keeps_the_page_small():
+    """An ImageNet-sized label set: a rect per cell made 83 MB of page; non-zero cells only keep it in kilobytes."""
+    from edgekit.eval import EvalReport
+
+    classes, items = 1000, 5000
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, classes, items)
+    predicted = np.where(rng.random(items) < 0.75, truth, rng.integers(0, classes, items))
+    confusion = np.zeros((classes, classes), np.int64)
+    np.add.at(confusion, (truth, predicted), 1)
+    report = EvalReport(tuple(f"class {i}" for i in range(classes)), confusion, (), "synthetic", "m")
+    rows = [row(recipe, 400, 1.0 + index, 0.75) for index, recipe in enumerate(RECIPES)]
+    page = render_report(rows, title="t", confusion=report, confusion_title="c")
+    assert len(page.encode()) < 200_000, len(page)
+    # Every non-zero cell is drawn once, at its place (2-pixel cells from the matrix's outlined corner).
+    left, top = map(int, re.search(r'<rect x="(\d+)" y="(\d+)" width="2000" height="2000"', page).groups())
+    drawn = sorted(((int(y) - top) // 2, (int(x) - left) // 2) for x, y in re.findall(r"M(\d+) (\d+)h2v2h-2z", page))
+    assert drawn == sorted(map(tuple, np.argwhere(confusion).tolist()))
+
+
 def test_a_folder_that_cannot_take_the_report_raises_oserror(tmp_path):
     (tmp_path / "report.html").mkdir()  # as a read-only folder does (root ignores permission bits)
     with pytest.raises(OSError):
@@ -99,6 +120,7 @@ def test_convert_writes_a_report_chromium_shows_with_the_json_figures(five_recip
     report = five_recipes["out"] / "report.html"
     rows = {r["recipe"]: r for r in five_recipes["rows"]}
     assert sorted(rows) == sorted(RECIPES) and "warning" not in five_recipes["stderr"]
+    print(f"\nreport.html for a five-recipe export: {report.stat().st_size / 1e3:.0f} kB (target 2 MB)")
     assert report.stat().st_size < 2_000_000, report.stat().st_size
     chromium.get(report.as_uri())
     shown = {}
@@ -144,16 +166,60 @@ def test_convert_writes_a_report_chromium_shows_with_the_json_figures(five_recip
     assert title.startswith(recommended[0] + ": accuracy") and f"{rows[recommended[0]]['accuracy']:.1%}" in title
 
 
-@pytest.mark.slow
-def test_a_report_that_cannot_be_written_is_one_warning_and_the_export_succeeds(digits, tmp_path):
-    (tmp_path / "report.html").mkdir()  # the report cannot replace a folder, as a read-only folder refuses it
-    done = subprocess.run(
+def _convert_float16(digits, out: Path, *flags: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, "-m", "edgekit", "convert", str(digits["keras"]), "--quantize", "float16",
-         "--labels", str(digits["labels"]), "-o", str(tmp_path / "digits_float16.tflite")],
+         "--labels", str(digits["labels"]), "-o", str(out / "digits_float16.tflite"), *flags],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
+
+
+@contextlib.contextmanager
+def _immutable(path: Path):
+    """``chattr +i``: not even root may replace or remove the file (root ignores permission bits and a read-only
+    file's mode, so chmod cannot make report.html unwritable for the root user tests run as here)."""
+    made = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"chattr +i is not available here (needs root and ext4/xfs/btrfs): {made.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("blocker", ["a folder named report.html", "an immutable report.html, --overwrite"])
+def test_a_report_that_cannot_be_written_is_one_warning_and_the_export_succeeds(digits, tmp_path, blocker):
+    # The outputs' folder itself read-only refuses the whole export before any work, as for the models
+    # (test_cli.test_unusable_output_path_fails_before_work): here the folder takes the model, not the report.
+    report = tmp_path / "report.html"
+    if blocker.startswith("a folder"):
+        report.mkdir()
+        done = _convert_float16(digits, tmp_path)
+    else:
+        report.write_text("an earlier report")
+        with _immutable(report):
+            done = _convert_float16(digits, tmp_path, "--overwrite")
+        assert report.read_text() == "an earlier report"
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "digits_float16.tflite").stat().st_size > 10_000
     warnings = [line for line in done.stderr.splitlines() if "report.html" in line]
     assert len(warnings) == 1 and warnings[0].startswith("warning: report.html not written in "), done.stderr
     assert "float16" in done.stdout and "report:" not in done.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits_float16.tflite", "report.html"]  # no temporary
+
+
+@pytest.mark.slow
+def test_an_existing_report_is_replaced_only_with_overwrite(digits, tmp_path):
+    report = tmp_path / "report.html"
+    report.write_text("an earlier report")
+    refused = _convert_float16(digits, tmp_path)  # refused before any work, as an existing model file is
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert [line for line in refused.stderr.splitlines() if line.startswith(("error:", "hint:"))] == [
+        f"error: {str(report)!r} already exists (the report of an earlier export)",
+        "hint: pass --overwrite to replace it, or export into another folder",
+    ]
+    assert report.read_text() == "an earlier report" and not (tmp_path / "digits_float16.tflite").exists()
+    replaced = _convert_float16(digits, tmp_path, "--overwrite")
+    assert replaced.returncode == 0, replaced.stderr
+    assert f"report: {report}" in replaced.stdout and "float16" in report.read_text()

@@ -1,16 +1,12 @@
 """The wheel as a user installs it: built from this checkout, installed non-editable in a fresh venv outside the
-repository with its runtime dependencies only (numpy, ai-edge-litert, flatbuffers, Pillow), then used the way the
-README says: ``edgekit run`` on a bundled model and photos, two demos, ``edgekit.zoo.path`` after a plain
-``import edgekit``. It also measures what the issue targets: the install's size on disk (printed per package;
-asserted: the distributions installed, edgekit's own share ≤ 10 MB, and ≤ 150 MB without the image decoder) and
-``import edgekit``'s time (printed, not asserted: the machine is shared) and modules (no TensorFlow, OpenCV,
-SciPy or scikit-learn, asserted).
-
-The venv is made once per wheel content (the hash of the wheel's RECORD, which lists every file's sha256) under
-EDGEKIT_CACHE (default ~/.cache/edgekit); dependencies come from the package indexes and caches pip is
-configured with (``-c constraints.txt``, the verified versions). Without them the venv cannot be made and the
-test fails and says so.
-"""
+repository with its runtime dependencies only (numpy, ai-edge-litert, flatbuffers, and the light image decoders
+simplejpeg and pyspng), then used the way the README says: ``edgekit run`` on a bundled model and photos (PNG and
+JPEG), two demos, ``edgekit.zoo.path`` after a plain ``import edgekit``. The pixels the runtime-only install
+decodes (JPEG subsamplings, progressive, grey, EXIF-rotated; PNG palette, grey, alpha, 16-bit) are compared with
+OpenCV's in the development venv (an independent decoder: exact). It also measures what the issue targets: the
+install's size on disk (printed per distribution; asserted: the distributions installed, edgekit's own share, the
+decoders' share and the total) and ``import edgekit``'s time (median of 5 runs, printed, not asserted: the machine
+is shared) and modules (no TensorFlow, OpenCV, SciPy or scikit-learn, asserted)."""
 
 from __future__ import annotations
 
@@ -23,6 +19,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edgekit.errors import DISTRIBUTION
@@ -101,8 +98,10 @@ def test_wheel_holds_the_runtime_models_and_demos_only(wheel):
         "ai-edge-litert",
         "flatbuffers",
         "numpy",
-        "pillow",
+        "pyspng",
+        "simplejpeg",
     ]
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or "/tests/" in n]
     # The interpreter wherever ai-edge-litert ships wheels: Linux x86-64 and aarch64, macOS arm64, Windows.
     litert = next(line for line in runtime if "ai-edge-litert" in line)
     for marker in ('sys_platform == "win32"', '"arm64"', "aarch64"):
@@ -134,9 +133,9 @@ def test_installed_wheel_runs_outside_the_checkout(venv, tmp_path):
     # 2. `edgekit run` on the bundled model and photos (Fashion-MNIST test images, upscaled as a camera would).
     images, labels = load("t10k")
     photos = []
-    for index in range(3):
-        photos.append(tmp_path / f"photo_{index}.png")
-        Image.fromarray(images[index]).resize((224, 224), Image.NEAREST).save(photos[-1])
+    for index in range(3):  # PNG (pyspng) and JPEG (simplejpeg): the runtime install has no Pillow or OpenCV
+        photos.append(tmp_path / f"photo_{index}.{'jpg' if index == 2 else 'png'}")
+        Image.fromarray(images[index]).resize((224, 224), Image.NEAREST).save(photos[-1], quality=95)
     result = _run([edgekit, "run", model, *map(str, photos)], **run)
     assert result.returncode == 0, result.stderr
     for index, photo in enumerate(photos):
@@ -162,49 +161,158 @@ def test_installed_wheel_runs_outside_the_checkout(venv, tmp_path):
     eager = [m for m in started.stdout.split() if m.split(".")[:2][-1] in ("deploy", "sources", "views", "live")]
     assert eager == [], eager
 
-    # 6. What `import edgekit` costs: no heavy modules; its time is printed (the machine is shared: no assert).
+    # 6. A format the light decoders do not read (BMP): one error naming the extra that does; a wrong path.
+    Image.fromarray(images[0]).save(tmp_path / "scan.bmp")
+    for name, expected in (("scan.bmp", f"{DISTRIBUTION}[image]"), ("no_such_photo.jpg", "no_such_photo.jpg")):
+        result = _run([edgekit, "run", model, str(tmp_path / name)], **run)
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert result.returncode == 1 and len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
+        assert expected in result.stderr and "hint:" in result.stderr, result.stderr
+    # The folder demo with its default model (the bundled imagenet): the BMP is one error, the photos still run.
+    result = _run([python, "-m", "edgekit.demos.classify_images", str(tmp_path)], **run)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    shown = [Path(line.split(": ")[0]).name for line in result.stdout.splitlines()[:-1]]
+    assert shown == [p.name for p in photos], result.stdout
+    assert result.stdout.splitlines()[-1].endswith("; 1 could not be read"), result.stdout
+    assert result.stderr.splitlines() == [
+        "error: scan.bmp: reading BMP images needs Pillow or OpenCV (the runtime install reads JPEG and PNG only)",
+        f'hint: pip install "{DISTRIBUTION}[image]"',
+    ]
+
+    # 7. What `import edgekit` costs: no heavy modules (asserted); its time, the median of 5 runs of
+    # `python -X importtime`, is printed (the machine is shared: no assert; the issue's target is 0.3 s).
     probe = "import edgekit; edgekit.zoo.path('fashion_int8'); import sys, json; print(json.dumps(sorted(sys.modules)))"
     timed = _run([python, "-X", "importtime", "-c", probe], **run)
     assert timed.returncode == 0, timed.stderr
     loaded = json.loads(timed.stdout)
     heavy = sorted({m.split(".")[0] for m in loaded} & set(HEAVY))
     assert heavy == [], heavy
+    runs = [_import_times(python, run) for _ in range(5)]
+    each = ", ".join(f"{r['edgekit']:.3f}" for r in runs)
+    edgekit_s = sorted(r["edgekit"] for r in runs)[2]
+    numpy_s = sorted(r["numpy"] for r in runs)[2]
+    print(
+        f"\nimport edgekit: {edgekit_s:.3f} s cumulative (-X importtime, median of 5; "
+        f"runs {each}), of which numpy {numpy_s:.3f} s; "
+        f"{len(loaded)} modules; load average {os.getloadavg()[0]:.1f}"
+    )
+
+
+def _import_times(python: str, run: dict) -> dict[str, float]:
+    """Seconds, cumulative (with what it imports), per module of one `python -X importtime -c "import edgekit"`."""
+    timed = _run([python, "-X", "importtime", "-c", "import edgekit"], **run)
+    assert timed.returncode == 0, timed.stderr
     cumulative = {}
     for line in timed.stderr.splitlines():
         if line.startswith("import time:") and "|" in line and "cumulative" not in line:
             _, total, name = line.split("|")
-            cumulative[name.strip()] = int(total)
-    edgekit_s, numpy_s = cumulative["edgekit"] / 1e6, cumulative["numpy"] / 1e6
-    print(
-        f"\nimport edgekit: {edgekit_s:.3f} s cumulative (-X importtime), of which numpy {numpy_s:.3f} s; "
-        f"{len(loaded)} modules"
+            cumulative[name.strip()] = int(total) / 1e6  # each module is imported once: one line each
+    return cumulative
+
+
+# What the runtime-only install decodes, against OpenCV in this venv (an independent decoder; exact).
+DECODE_PROBE = """
+import sys, numpy as np
+from edgekit.processing.image import read_image
+for name in sys.argv[1:]:
+    np.save(name + ".npy", read_image(name))
+import importlib.util
+print(" ".join(m for m in ("PIL", "cv2") if importlib.util.find_spec(m) is not None))
+"""
+
+
+def test_runtime_install_decodes_jpeg_and_png_as_opencv_does(venv, tmp_path):
+    import cv2
+    from PIL import Image
+
+    rng = np.random.default_rng(16)
+    y, x = np.mgrid[0:61, 0:83]
+    smooth = np.stack([(x * 3) % 256, (y * 4) % 256, (x + y) % 256], -1)
+    photo = Image.fromarray(np.clip(smooth + rng.normal(0, 25, smooth.shape), 0, 255).astype(np.uint8))
+    files = []
+    for subsampling in (0, 1, 2):  # 4:4:4, 4:2:2, 4:2:0
+        files.append(tmp_path / f"sub{subsampling}.jpg")
+        photo.save(files[-1], quality=90, subsampling=subsampling)
+    files.append(tmp_path / "progressive.jpg")
+    photo.save(files[-1], quality=80, progressive=True)
+    files.append(tmp_path / "grey.jpg")
+    photo.convert("L").save(files[-1])
+    files.append(tmp_path / "cmyk.jpg")
+    photo.convert("CMYK").save(files[-1])
+    for orientation in (3, 6, 8):  # a phone photo held upside down, turned right, turned left
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        files.append(tmp_path / f"exif{orientation}.jpg")
+        photo.save(files[-1], quality=95, exif=exif)
+    for mode in ("RGB", "RGBA", "L", "LA", "P", "1"):
+        files.append(tmp_path / f"mode_{mode}.png")
+        photo.convert(mode).save(files[-1])
+    files.append(tmp_path / "deep.png")  # 16 bits per channel
+    cv2.imwrite(str(files[-1]), (np.asarray(photo).astype(np.uint16) * 257 + 100)[:, :, ::-1])
+
+    probe = _run(
+        [str(venv / "bin" / "python"), "-c", DECODE_PROBE, *map(str, files)], cwd=tmp_path, env=_clean_env(tmp_path)
     )
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.split() == [], f"the runtime install has {probe.stdout}: the light decoders were not tested"
+    for file in files:
+        ours = np.load(f"{file}.npy")
+        reference = cv2.cvtColor(cv2.imread(str(file), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        assert ours.dtype == np.uint8 and ours.shape == reference.shape, (file.name, ours.shape, reference.shape)
+        assert np.array_equal(ours, reference), (file.name, np.abs(ours.astype(int) - reference).max())
 
 
 # What the venv itself brings (pip's own tools), not counted as edgekit's install.
 VENV_TOOLS = ("pip", "setuptools", "pkg_resources", "_distutils_hack", "distutils-precedence.pth")
-# The runtime's distributions: edgekit-ml, its four dependencies, and ai-edge-litert's own (at constraints.txt's
+# The runtime's distributions: edgekit-ml, its dependencies, and ai-edge-litert's own (at constraints.txt's
 # versions). A new dependency fails here: the issue's budget is 150 MB for the whole install.
-EXPECTED = {"edgekit-ml", "numpy", "ai-edge-litert", "flatbuffers", "pillow"}
+EXPECTED = {"edgekit-ml", "numpy", "ai-edge-litert", "flatbuffers", "simplejpeg", "pyspng"}
 LITERT_OWN = {"backports-strenum", "ml-dtypes", "protobuf", "tqdm", "typing-extensions"}
+DECODERS = ("simplejpeg", "pyspng")
+# Measured with constraints.txt's versions (Python 3.11, Linux x86-64), bytecode included: numpy 71.4 MB (28.5 of
+# it numpy.libs, OpenBLAS; 15.4 its tests), ai-edge-litert 61.4 (an 18.9 MB WebGPU accelerator and an 8.3 MB NPU
+# plugin tool among it), ai-edge-litert's own dependencies 5.2 (protobuf, ml_dtypes, tqdm, ...), edgekit 11.5
+# (9.5 of it the bundled models), the decoders 1.5 (simplejpeg 1.1, pyspng 0.4): 151.2 MB.
+# The issue's target, 150 MB, is NOT met, by 1.2 MB: without any decoder the rest is already 149.7 MB, so no
+# decoder fits (Pillow, 22 MB, made 171.6 MB). The bound is the measurement rounded up, to catch growth.
+BUDGET_MB = 152.0
+
+
+def _distribution_of(site: Path) -> dict[str, str]:
+    """Top-level name in site-packages (package, module, .libs, .dist-info) -> its distribution, from RECORDs."""
+    owner = {}
+    for record in site.glob("*.dist-info/RECORD"):
+        distribution = record.parent.name.split("-")[0].lower().replace("_", "-").replace(".", "-")
+        for line in record.read_text().splitlines():
+            top = line.split(",")[0].split("/")[0]
+            if top and not top.startswith(".."):
+                owner[top] = distribution
+    return owner
 
 
 def test_installed_size(venv):
-    """Size on disk, bytecode included (pip compiles on install); printed per package."""
+    """Size on disk per distribution, bytecode included (pip compiles on install); printed as a table."""
     listed = _run([str(venv / "bin" / "python"), "-m", "pip", "list", "--format", "json"], env=_clean_env(venv))
     names = {d["name"].lower().replace("_", "-").replace(".", "-") for d in json.loads(listed.stdout)}
     extra = names - EXPECTED - LITERT_OWN - {"pip", "setuptools"}
     assert names >= EXPECTED and not extra, f"unexpected distributions in the runtime install: {sorted(extra)}"
     site = _site_packages(venv)
+    owner = _distribution_of(site)
     sizes: dict[str, float] = {}
+    largest: list[tuple[float, str]] = []
     for file in site.rglob("*"):
-        if file.is_file() and not file.parts[len(site.parts)].startswith(VENV_TOOLS):
-            top = file.parts[len(site.parts)].split("-")[0].removesuffix(".libs")
-            sizes[top] = sizes.get(top, 0.0) + file.stat().st_size / 1e6
+        top = file.parts[len(site.parts)]
+        if file.is_file() and not top.startswith(VENV_TOOLS):
+            distribution = owner.get(top, owner.get(top.removesuffix(".py"), top))
+            size = file.stat().st_size / 1e6
+            sizes[distribution] = sizes.get(distribution, 0.0) + size
+            largest.append((size, str(file.relative_to(site))))
+    sizes = {k: v for k, v in sizes.items() if k not in ("pip", "setuptools")}
     total = sum(sizes.values())
-    listing = ", ".join(f"{name} {mb:.0f}" for name, mb in sorted(sizes.items(), key=lambda kv: -kv[1])[:6])
-    print(f"\nruntime install: {total:.0f} MB on disk without pip/setuptools ({listing} MB)")
-    # edgekit's own share (code, bundled models, cards, demos) stays small; the rest is numpy, the interpreter and
-    # the image decoder (Pillow, ~22 MB: over the issue's 150 MB target by about that, see CHANGELOG.md).
-    assert sizes["edgekit"] <= 13, sizes["edgekit"]  # the zoo (12 MB budget, 9.2 MB now) and the code
-    assert total - sizes.get("PIL", 0.0) - sizes.get("pillow", 0.0) <= 150, sizes
+    table = "\n".join(f"  {name:18s} {mb:6.1f} MB" for name, mb in sorted(sizes.items(), key=lambda kv: -kv[1]))
+    files = "\n".join(f"  {mb:6.1f} MB  {name}" for mb, name in sorted(largest, reverse=True)[:8])
+    print(f"\nruntime install, bytecode included, without pip/setuptools:\n{table}\n  {'total':18s} {total:6.1f} MB")
+    print(f"largest files:\n{files}")
+    assert sizes["edgekit-ml"] <= 13, sizes  # the zoo (12 MB budget, 9.5 MB now) and the code
+    assert sum(sizes[d] for d in DECODERS) <= 2, sizes  # the image decoders stay light (Pillow would be 22 MB)
+    assert total <= BUDGET_MB, f"{total:.1f} MB > {BUDGET_MB} MB: {sizes}"

@@ -44,6 +44,20 @@ def _outputs(args: argparse.Namespace, recipes: list[str], suffix: str = ".tflit
     return [out / f"{stem}_{recipe}{suffix}" for recipe in recipes]
 
 
+def _check_report_path(outputs: list[Path], overwrite: bool) -> None:
+    """report.html follows the outputs' rule: an existing one is replaced only with --overwrite (checked before any
+    work). One that exists but cannot be replaced (a folder of that name, an immutable file) is not refused here:
+    writing it fails after the export and costs one warning line (see _write_html_report)."""
+    from ..errors import OutputPathError
+
+    report = Path(outputs[0]).parent / "report.html"
+    if (report.exists() or report.is_symlink()) and not report.is_dir() and not overwrite:
+        raise OutputPathError(
+            f"{str(report)!r} already exists (the report of an earlier export)",
+            hint="pass --overwrite to replace it, or export into another folder",
+        )
+
+
 def _card_options(args: argparse.Namespace):
     from converters.tflite import CardOptions, read_labels
 
@@ -190,6 +204,7 @@ def convert(args: argparse.Namespace) -> int:
     outputs = _outputs(args, recipes)
     for output in outputs:  # every path is checked before any conversion starts
         check_output_path(output, overwrite=args.overwrite)
+    _check_report_path(outputs, args.overwrite)
     if args.verify_data and not Path(args.verify_data).exists():
         from ..errors import CalibrationError
 
@@ -251,6 +266,7 @@ def convert_coreml(args: argparse.Namespace) -> int:
     outputs = _outputs(args, recipes, ".mlpackage")
     for output in outputs:
         check_package_path(output, overwrite=args.overwrite)
+    _check_report_path(outputs, args.overwrite)
     data = args.verify_data or args.calibration
     if data and not Path(data).exists():
         from ..errors import CalibrationError

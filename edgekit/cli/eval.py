@@ -61,6 +61,24 @@ def _open_model(args: argparse.Namespace, data):
     return load(path), notes
 
 
+def plot_or_warn(plot: str | None) -> str | None:
+    """``--plot``'s path; None after one warning line naming the extra when matplotlib is not installed (the text
+    report comes as without --plot: the picture is an extra, not what the command is run for)."""
+    if not plot:
+        return None
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print(
+            f"warning: --plot needs matplotlib, which is not installed: {plot} is not written "
+            f"({install_hint('plot')} adds it)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return None
+    return plot
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """Read the data, evaluate, print (and plot); nothing is written unless everything succeeded."""
     from ..eval import evaluate, format_report, plot_confusion
@@ -73,6 +91,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             from ..errors import InputError
 
             raise InputError(f"--plot writes a PNG, got {args.plot!r}", hint="give a FILE.png")
+        args.plot = plot_or_warn(args.plot)
     if args.labels and Path(args.model.rstrip("/")).suffix.lower() in (".tflite", ".mlpackage"):
         from ..errors import InputError
 

@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="output file (one recipe) or folder (several); default MODEL_RECIPE.tflite (.mlpackage) here",
     )
     convert.add_argument("--force", action="store_true", help="write the file even if verification fails")
-    convert.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    convert.add_argument("--overwrite", action="store_true", help="replace existing outputs and report.html")
     convert.add_argument(
         "--task",
         choices=["image-classifier", "object-detector", "audio-classifier", "text-classifier", "custom"],
@@ -393,13 +393,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from ..bench import benchmark, format_bench
 
     if args.plot:  # every reason the plot cannot be written is found before timing anything
-        from ..bench import pyplot
         from ..io import check_output_path
+        from .eval import plot_or_warn
 
         if Path(args.plot).suffix.lower() != ".png":
             raise InputError(f"--plot writes a PNG, got {args.plot!r}", hint="give a FILE.png")
         check_output_path(args.plot)
-        pyplot("--plot")
+        args.plot = plot_or_warn(args.plot)  # without matplotlib: one warning line, the timings as usual
     load(args.model)  # fail fast with a clear message before timing anything
     rows = []
     for threads in args.threads:

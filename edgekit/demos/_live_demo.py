@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import edgekit
@@ -29,7 +30,8 @@ def size(text: str) -> tuple[int, int]:
 
 def parser(description: str, model: str, source: str, video: bool = True) -> argparse.ArgumentParser:
     """The common flags; ``model`` and ``source`` are the defaults (a bundled model, camera 0 or mic)."""
-    p = argparse.ArgumentParser(description=description)
+    # `python -m edgekit.demos.NAME` (or demos/NAME.py in a checkout) in the usage line, not NAME.py
+    p = argparse.ArgumentParser(prog=f"python -m edgekit.demos.{Path(sys.argv[0]).stem}", description=description)
     p.add_argument("--model", default=model, help=f"model file (default: bundled {os.path.basename(model)})")
     p.add_argument("--source", default=source, help=f"camera index, video file, URL, mic[:NAME] or WAV ({source})")
     p.add_argument("--threads", type=int, default=2, help="inference threads (2)")

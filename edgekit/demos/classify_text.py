@@ -36,7 +36,7 @@ def run(model: str, max_results: int, score_threshold: float, lines) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m edgekit.demos.classify_text", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=str(zoo.path("topics", "int8")), help="text model (bundled topics)")
     p.add_argument("--max-results", type=int, default=3)
     p.add_argument("--score-threshold", type=float, default=0.0)

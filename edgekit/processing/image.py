@@ -14,15 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, MissingDependencyError
+from ..errors import InputError
 from ..io import check_input_file
 from ..metadata.card import ImageSpec
+from .decode import IMAGE_SUFFIXES, decode_image  # noqa: F401  # IMAGE_SUFFIXES: imported from here too
 from .image_header import check_image_header
 from .warp import RESAMPLINGS, Region, area_fit, fit_region, value_transform, warp
 
 log = logging.getLogger("edgekit.processing")
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -31,45 +30,15 @@ def read_image(path: str | Path) -> np.ndarray:
     Raises:
         InputError: the file cannot be decoded as an image (or its header is damaged).
         LimitError: its header says more pixels than the ``image_pixels`` limit (EDGEKIT_MAX_IMAGE_PIXELS).
-        MissingDependencyError: neither OpenCV nor Pillow is installed.
+        MissingDependencyError: no installed decoder reads the file's format (JPEG and PNG need none of the
+            extras; BMP, GIF, WebP, TIFF and PNM need Pillow or OpenCV).
     """
     path = Path(path)
     check_input_file(path, "image")
     data = np.fromfile(str(path), dtype=np.uint8)
     # Width and height from the header first: a small file can decode to gigabytes (limit image_pixels).
     check_image_header(data.data, str(path))
-    try:
-        import cv2
-    except ImportError:
-        cv2 = None  # type: ignore[assignment]  # Pillow's path below
-    if cv2 is not None:
-        try:
-            image = cv2.imdecode(data, cv2.IMREAD_COLOR)
-        except cv2.error:  # OpenCV asserts on some corrupt headers instead of returning None
-            image = None
-        if image is None:
-            raise InputError(f"{path} is not an image OpenCV can decode", hint=_undecodable_hint(path))
-        # BGR -> RGB in place: a 50-megapixel photo is 150 MB, a copy would be another 150 MB
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image)
-    try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError as exc:
-        raise MissingDependencyError(
-            "reading image files needs Pillow (a dependency of edgekit-ml) or OpenCV", hint="pip install pillow"
-        ) from exc
-    import io
-
-    try:
-        with Image.open(io.BytesIO(data.tobytes())) as handle:
-            return np.asarray(handle.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise InputError(f"{path} is not an image Pillow can decode ({exc})") from exc
-
-
-def _undecodable_hint(path: Path) -> str:
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        return f"the file is damaged or is not really a {path.suffix} image (does an image viewer open it?)"
-    return "use one of " + ", ".join(IMAGE_SUFFIXES)
+    return decode_image(data, path)
 
 
 def resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
