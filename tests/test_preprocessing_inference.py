@@ -263,11 +263,11 @@ def test_a_wrong_spec_forced_by_flags_is_refused_without_labelled_data(trap, tmp
     row = _row(done.stdout, "float32")
     assert "REFUSED" in row and "preprocessing is wrong" in done.stdout + done.stderr, done.stdout
     assert "deployed accuracy" not in row  # nothing labelled: the refusal comes from the spec alone
-    assert "--mean/--std that match how the model was trained" in done.stderr
+    assert "the graph expects raw 0..255 pixels" in row  # the reason says which spec the graph wants
     forced = edgekit_cli("convert", str(trap["keras"]), "--calibration", str(flat), "--labels", str(trap["labels"]),
-                         "-o", str(out), "--mean", "0", "--std", "255", "--force")  # fmt: skip
+                         "-o", str(out), "--mean", "0", "--std", "255", "--force", "--overwrite")  # fmt: skip
     assert forced.returncode == 0 and out.exists() and "FORCED" in _row(forced.stdout, "float32"), forced.stderr
     # the spec edgekit infers by itself is not refused on the same unlabelled data
     inferred = edgekit_cli("convert", str(trap["keras"]), "--calibration", str(flat), "--labels", str(trap["labels"]),
-                           "-o", str(tmp_path / "right.tflite"))  # fmt: skip
+                           "-o", str(tmp_path / "right.tflite"), "--overwrite")  # fmt: skip
     assert inferred.returncode == 0 and " ok" in _row(inferred.stdout, "float32"), inferred.stdout + inferred.stderr
