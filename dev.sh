@@ -151,6 +151,6 @@ case "${1:-}" in
   fuzz) shift; setup
     # 20,000 seeded cases (mutated bundled models, bad images/WAVs/.npy/texts), each in a child process; prints the table.
     "$VENV/bin/python" -m tests.fuzz_harness --models "${FUZZ_MODELS:-18000}" --inputs "${FUZZ_INPUTS:-2000}" --seed "${FUZZ_SEED:-0}" "$@" ;;
-  zoo) shift; setup; "$VENV/bin/python" -m converters.zoo.build "$@"; run_tests tests/test_zoo.py tests/test_coreml.py tests/test_zoo_keywords.py ;;
+  zoo) shift; setup; "$VENV/bin/python" -m converters.zoo.build "$@"; run_tests tests/zoo/test_zoo.py tests/converters/coreml/test_coreml.py tests/zoo/test_zoo_keywords.py ;;
   *) echo "usage: ./dev.sh demo | test [pytest args] | zoo [--reuse] | setup | lint | bench | fuzz" >&2; exit 2 ;;
 esac

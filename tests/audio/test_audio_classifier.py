@@ -1,6 +1,6 @@
 """AudioClassifier on real models: the zoo keyword spotter and microWakeWord's streaming wake-word models.
 
-Speech comes from espeak-ng/flite (tests/audio_fixtures.py: words synthesized one by one and laid end
+Speech comes from espeak-ng/flite (tests/support/audio_fixtures.py: words synthesized one by one and laid end
 to end, so every word's end is known) and from Debian's pocketsphinx-testdata (46.6 s of real read
 speech). The keyword clips use speakers held out of the keyword model's training (speech_data.py):
 voice variants m3, f2 and klatt2. The bundled spotter (2 s windows on Google's speech embedding) runs
@@ -166,7 +166,7 @@ def test_streaming_in_blocks_gives_the_detections_of_the_clip(speech, source_hz)
 
 def _trained_keyword_folder() -> Path | None:
     cache = Path(os.environ.get("EDGEKIT_CACHE") or Path.home() / ".cache" / "edgekit")
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     for folder in (os.environ.get("EDGEKIT_KEYWORDS_DIR"), repo / "out/zoo/keywords", cache / "zoo/keywords"):
         if folder and (Path(folder) / "keywords.keras").is_file():
             return Path(folder)
@@ -180,7 +180,7 @@ def test_window_scores_equal_the_keras_model(speech):
     in 90 % of windows."""
     folder = _trained_keyword_folder()
     if folder is None:
-        pytest.skip("no trained keyword model (keywords.keras): the zoo job has it; see tests/test_zoo_keywords.py")
+        pytest.skip("no trained keyword model (keywords.keras): the zoo job has it; see tests/zoo/test_zoo_keywords.py")
     keras = pytest.importorskip("keras")
     model = keras.saving.load_model(folder / "keywords.keras", compile=False)
     clip = _keyword_clip(speech, "en-gb-x-rp", "klatt2")

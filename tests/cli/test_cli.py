@@ -243,7 +243,7 @@ def test_demo_classifies_a_folder(digits_exports, digits, tmp_path):
     files = sorted(Path(digits["test"]).glob("*.png"))[:10]
     for file in files:
         (folder / file.name).write_bytes(file.read_bytes())
-    demo = Path(__file__).parents[1] / "demos" / "classify_images.py"
+    demo = Path(__file__).parents[2] / "demos" / "classify_images.py"
     result = subprocess.run(
         [sys.executable, str(demo), str(digits_exports["int8"]), str(folder)],
         capture_output=True,

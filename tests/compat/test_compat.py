@@ -27,7 +27,7 @@ from tests.support.runtime_matrix import (
     tflite_runtime_results,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ZOO = sorted((REPO / "edgekit" / "zoo").glob("*.tflite"))
 
 

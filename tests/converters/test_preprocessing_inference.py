@@ -14,7 +14,7 @@ import pytest
 from tests.support.cli_helpers import edgekit_cli
 from tests.support.labelled_fixtures import LABELS, build_trap, keras_truth
 
-INTEROP = Path(__file__).parent / "interop"
+INTEROP = Path(__file__).parents[1] / "interop"
 
 
 # ------------------------------------------------------------------ specs inferred from random-weight models

@@ -19,7 +19,7 @@ import pytest
 
 from tests.support.pi_fixtures import free_port, http_get, wait_http
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ZOO = ROOT / "edgekit" / "zoo"
 
 

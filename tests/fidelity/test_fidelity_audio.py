@@ -33,9 +33,9 @@ from tests.interop import mediapipe_audio  # the host side of tests/interop/medi
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
-INTEROP = Path(__file__).parent / "interop"
+INTEROP = Path(__file__).parents[1] / "interop"
 
-ZOO = Path(__file__).resolve().parents[1] / "edgekit" / "zoo"
+ZOO = Path(__file__).resolve().parents[2] / "edgekit" / "zoo"
 WINDOW_AGREEMENT = 0.99  # the target for audio vs MediaPipe's AudioClassifier
 # Largest score difference per window. float16: both runtimes run the same float kernels (measured
 # 0.0 with 1.2.2, 1.2e-6 with 0.10.21). int8: MediaPipe's int8 kernels round a few windows differently

@@ -28,7 +28,7 @@ from edgekit.errors import MetadataError
 from edgekit.metadata import TextSpec
 from edgekit.processing.text import Tokenizer
 
-INTEROP = Path(__file__).parent / "interop"
+INTEROP = Path(__file__).parents[1] / "interop"
 ZOO = Path(edgekit.__file__).parent / "zoo"
 BUNDLED_TOPICS = ["topics_float16.tflite", "topics_int8.tflite"]
 MIN_AGREEMENT = 0.995  # the target for text

@@ -15,7 +15,7 @@ import pytest
 import edgekit
 from tests.support.runtime_matrix import TOP1_MIN, agreement, litert_outputs, sample_inputs, tf_lite_outputs
 
-ZOO = sorted((Path(__file__).resolve().parents[1] / "edgekit" / "zoo").glob("*.tflite"))
+ZOO = sorted((Path(__file__).resolve().parents[2] / "edgekit" / "zoo").glob("*.tflite"))
 
 
 @pytest.mark.parametrize("path", ZOO, ids=[p.stem for p in ZOO])

@@ -18,7 +18,7 @@ import pytest
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
-INTEROP = Path(__file__).parent / "interop"
+INTEROP = Path(__file__).parents[1] / "interop"
 LABELS = ["cat", "dog", "bird", "fish"]
 SIZE = 16
 FLOAT_ATOL = 1e-3  # float32: only float rounding separates MediaPipe from Keras (measured ~1e-7)

@@ -23,7 +23,7 @@ from edgekit.processing import detection as det
 from edgekit.processing import image as image_proc
 from edgekit.processing.image_plan import ImagePlan
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

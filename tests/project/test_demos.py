@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.live_fixtures import ABSENT_CAMERA_INDEX
 
-DEMOS = Path(__file__).resolve().parents[1] / "demos"
+DEMOS = Path(__file__).resolve().parents[2] / "demos"
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def demo(name: str, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_live_demos_run_on_files(media):
-    fashion = str(Path(__file__).resolve().parents[1] / "edgekit" / "zoo" / "fashion_int8.tflite")
+    fashion = str(Path(__file__).resolve().parents[2] / "edgekit" / "zoo" / "fashion_int8.tflite")
     garments = str(media / "garments.mkv")
     result = demo("webcam_classify.py", "--model", fashion, "--source", garments, "--headless", "--max-frames", "60")
     assert result.returncode == 0, result.stderr

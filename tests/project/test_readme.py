@@ -22,7 +22,7 @@ import pytest
 import edgekit
 from edgekit.metadata.tflite import associated_files
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text("utf-8")
 
 

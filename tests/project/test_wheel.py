@@ -27,7 +27,7 @@ import pytest
 
 from edgekit.errors import DISTRIBUTION
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("EDGEKIT_CACHE", Path.home() / ".cache" / "edgekit"))
 HEAVY = ("tensorflow", "cv2", "scipy", "sklearn", "keras", "coremltools", "matplotlib", "converters")
 

@@ -30,7 +30,7 @@ from edgekit.sources._ring import AudioRing
 from tests.support.live_fixtures import virtual_mic  # noqa: F401
 
 scipy_signal = pytest.importorskip("scipy.signal")
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def chirp(rate_hz: int, duration_s: float, top_hz: float, amplitude: float = 0.5) -> np.ndarray:

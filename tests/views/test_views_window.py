@@ -19,7 +19,7 @@ from tests.support.display_fixtures import INTEROP, display_env, gui_python, xdi
 from tests.support.live_fixtures import wait_until
 
 pytestmark = pytest.mark.display
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def known_frame() -> np.ndarray:

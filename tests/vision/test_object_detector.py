@@ -2,12 +2,12 @@
 
 Goldens come from independent sources: MediaPipe's own C++ graph (run in its venv by
 tests/interop/mediapipe_face.py), TFLite's built-in TFLite_Detection_PostProcess op, and YOLO outputs
-worked out by hand (tests/detection_fixtures.py).
+worked out by hand (tests/support/detection_fixtures.py).
 
 Why the photo tolerances are what they are: fed the very same 128x128 pixels, edgekit and MediaPipe
 agree to 0.01 px (``test_*_exactly``). On larger photos both now sample the source the same way
 (MediaPipe's corner-aligned warp, see edgekit/processing/warp.py; proved pixel for pixel in
-tests/test_fidelity_images.py), so the looser photo bounds below are upper limits kept from the era of
+tests/fidelity/test_fidelity_images.py), so the looser photo bounds below are upper limits kept from the era of
 a different resampler, not measurements.
 """
 
@@ -25,7 +25,7 @@ from edgekit.metadata import embed_card, read_card
 from edgekit.results import BoundingBox
 from edgekit.vision.object_detector import ObjectDetector, ObjectDetectorOptions
 
-INTEROP = Path(__file__).parent / "interop"
+INTEROP = Path(__file__).parents[1] / "interop"
 from tests.interop.fetch_models import default_cache, fetch  # noqa: E402
 
 MIN_IOU = 0.9
@@ -248,7 +248,7 @@ def test_nan_image_and_bad_options(detector, face_model):
 
 
 def test_classifier_is_refused_with_its_shapes(tmp_path):
-    zoo = Path(__file__).parents[1] / "edgekit" / "zoo" / "fashion_float16.tflite"
+    zoo = Path(__file__).parents[2] / "edgekit" / "zoo" / "fashion_float16.tflite"
     with pytest.raises(UnsupportedModelError, match=r"ObjectDetector expects detection outputs.*\(1, 10\)"):
         ObjectDetector.create_from_model_path(zoo)
     # The same classifier with a card that does not say what it is: refused by its shapes alone.

@@ -33,7 +33,7 @@ def test_the_zoo_is_bundled_and_small():
     )
     assert BUNDLED["faces"] == ["float32"] and "Apache-2.0" in edgekit.zoo.card_text("faces")
     assert total < 12e6, f"bundled models weigh {total / 1e6:.2f} MB"
-    table = json.loads((Path(__file__).parents[1] / "docs" / "zoo.json").read_text())["rows"]
+    table = json.loads((Path(__file__).parents[2] / "docs" / "zoo.json").read_text())["rows"]
     float32_size = {row["model"]: row["size_bytes"] for row in table if row["recipe"] == "float32"}
     for name, recipes in TRAINED.items():
         assert set(recipes) == BUNDLED_RECIPES.get(name, {"float16", "int8"})

@@ -23,7 +23,7 @@ from edgekit import ImageClassifier, zoo
 
 REFERENCE = json.loads(imagenet.REFERENCE_FILE.read_text())
 CATS = {"tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"}
-INTEROP = Path(__file__).parent / "interop"
+INTEROP = Path(__file__).parents[1] / "interop"
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from converters.zoo import speech_embedding as se
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOOLS = all(shutil.which(tool) for tool in ("espeak-ng", "flite", "sox"))
 needs_tools = pytest.mark.skipif(not TOOLS, reason="needs apt packages espeak-ng, flite and sox")
 
