@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import edgekit.zoo
-from edgekit.audio import AudioClassifier, AudioInput, defaults
+from edgekit.audio import AudioClassifier, defaults
 from edgekit.errors import InputError, UnsupportedModelError
 from edgekit.media import AudioBlock
 from tests.interop.fetch_models import default_cache, fetch  # noqa: E402
@@ -215,7 +215,7 @@ def test_live_stream_delivers_every_block_in_order_on_the_worker_thread():
         assert task.flush(30)
         assert task.stats["dropped"] == 0
     assert [t for _, _, t in received] == [i / 16 for i in starts]
-    assert all(isinstance(block, AudioInput) and block.sample_rate_hz == 16000 for _, block, _ in received)
+    assert all(type(block) is AudioBlock and block.sample_rate_hz == 16000 for _, block, _ in received)
     for (result, _, _), scores in zip(received, expected):
         np.testing.assert_allclose(scores_of(result), scores)
 

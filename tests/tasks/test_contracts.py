@@ -84,3 +84,16 @@ def test_every_task_entry_point_raises_closed_error_after_close():
         task.close()
         with pytest.raises(ClosedError, match=r"after close\(\)"):
             call(task)
+
+
+def test_one_audio_block_type_and_the_old_name_warns():
+    import edgekit.audio
+    import edgekit.sources
+
+    assert edgekit.audio.AudioBlock is edgekit.sources.AudioBlock is AudioBlock  # one class, three import paths
+    assert "AudioInput" not in edgekit.audio.__all__
+    with pytest.warns(DeprecationWarning, match=r"AudioInput is deprecated: it is edgekit\.media\.AudioBlock"):
+        from edgekit.audio import AudioInput
+    assert AudioInput is AudioBlock
+    with pytest.raises(AttributeError, match="no attribute 'AudioBlocks'"):
+        edgekit.audio.AudioBlocks  # noqa: B018 (a typo is still an AttributeError)
