@@ -112,6 +112,7 @@ def test_unknown_normalization_is_said_to_be_assumed_on_one_line(preprocess, tmp
     assert "mean 0, std 255" in result.preprocessing
 
 
+@pytest.mark.slow  # a real `edgekit convert`
 def test_the_note_never_contradicts_what_was_written(tmp_path):
     """`--mean 0 --std 1` on a model without normalization: the note says exactly that, nothing 'assumed'."""
     import edgekit
@@ -128,6 +129,7 @@ def test_the_note_never_contradicts_what_was_written(tmp_path):
     assert (written.mean, written.std) == ((0.0,), (1.0,))
 
 
+@pytest.mark.slow  # a real `edgekit convert`
 def test_npy_calibration_in_0_255_for_a_0_1_spec_is_refused(tmp_path):
     model_path = tmp_path / "plain.keras"
     _model(lambda x: x).save(model_path)  # nothing in the graph: the 0..1 spec is assumed

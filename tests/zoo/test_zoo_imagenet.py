@@ -86,6 +86,7 @@ def int8_on_agreement_set(classifier):
     return [[c.index for c in classifier.classify(image).categories] for image in images]
 
 
+@pytest.mark.slow  # the int8 network on the 418-photo agreement set
 def test_int8_agrees_with_the_original_network_on_augmented_photos(int8_on_agreement_set):
     golden = REFERENCE["images"]
     same = np.array([ours[0] == ref["top5"][0] for ours, ref in zip(int8_on_agreement_set, golden)])
