@@ -81,7 +81,9 @@ def test_cli_json_lines_and_final_statistics(garment_video):
     result = edgekit_cli("run", str(zoo.path("fashion", "int8")), "--source", str(garment_video), "--json")
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert lines[-1]["type"] == "stats" and lines[-1]["frames_read"] == 3 * SEGMENT
+    stats = lines[-1]
+    # Paced like a camera: on a loaded machine the source may drop a frame, and counts it (no exact frames_read).
+    assert stats["type"] == "stats" and stats["frames_read"] + stats["dropped_by_source"] == 3 * SEGMENT
     frames = [line for line in lines[:-1] if line["type"] == "classification"]
     assert len(frames) == lines[-1]["results"] and all("latency_ms" in line for line in frames)
     assert [f["frame"] for f in frames] == sorted(f["frame"] for f in frames)
