@@ -134,7 +134,7 @@ prepare_fixtures_in_background() {
       done ) &
   fi
   if [ "${EDGEKIT_SKIP_PI:-}" != 1 ] && [ "$(id -u)" -eq 0 ]; then
-    # bookworm first (most pi tests use it), then the trixie image (tests/test_pi_trixie.py)
+    # bookworm first (most pi tests use it), then the trixie image (tests/deploy/test_pi_trixie.py)
     ( bash tests/pi/build-golden.sh >"$logs/pi-golden.log" 2>&1
       PI_SUITE=trixie bash tests/pi/build-golden.sh >"$logs/pi-golden-trixie.log" 2>&1 ) &
   fi
@@ -153,6 +153,6 @@ case "${1:-}" in
   fuzz) shift; setup
     # 20,000 seeded cases (mutated bundled models, bad images/WAVs/.npy/texts), each in a child process; prints the table.
     "$VENV/bin/python" -m tests.fuzz_harness --models "${FUZZ_MODELS:-18000}" --inputs "${FUZZ_INPUTS:-2000}" --seed "${FUZZ_SEED:-0}" "$@" ;;
-  zoo) shift; setup; "$VENV/bin/python" -m converters.zoo.build "$@"; run_tests tests/test_zoo.py tests/test_coreml.py tests/test_zoo_keywords.py ;;
+  zoo) shift; setup; "$VENV/bin/python" -m converters.zoo.build "$@"; run_tests tests/zoo/test_zoo.py tests/converters/coreml/test_coreml.py tests/zoo/test_zoo_keywords.py ;;
   *) echo "usage: ./dev.sh demo | test [pytest args] | zoo [--reuse] | setup | lint | bench | fuzz" >&2; exit 2 ;;
 esac

@@ -1,6 +1,6 @@
 """Newest-frame latency of CameraSource's reader thread on a 30 fps 640x480 MJPEG stream (127.0.0.1).
 
-Starts the test suite's MJPEG server (tests/live_fixtures.py), then for a consumer that takes 0 / 50 /
+Starts the test suite's MJPEG server (tests/support/live_fixtures.py), then for a consumer that takes 0 / 50 /
 150 ms per frame (think: inference) prints how old the content of each frame is when the consumer gets
 it, for CameraSource and for a plain cv2.VideoCapture read loop (no thread, frames queue in the socket).
 Content age = now - when the server drew that frame (the server's frame serial is drawn in the image).

@@ -12,9 +12,10 @@ are taken round by round against ``bare`` and reported as medians. CPU time (``t
 each worker) stands beside wall time: under load, wall time favours MediaPipe, which hands work to its
 own threads. The run also checks exactness: edgekit's scores against MediaPipe's on the same frame.
 
-    python benchmarks/peers.py [--rounds 15] [--calls 20] [--models DIR] [--json]
+    python -m benchmarks.peers [--rounds 15] [--calls 20] [--models DIR] [--json]
 
-The workers are this same file (``--worker KIND``), run by the project's python or MediaPipe's.
+The workers are this same file (``--worker KIND``), run by the project's python (with the repository as
+PYTHONPATH) or MediaPipe's (isolated, ``-I``: the workers on that side import only MediaPipe and numpy).
 """
 
 from __future__ import annotations
@@ -362,17 +363,16 @@ def export_models(folder: Path) -> dict[str, Path]:
     if all(path.exists() for path in paths.values()):
         return paths
     subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--export", str(folder)],
+        [sys.executable, "-m", "benchmarks.peers", "--export", str(folder)],
         check=True,
+        cwd=ROOT,
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )
     return paths
 
 
 def _export(folder: Path) -> None:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from mobilenetv2 import make_images
-
+    from benchmarks.mobilenetv2 import make_images
     from converters.recipes import RecipeConfig
     from converters.source import import_tensorflow
     from converters.tflite import CardOptions, Exporter
@@ -513,7 +513,6 @@ def main() -> int:
         .stdout.strip()
         .splitlines()[-1]
     )
-    sys.path.insert(0, str(ROOT))
     from edgekit import zoo
 
     plan = [

@@ -7,7 +7,7 @@ another machine) may no longer have. This rewrites the boundary in place: the in
 and its QUANTIZE op now quantizes float → int8 with the same int8 scale and zero point, and the final
 QUANTIZE becomes a DEQUANTIZE (int8 → float32). Every integer value inside the graph stays the same,
 so the outputs are the old ones dequantized: what the converter makes with ``io_dtype="float32"``
-from the same model and calibration (tests/test_fidelity_audio.py checks both claims).
+from the same model and calibration (tests/fidelity/test_fidelity_audio.py checks both claims).
 
     python -m converters.float_io IN.tflite OUT.tflite     # the card's io_dtype becomes float32
 """

@@ -17,7 +17,7 @@ builds the same network from built-in Keras layers:
   96-d embedding per 8 frames (80 ms).
 
 The port is checked against onnxruntime (``python -m converters.zoo.speech_embedding --check``, and
-tests/test_zoo_keywords.py): max |difference| of the embeddings 3.8e-5 on real read speech and noise
+tests/zoo/test_zoo_keywords.py): max |difference| of the embeddings 3.8e-5 on real read speech and noise
 (embeddings reach ±54); up to 5e-3 on pure tones, where near-empty mel bands make log(mel + 0.001)
 sensitive to the order of float32 rounding.
 

@@ -26,10 +26,6 @@ DEFAULT_KEYWORD_THRESHOLD = KEYWORD_THRESHOLD  # the one place: edgekit/audio/de
 MAX_GAP_FILL_S = 60.0
 
 
-#: The name older code imports; audio sources and the task share one block type.
-AudioInput = AudioBlock
-
-
 @dataclass(frozen=True)
 class AudioClassifierOptions(TaskOptions):
     """Options for :class:`AudioClassifier` (the common ones are in :class:`edgekit.tasks.TaskOptions`).

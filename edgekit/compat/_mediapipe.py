@@ -1,7 +1,7 @@
 """Will MediaPipe Tasks load this file? The checks its tasks make when they open a model.
 
 Each rule restates a check in MediaPipe's C++ source (google-ai-edge/mediapipe), read at the 1.2.2
-era and confirmed by loading real files into MediaPipe 1.2.2 and 0.10.21 (tests/test_compat.py):
+era and confirmed by loading real files into MediaPipe 1.2.2 and 0.10.21 (tests/compat/test_compat.py):
 
 - image tasks: ``tasks/cc/vision/utils/image_tensor_specs.cc`` (BuildInputImageTensorSpecs: one input,
   4-D, uint8 or float32, RGB colour space, depth 3 or 4, float32 needs NormalizationOptions with 1 or 3

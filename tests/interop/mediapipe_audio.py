@@ -12,7 +12,7 @@ and returns one result per window stamped with the window's *start*:
     {"clip": path, "windows": [{"timestamp_ms": t, "scores": [score by class index]}]}
     exit 1 (reason on stderr) if MediaPipe refuses the model.
 
-Imported (in the project's environment; by tests/test_fidelity_audio.py and
+Imported (in the project's environment; by tests/fidelity/test_fidelity_audio.py and
 benchmarks/fidelity_audio.py), it gives the host side: the clips (real speech from Debian's
 pocketsphinx-testdata, keywords spoken by espeak-ng via converters/zoo/samples.py, each also shifted
 by a fraction of a window so windows fall at other places), edgekit's windows framed the way

@@ -2,7 +2,7 @@
 
 Runs inside the tflite-runtime 2.14 venv made by ``runtime_env.sh`` (numpy<2, no edgekit). The
 token ids come from edgekit's tokenizer (proven equal to MediaPipe's RegexTokenizer by
-tests/test_fidelity_text.py), so this checks only the interpreter: does the file load, and does it
+tests/fidelity/test_fidelity_text.py), so this checks only the interpreter: does the file load, and does it
 compute the same scores as ai-edge-litert.
 
     python tflite_runtime_text.py MODEL.tflite TOKENS.json

@@ -14,6 +14,21 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 RECIPES = ["float32", "float16", "dynamic", "int8", "int16x8"]
 
+# Fixtures that train a model or build one in Keras (which imports TensorFlow) for the test to convert: a test
+# that uses one is `slow` whatever its own marks say (`-m "not slow"` trains and converts nothing). `trap` is
+# the module fixture of tests/test_eval.py and tests/converters/test_preprocessing_inference.py.
+TRAINING_FIXTURES = frozenset(
+    {"digits", "digits_keras_model", "digits_exports", "small_image_model", "text_model", "audio_model", "trap"}
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(items):
+    """Mark `slow` every test that trains or converts through a fixture, and every emulated-Pi test (qemu)."""
+    for item in items:
+        if TRAINING_FIXTURES & set(item.fixturenames) or item.get_closest_marker("pi"):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:

@@ -4,7 +4,7 @@ Nothing here is a stand-in: the MJPEG camera is a real HTTP server in its own pr
 SIGKILL it mid-stream and start it again on the same port), MPEG-TS streams come from ffmpeg, and the
 microphone is a PulseAudio null sink whose monitor PortAudio records through ALSA (see shared TESTING.md).
 Every fixture skips with a reason when its tool is missing. Run as a script to serve MJPEG:
-``python tests/live_fixtures.py mjpeg PORT [FPS WIDTH HEIGHT]``.
+``python tests/support/live_fixtures.py mjpeg PORT [FPS WIDTH HEIGHT]``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Speak keywords into the PulseAudio virtual microphone and spot them with `edgekit run --source mic:vmic`.
 
-Shared by tests/test_live_audio.py and benchmarks/keyword_latency.py. The spotter runs as the real CLI in
+Shared by tests/live/test_live_audio.py and benchmarks/keyword_latency.py. The spotter runs as the real CLI in
 its own process; the clip is played with paplay. Keyword latency = the monotonic time the result existed
 (its capture timestamp + its latency, both printed by `--json`) − the monotonic time the word ended in the
 playback (paplay's start + the word's end in the clip). CLOCK_MONOTONIC is shared by all processes, so the

@@ -1,6 +1,6 @@
 """Measure how model files behave in third-party runtimes: tflite-runtime 2.14 and MediaPipe Tasks.
 
-Shared by tests/test_compat.py and benchmarks/fidelity_runtimes.py. Every input tensor is made here
+Shared by tests/compat/test_compat.py and benchmarks/fidelity_runtimes.py. Every input tensor is made here
 once (real photos from scikit-image, the digits test PNGs, real speech from pocketsphinx-testdata, a
 fixed list of sentences), in the model's own input dtype, and fed unchanged to ai-edge-litert (in this
 process) and to tflite-runtime (in its venv), so the two runtimes' outputs are compared on identical

@@ -1,0 +1,1 @@
+"""Tests of edgekit/audio/: the audio classifier."""

@@ -1,0 +1,1 @@
+"""Tests of edgekit/backends/ and edgekit/model.py: load(), the Model protocol, the model check."""

@@ -1,0 +1,1 @@
+"""Tests of edgekit/cli/: the edgekit command as a user runs it."""

@@ -1,0 +1,1 @@
+"""Tests of edgekit/compat/: the compatibility verdict against real third-party runtimes."""

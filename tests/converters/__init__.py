@@ -1,0 +1,1 @@
+"""Tests of converters/: TFLite export, verification, normalization, reports, training."""

@@ -1,0 +1,1 @@
+"""Tests of edgekit/deploy/: bundle and deploy to an emulated Raspberry Pi."""

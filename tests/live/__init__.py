@@ -1,0 +1,1 @@
+"""Tests of edgekit/live/: the live runner on real sources."""

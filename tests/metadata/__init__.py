@@ -1,0 +1,1 @@
+"""Tests of edgekit/metadata/: model cards in TFLite Metadata."""

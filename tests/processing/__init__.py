@@ -1,0 +1,1 @@
+"""Tests of edgekit/processing/: the pure-numpy pre- and post-processing."""

@@ -1,0 +1,1 @@
+"""Tests of edgekit/sources/: cameras, streams, files, microphones."""

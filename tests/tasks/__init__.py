@@ -1,0 +1,1 @@
+"""Tests of edgekit/tasks/ and the public task contracts (auto.py, threads)."""

@@ -1,0 +1,1 @@
+"""Tests of edgekit/views/: overlay, insets, window, web view."""

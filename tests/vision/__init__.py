@@ -1,0 +1,1 @@
+"""Tests of edgekit/vision/: the image tasks."""
