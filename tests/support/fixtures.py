@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import wave
 from pathlib import Path
 
@@ -20,6 +21,23 @@ RECIPES = ["float32", "float16", "dynamic", "int8", "int16x8"]
 TRAINING_FIXTURES = frozenset(
     {"digits", "digits_keras_model", "digits_exports", "small_image_model", "text_model", "audio_model", "trap"}
 )
+
+
+_SLOW_MODULE = re.compile(r"^pytestmark = (pytest\.mark\.slow\b|\[[^\]]*pytest\.mark\.slow\b)", re.MULTILINE)
+
+
+def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
+    """Under exactly ``-m "not slow"``, a test module marked slow as a whole is not imported at all: several import
+    TensorFlow or coremltools at module level (about 10 s of collection for tests that would all be deselected)."""
+    if config.option.markexpr.strip() != "not slow" or collection_path.suffix != ".py":
+        return None
+    if not collection_path.name.startswith("test_"):
+        return None
+    try:
+        text = collection_path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return True if _SLOW_MODULE.search(text) else None
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects
