@@ -469,20 +469,23 @@ def _indices(c: _Checker, values: np.ndarray, count: int, table: str, field: str
 def _subgraph(c: _Checker, subgraphs: _Tables, s: int, codes: int, buffer_sizes: np.ndarray) -> int:
     graph = subgraphs.one(s)
     _, count = c.vector(graph, SubGraphSlot.TENSORS, 4, "SubGraph", "tensors", _TENSORS)
+    inputs = np.zeros(0, np.int64)
     for slot, field in ((SubGraphSlot.INPUTS, "inputs"), (SubGraphSlot.OUTPUTS, "outputs")):
         values = c.numbers(graph, slot, "<i4", "SubGraph", field)
         if values is not None:
             _indices(c, values, count, "SubGraph", field, graph.where, low=0)
+            if slot == SubGraphSlot.INPUTS:
+                inputs = values.astype(np.int64)
     prefix = f"subgraphs[{s}]"
     one = _Tables(c, np.array([graph.pos]), "SubGraph", lambda i: prefix)
     tensors, _ = one.children(SubGraphSlot.TENSORS, "Tensor", "tensors")
-    _tensors(c, tensors, buffer_sizes)
+    _tensors(c, tensors, buffer_sizes, inputs)
     operators, _ = one.children(SubGraphSlot.OPERATORS, "Operator", "operators", _OPERATORS)
     _operators(c, operators, codes, count, subgraphs.n)
     return count
 
 
-def _tensors(c: _Checker, tensors: _Tables, buffer_sizes: np.ndarray) -> None:
+def _tensors(c: _Checker, tensors: _Tables, buffer_sizes: np.ndarray, inputs: np.ndarray) -> None:
     if not tensors.n:
         return
     tensors.strings(TensorSlot.NAME, "name")
@@ -496,6 +499,8 @@ def _tensors(c: _Checker, tensors: _Tables, buffer_sizes: np.ndarray) -> None:
     tensors.fail_if((sig_rank > 0) & (sig_rank != rank), "shape_signature", "has another rank than shape")
     if signature.size and signature.min() < -1:
         tensors.fail_if(np.isin(np.arange(tensors.n), sig_owners[signature < -1]), "shape_signature", "is below -1")
+    if signature.size and inputs.size:
+        _input_shapes(tensors, inputs, dims, owners, signature, sig_owners, sig_rank)
     # elements per tensor (float64 first: a corrupt shape can overflow int64)
     approx = np.ones(tensors.n)
     np.multiply.at(approx, owners, dims.astype(np.float64))
@@ -531,6 +536,33 @@ def _tensors(c: _Checker, tensors: _Tables, buffer_sizes: np.ndarray) -> None:
     if quantization.n:
         dim_first = np.cumsum(rank) - rank
         _quantization(quantization, kind[rows], rank[rows], dims, dim_first[rows])
+
+
+def _input_shapes(
+    tensors: _Tables,
+    inputs: np.ndarray,
+    dims: np.ndarray,
+    owners: np.ndarray,
+    signature: np.ndarray,
+    sig_owners: np.ndarray,
+    sig_rank: np.ndarray,
+) -> None:
+    """A graph input's shape must agree with its shape_signature (fixed dimensions equal, dynamic ones 1, as
+    converters write them): the interpreter sizes every activation from the inputs' shapes, so one changed
+    dimension there (a 224 turned 8416, a batch of 1 turned 257) makes loading take gigabytes, far beyond
+    what ``tensor_bytes`` bounds per stored tensor."""
+    is_input = np.zeros(tensors.n, bool)
+    is_input[inputs] = True
+    aligned = dims[sig_rank[owners] > 0]  # ranks are equal where a signature exists (checked before)
+    bad = is_input[sig_owners] & np.where(signature == -1, aligned > 1, signature != aligned)
+    if _any(bad):
+        i = int(sig_owners[int(np.argmax(bad))])
+        tensors.fail_if(
+            np.arange(tensors.n) == i,
+            "shape",
+            "of a graph input does not match its shape_signature (the interpreter sizes every activation from it)",
+            lambda i: f"shape {_shape(dims, owners, i)}, shape_signature {signature[sig_owners == i].tolist()}",
+        )
 
 
 def _shape(dims: np.ndarray, owners: np.ndarray, i: int) -> list[int]:
