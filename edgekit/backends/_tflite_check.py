@@ -126,6 +126,12 @@ _OPTIONS_2: dict[int, tuple[list[tuple[int, int]], list[int], list[int]]] = {
 }
 
 
+_CHECKED_OPTIONS = {
+    field: np.isin(np.arange(256), list(known))
+    for field, known in (("builtin_options", _OPTIONS), ("builtin_options_2", _OPTIONS_2))
+}
+
+
 class _Table:
     """A verified table: its position, byte size and vtable field offsets."""
 
@@ -356,7 +362,7 @@ class _Tables:
             limits.check(_LIMIT_OF[limit], int(counts.max()), f"{self.c.name}: {self.table}.{name}")
         positions, owners = _segments(starts, counts, 4)
         targets = positions + self.c.get(positions, "<u4")
-        first = np.cumsum(counts) - counts
+        first = counts.cumsum() - counts
         where = self.where
         return _Tables(
             self.c, targets, table, lambda i: f"{where(int(owners[i]))}.{name}[{i - int(first[owners[i]])}]"
@@ -380,15 +386,15 @@ def _segments(starts: np.ndarray, counts: np.ndarray, size: int) -> tuple[np.nda
     total = int(counts.sum())
     if not total:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    owners = np.repeat(np.arange(counts.size), counts)
+    owners = np.arange(counts.size).repeat(counts)
     # Positions as a running sum: +size within a vector, a jump from the previous vector's last element to
     # the next vector's first (a few whole-length passes instead of gathers per element).
     rows = np.flatnonzero(counts)
-    first, begin = (np.cumsum(counts) - counts)[rows], starts[rows]
+    first, begin = (counts.cumsum() - counts)[rows], starts[rows]
     step = np.full(total, size, np.int64)
     step[first[0]] = begin[0]
     step[first[1:]] = begin[1:] - (begin[:-1] + (counts[rows[:-1]] - 1) * size)
-    return np.cumsum(step), owners
+    return step.cumsum(), owners
 
 
 def _get(c: _Checker, positions: np.ndarray, dtype: str) -> np.ndarray:
@@ -534,7 +540,7 @@ def _tensors(c: _Checker, tensors: _Tables, buffer_sizes: np.ndarray, inputs: np
     variants.vector(0, 4, "shape")
     quantization, rows = tensors.child(TensorSlot.QUANTIZATION, "QuantizationParameters", "quantization")
     if quantization.n:
-        dim_first = np.cumsum(rank) - rank
+        dim_first = rank.cumsum() - rank
         _quantization(quantization, kind[rows], rank[rows], dims, dim_first[rows])
 
 
@@ -636,7 +642,7 @@ def _operators(c: _Checker, ops: _Tables, codes: int, tensors: int, subgraphs: i
     for type_slot, field, known in ((3, "builtin_options", _OPTIONS), (11, "builtin_options_2", _OPTIONS_2)):
         kinds = ops.scalar(type_slot, "<u1", f"{field}_type")
         ops.field(type_slot + 1, 4, field)
-        rows = np.nonzero(np.isin(kinds, list(known)))[0]
+        rows = np.flatnonzero(_CHECKED_OPTIONS[field][kinds])  # kinds are ubytes: a 256-entry lookup
         for i in rows.tolist():
             op = ops.one(i)
             kind, options = c.union(op, type_slot, "Operator", field)
