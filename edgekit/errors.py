@@ -106,6 +106,23 @@ def install_hint(extra: str) -> str:
     return f'pip install "{DISTRIBUTION}[{extra}]"'
 
 
+def raise_interruption(exc: BaseException) -> None:
+    """Re-raise a Ctrl-C or SIGTERM that a failed import wrapped, else return.
+
+    A signal handled while an extension module initialises is raised inside its init function, and
+    pybind11 turns that into ``ImportError("initialization failed")`` with the KeyboardInterrupt (or the
+    CLI's ``Stopped``) as its cause. Code that catches the import error to try another package, or to say
+    the package is missing, would swallow the signal: it calls this first.
+    """
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        if not isinstance(link, Exception):  # KeyboardInterrupt, SystemExit, the CLI's Stopped
+            raise link
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+
+
 def require(module: str, extra: str, purpose: str):
     """Import an optional dependency or raise MissingDependencyError naming the extra.
 
@@ -122,6 +139,7 @@ def require(module: str, extra: str, purpose: str):
     try:
         return importlib.import_module(module)
     except ImportError as exc:
+        raise_interruption(exc)
         raise MissingDependencyError(
             f"{purpose} needs the Python package '{module.split('.')[0]}', which is not installed ({exc})",
             hint=install_hint(extra),

@@ -8,7 +8,8 @@ that hold vectors or subgraph indices, Buffer, Metadata, SignatureDef) and check
 
 - every offset, table, vtable, vector and string lies inside the file (strings NUL-terminated);
 - counts within :mod:`edgekit.limits` (``model_tensors``, ``model_operators``, ...), shapes non-negative
-  and of sane rank, a non-constant tensor at most ``tensor_bytes``;
+  and of sane rank, a non-constant tensor at most ``tensor_bytes``; a graph input's shape agreeing with
+  its shape_signature (the interpreter sizes every activation from the inputs);
 - tensor, buffer, operator-code, subgraph and signature indices in range;
 - quantization: scales finite and positive, zero points within the tensor's dtype, per-axis arrays
   as long as the quantized dimension;
@@ -16,9 +17,10 @@ that hold vectors or subgraph indices, Buffer, Metadata, SignatureDef) and check
   tensor's buffer exactly as long as its shape and dtype need.
 
 A failure raises :class:`~edgekit.errors.CorruptModelError` naming the table and field. The walk reads
-numbers through ``numpy`` views of the file (no copy of the weights), many tables at once: its cost does
-not grow with the weights, about 3-5 ms of CPU per model on a loaded 2-core machine, the bundled models and
-a 14 MB MobileNetV2 alike (``python -m benchmarks.verifier``).
+numbers through ``numpy`` views of the file (no copy of the weights; an unaligned strided view per type
+reads numbers at any byte in one gather), many tables at once: its cost does not grow with the weights.
+It is a few hundred numpy calls per model whatever its size, 4-8 ms of CPU on a loaded 2-core machine,
+25-75 % of a load there: over the 5 % target (``python -m benchmarks.verifier``).
 
 Over 400 lines because it is one algorithm end to end: the schema's tables, walked in one pass, read
 better whole than split by table.
@@ -126,6 +128,12 @@ _OPTIONS_2: dict[int, tuple[list[tuple[int, int]], list[int], list[int]]] = {
 }
 
 
+_CHECKED_OPTIONS = {
+    field: np.isin(np.arange(256), list(known))
+    for field, known in (("builtin_options", _OPTIONS), ("builtin_options_2", _OPTIONS_2))
+}
+
+
 class _Table:
     """A verified table: its position, byte size and vtable field offsets."""
 
@@ -141,15 +149,18 @@ class _Checker:
         self.end = len(data)
         self.name = name
         self.u8 = np.frombuffer(data, np.uint8)
-        self._views: dict[tuple[np.dtype, int], np.ndarray] = {}
+        self._views: dict[str, np.ndarray] = {}
 
-    def view(self, dtype: np.dtype, start: int) -> np.ndarray:
-        """The file as an array of ``dtype`` starting at byte ``start`` (made once, no copy)."""
-        key = (dtype, start)
-        if key not in self._views:
-            count = (self.end - start) // dtype.itemsize
-            self._views[key] = np.frombuffer(self.data, dtype, count=count, offset=start)
-        return self._views[key]
+    def view(self, dtype: str) -> np.ndarray:
+        """The file as numbers of ``dtype`` starting at *every* byte (element i = the number at byte i): an
+        unaligned strided view, made once, no copy, so one fancy index reads numbers at any positions."""
+        view = self._views.get(dtype)
+        if view is None:
+            dt = np.dtype(dtype)
+            count = max(self.end - dt.itemsize + 1, 0)
+            view = np.ndarray((count,), dt, buffer=self.data, strides=(1,))
+            self._views[dtype] = view
+        return view
 
     def get(self, positions: np.ndarray, dtype: str) -> np.ndarray:
         """Numbers of ``dtype`` at byte ``positions`` (already checked to lie in the file)."""
@@ -249,6 +260,8 @@ class _Checker:
         return kind, self.table(pos + relative, f"{table}.{name}", t.where)
 
 
+_any = np.count_nonzero  # of a boolean array: much cheaper than .any() on the small arrays walked here
+
 _LIMIT_OF = {1: "model_subgraphs", 2: "model_tensors", 3: "model_operators", 4: "model_buffers"}
 _SUBGRAPHS, _TENSORS, _OPERATORS, _BUFFERS = 1, 2, 3, 4
 _SLOTS = 13  # the most fields edgekit reads of one table (Operator.builtin_options_2 is slot 12)
@@ -266,41 +279,51 @@ class _Tables:
         self.n = n = self.pos.size
         if not n:
             self.vt = self.vsize = self.tsize = self.pos
-            self.offsets = np.zeros((0, _SLOTS), np.int64)
+            self.offsets = self.absolute = np.zeros((0, _SLOTS), np.int64)
+            self.room = [1 << 16] * _SLOTS
             return
         end = c.end
         # One pass with positions clamped into the file (so every read is safe), one test of all conditions;
         # only a failing group is walked again, condition by condition, to name what is wrong.
         pos = self.pos
-        safe = np.clip(pos, 0, end - 4)
+        safe = np.minimum(np.maximum(pos, 0), end - 4)
         vt = safe - c.get(safe, "<i4")
-        vt_safe = np.clip(vt, 0, end - 4)
+        vt_safe = np.minimum(np.maximum(vt, 0), end - 4)
         vsize, tsize = c.get(vt_safe, "<u2").astype(np.int64), c.get(vt_safe + 2, "<u2").astype(np.int64)
-        present = (vsize[:, None] > _COLUMNS) & (vt_safe[:, None] + _COLUMNS + 2 <= end)
-        at = np.where(present, vt_safe[:, None] + _COLUMNS, 0).ravel()
-        offsets = c.get(at, "<u2").astype(np.int64).reshape(n, _SLOTS) * present
+        # only as many columns as the widest vtable has (up to the slots read): small tables cost less
+        columns = _COLUMNS[: max(1, min(_SLOTS, (int(vsize.max()) - 4) // 2))]
+        present = (vsize[:, None] > columns) & (vt_safe[:, None] + columns + 2 <= end)
+        at = np.where(present, vt_safe[:, None] + columns, 0)
+        offsets = c.get(at, "<u2").astype(np.int64) * present
         self.vt, self.vsize, self.tsize, self.offsets = vt, vsize, tsize, offsets
         bad_field = (offsets != 0) & ((offsets < 4) | (offsets >= tsize[:, None]))
         bad = (pos != safe) | (vt != vt_safe) | (vsize < 4) | (vsize & 1 == 1) | (vt + vsize > end)
-        if (bad | (tsize < 4) | (pos + tsize > end) | bad_field.any(axis=1)).any():
+        if _any(bad | (tsize < 4) | (pos + tsize > end)) or _any(bad_field):
             self.fail_if((pos < 0) | (pos + 4 > end), "(table)", "starts outside the file")
             self.fail_if((vt < 0) | (vt + 4 > end), "(vtable)", "lies outside the file")
             self.fail_if((vsize < 4) | (vsize & 1 == 1) | (vt + vsize > end), "(vtable)", "has an invalid size")
             self.fail_if((tsize < 4) | (pos + tsize > end), "(table)", "reaches past the end of the file")
             self.fail_if(bad_field.any(axis=1), "(field)", "a field offset lies outside its table")
+        # Every field's absolute position (0 where absent), and per slot the fewest bytes any row's field has
+        # before its table ends: field() then checks a width against one number instead of every row.
+        has = offsets != 0
+        self.absolute = np.where(has, pos[:, None] + offsets, 0)
+        self.room = np.where(has, tsize[:, None] - offsets, 1 << 16).min(axis=0).tolist()
 
     def fail_if(self, bad: np.ndarray, field: str, problem: str, detail: Any = None) -> None:
-        if bad.any():
+        if _any(bad):
             i = int(np.argmax(bad))
             extra = f" ({detail(i)})" if detail is not None else ""
             raise self.c.fail(self.table, field, problem + extra, self.where(i))
 
     def field(self, slot: int, width: int, name: str) -> np.ndarray:
         """Absolute positions of a field (0 where absent), each checked to fit in its table."""
-        offsets = self.offsets[:, slot]
-        if width > 1:
+        if slot >= len(self.room):  # no row's vtable reaches this slot: absent everywhere
+            return np.zeros(self.n, np.int64)
+        if width > self.room[slot]:
+            offsets = self.offsets[:, slot]
             self.fail_if((offsets != 0) & (offsets + width > self.tsize), name, "runs past its table")
-        return np.where(offsets != 0, self.pos + offsets, 0)
+        return self.absolute[:, slot]
 
     def scalar(self, slot: int, dtype: str, name: str, default: int = 0) -> np.ndarray:
         where = self.field(slot, np.dtype(dtype).itemsize, name)
@@ -310,13 +333,15 @@ class _Tables:
         """(starts, counts) of a vector field (0, 0 where absent), each checked to lie in the file."""
         where = self.field(slot, 4, name)
         has = where != 0
-        target = np.where(has, where + self.c.get(where, "<u4"), 0)
-        safe = np.minimum(target, self.c.end - 4)
-        counts = np.where(has, self.c.get(safe, "<u4").astype(np.int64), 0)
-        if ((target != safe) | (target + 4 + counts * element > self.c.end)).any():
-            self.fail_if(target + 4 > self.c.end, name, "points outside the file")
-            self.fail_if(target + 4 + counts * element > self.c.end, name, "runs past the end of the file")
-        return np.where(has, target + 4, 0), counts
+        end = self.c.end
+        target = where + self.c.get(where, "<u4")
+        counts = self.c.get(np.minimum(target, end - 4), "<u4").astype(np.int64)
+        counts *= has
+        starts = np.where(has, target + 4, 0)
+        if _any(starts + counts * element > end):  # also catches a target past end - 4 (counts >= 0)
+            self.fail_if(has & (target + 4 > end), name, "points outside the file")
+            self.fail_if(starts + counts * element > end, name, "runs past the end of the file")
+        return starts, counts
 
     def strings(self, slot: int, name: str) -> None:
         starts, counts = self.vector(slot, 1, name)
@@ -339,7 +364,7 @@ class _Tables:
             limits.check(_LIMIT_OF[limit], int(counts.max()), f"{self.c.name}: {self.table}.{name}")
         positions, owners = _segments(starts, counts, 4)
         targets = positions + self.c.get(positions, "<u4")
-        first = np.cumsum(counts) - counts
+        first = counts.cumsum() - counts
         where = self.where
         return _Tables(
             self.c, targets, table, lambda i: f"{where(int(owners[i]))}.{name}[{i - int(first[owners[i]])}]"
@@ -363,26 +388,19 @@ def _segments(starts: np.ndarray, counts: np.ndarray, size: int) -> tuple[np.nda
     total = int(counts.sum())
     if not total:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    owners = np.repeat(np.arange(counts.size), counts)
-    first = np.cumsum(counts) - counts
-    return starts[owners] + (np.arange(total) - first[owners]) * size, owners
+    owners = np.arange(counts.size).repeat(counts)
+    # Positions as a running sum: +size within a vector, a jump from the previous vector's last element to
+    # the next vector's first (a few whole-length passes instead of gathers per element).
+    rows = np.flatnonzero(counts)
+    first, begin = (counts.cumsum() - counts)[rows], starts[rows]
+    step = np.full(total, size, np.int64)
+    step[first[0]] = begin[0]
+    step[first[1:]] = begin[1:] - (begin[:-1] + (counts[rows[:-1]] - 1) * size)
+    return step.cumsum(), owners
 
 
 def _get(c: _Checker, positions: np.ndarray, dtype: str) -> np.ndarray:
-    dt = np.dtype(dtype)
-    size = dt.itemsize
-    if not positions.size:
-        return np.zeros(0, dt)
-    if size == 1:
-        return c.view(dt, 0)[positions]
-    shift = positions % size
-    if not shift.any():  # flatbuffers align their scalars: one typed view serves them all
-        return c.view(dt, 0)[positions // size]
-    out = np.empty(positions.size, dt)
-    for r in np.unique(shift).tolist():
-        rows = shift == r
-        out[rows] = c.view(dt, r)[(positions[rows] - r) // size]
-    return out
+    return c.view(dtype)[positions]
 
 
 def verify_tflite(data: bytes | bytearray | memoryview, name: str = "model") -> None:
@@ -459,20 +477,23 @@ def _indices(c: _Checker, values: np.ndarray, count: int, table: str, field: str
 def _subgraph(c: _Checker, subgraphs: _Tables, s: int, codes: int, buffer_sizes: np.ndarray) -> int:
     graph = subgraphs.one(s)
     _, count = c.vector(graph, SubGraphSlot.TENSORS, 4, "SubGraph", "tensors", _TENSORS)
+    inputs = np.zeros(0, np.int64)
     for slot, field in ((SubGraphSlot.INPUTS, "inputs"), (SubGraphSlot.OUTPUTS, "outputs")):
         values = c.numbers(graph, slot, "<i4", "SubGraph", field)
         if values is not None:
             _indices(c, values, count, "SubGraph", field, graph.where, low=0)
+            if slot == SubGraphSlot.INPUTS:
+                inputs = values.astype(np.int64)
     prefix = f"subgraphs[{s}]"
     one = _Tables(c, np.array([graph.pos]), "SubGraph", lambda i: prefix)
     tensors, _ = one.children(SubGraphSlot.TENSORS, "Tensor", "tensors")
-    _tensors(c, tensors, buffer_sizes)
+    _tensors(c, tensors, buffer_sizes, inputs)
     operators, _ = one.children(SubGraphSlot.OPERATORS, "Operator", "operators", _OPERATORS)
     _operators(c, operators, codes, count, subgraphs.n)
     return count
 
 
-def _tensors(c: _Checker, tensors: _Tables, buffer_sizes: np.ndarray) -> None:
+def _tensors(c: _Checker, tensors: _Tables, buffer_sizes: np.ndarray, inputs: np.ndarray) -> None:
     if not tensors.n:
         return
     tensors.strings(TensorSlot.NAME, "name")
@@ -486,6 +507,8 @@ def _tensors(c: _Checker, tensors: _Tables, buffer_sizes: np.ndarray) -> None:
     tensors.fail_if((sig_rank > 0) & (sig_rank != rank), "shape_signature", "has another rank than shape")
     if signature.size and signature.min() < -1:
         tensors.fail_if(np.isin(np.arange(tensors.n), sig_owners[signature < -1]), "shape_signature", "is below -1")
+    if signature.size and inputs.size:
+        _input_shapes(tensors, inputs, dims, owners, signature, sig_owners, sig_rank)
     # elements per tensor (float64 first: a corrupt shape can overflow int64)
     approx = np.ones(tensors.n)
     np.multiply.at(approx, owners, dims.astype(np.float64))
@@ -509,7 +532,7 @@ def _tensors(c: _Checker, tensors: _Tables, buffer_sizes: np.ndarray) -> None:
         ),
     )
     big = ~constant & (nbytes_approx > limits.get("tensor_bytes"))
-    if big.any():
+    if _any(big):
         i = int(np.argmax(big))
         where = f"{c.name}: Tensor.shape ({tensors.where(i)}, {_TYPE_NAMES[kind[i]]} {_shape(dims, owners, i)})"
         limits.check("tensor_bytes", int(nbytes_approx[i]), where)
@@ -519,8 +542,35 @@ def _tensors(c: _Checker, tensors: _Tables, buffer_sizes: np.ndarray) -> None:
     variants.vector(0, 4, "shape")
     quantization, rows = tensors.child(TensorSlot.QUANTIZATION, "QuantizationParameters", "quantization")
     if quantization.n:
-        dim_first = np.cumsum(rank) - rank
+        dim_first = rank.cumsum() - rank
         _quantization(quantization, kind[rows], rank[rows], dims, dim_first[rows])
+
+
+def _input_shapes(
+    tensors: _Tables,
+    inputs: np.ndarray,
+    dims: np.ndarray,
+    owners: np.ndarray,
+    signature: np.ndarray,
+    sig_owners: np.ndarray,
+    sig_rank: np.ndarray,
+) -> None:
+    """A graph input's shape must agree with its shape_signature (fixed dimensions equal, dynamic ones 1, as
+    converters write them): the interpreter sizes every activation from the inputs' shapes, so one changed
+    dimension there (a 224 turned 8416, a batch of 1 turned 257) makes loading take gigabytes, far beyond
+    what ``tensor_bytes`` bounds per stored tensor."""
+    is_input = np.zeros(tensors.n, bool)
+    is_input[inputs] = True
+    aligned = dims[sig_rank[owners] > 0]  # ranks are equal where a signature exists (checked before)
+    bad = is_input[sig_owners] & np.where(signature == -1, aligned > 1, signature != aligned)
+    if _any(bad):
+        i = int(sig_owners[int(np.argmax(bad))])
+        tensors.fail_if(
+            np.arange(tensors.n) == i,
+            "shape",
+            "of a graph input does not match its shape_signature (the interpreter sizes every activation from it)",
+            lambda i: f"shape {_shape(dims, owners, i)}, shape_signature {signature[sig_owners == i].tolist()}",
+        )
 
 
 def _shape(dims: np.ndarray, owners: np.ndarray, i: int) -> list[int]:
@@ -540,12 +590,12 @@ def _quantization(q: _Tables, kind: np.ndarray, rank: np.ndarray, dims: np.ndarr
     q.fail_if(zero_points != scales, "zero_point", "count differs from the scale count")
     if scale.size:
         bad = ~np.isfinite(scale) | (scale <= 0)  # XNNPACK refuses a 0 even in a constant's channel
-        if bad.any():
+        if _any(bad):
             i = int(np.argmax(bad))
             q.fail_if(np.arange(q.n) == scale_owners[i], "scale", f"{float(scale[i])!r} is not finite and positive")
     if zero_point.size:
         bad = (zero_point < _ZP_LOW[kind[zp_owners]]) | (zero_point > _ZP_HIGH[kind[zp_owners]])
-        if bad.any():
+        if _any(bad):
             i = int(np.argmax(bad))
             t = int(kind[zp_owners[i]])
             q.fail_if(
@@ -576,7 +626,7 @@ def _operators(c: _Checker, ops: _Tables, codes: int, tensors: int, subgraphs: i
         ops.fail_if(counts > MAX_OPERATOR_IO, field, f"lists over {MAX_OPERATOR_IO} tensors")
         if values.size:
             bad = (values < -1) | (values >= tensors)
-            if bad.any():
+            if _any(bad):
                 ops.fail_if(
                     np.arange(ops.n) == owners[int(np.argmax(bad))],
                     field,
@@ -594,7 +644,7 @@ def _operators(c: _Checker, ops: _Tables, codes: int, tensors: int, subgraphs: i
     for type_slot, field, known in ((3, "builtin_options", _OPTIONS), (11, "builtin_options_2", _OPTIONS_2)):
         kinds = ops.scalar(type_slot, "<u1", f"{field}_type")
         ops.field(type_slot + 1, 4, field)
-        rows = np.nonzero(np.isin(kinds, list(known)))[0]
+        rows = np.flatnonzero(_CHECKED_OPTIONS[field][kinds])  # kinds are ubytes: a 256-entry lookup
         for i in rows.tolist():
             op = ops.one(i)
             kind, options = c.union(op, type_slot, "Operator", field)

@@ -14,7 +14,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidModelError, NoInterpreterError
+from ..errors import InvalidModelError, NoInterpreterError, raise_interruption
 from ._quiet import quiet_native_stderr
 
 # (name shown to users, module holding Interpreter, distribution for the version)
@@ -78,6 +78,7 @@ def find_backend() -> InterpreterBackend:
         try:
             module = importlib.import_module(module_name)
         except Exception as exc:  # a broken install raises more than ImportError (numpy ABI, OSError)
+            raise_interruption(exc)  # a signal during the extension's init is not a broken install
             failures.append(f"{name}: {type(exc).__name__}: {exc}".splitlines()[0])
             continue
         _cached = InterpreterBackend(name, _version(distribution, module), module)

@@ -6,10 +6,12 @@ prints one line and exits 128 + the signal number (143 for SIGTERM, 129 for SIGH
 A second signal while the first is being cleaned up is ignored, so the clean-up itself is not cut short
 (SIGKILL still ends the process; the next run removes what it left, see :mod:`edgekit.io`).
 
-Known gap: a signal that lands while the interpreter's extension module is being imported has been seen to
-vanish (the raised Stopped is swallowed somewhere in that import; not yet traced). So a repeated signal more
-than :data:`SECOND_SIGNAL_GRACE_S` after the first raises again: `systemctl stop` or a second Ctrl-C always ends
-the command.
+A signal handled while an extension module initialises is raised inside its init function; pybind11 turns it
+into ``ImportError("initialization failed")`` with the Stopped as cause, which the interpreter search took for a
+broken install (it tried the next interpreter and the signal was lost). Code that catches import errors calls
+:func:`edgekit.errors.raise_interruption` first (tests/test_signals_import.py). As a safety net for any other
+code that swallows it, a repeated signal more than :data:`SECOND_SIGNAL_GRACE_S` after the first raises again:
+`systemctl stop` or a second Ctrl-C always ends the command.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..errors import EdgekitError, MetadataError, install_hint
+from ..errors import EdgekitError, MetadataError, install_hint, raise_interruption
 from ._graph import CUSTOM_CODE, FileFacts, OperatorCode, read_facts
 from ._mediapipe import mediapipe_verdict
 
@@ -161,6 +161,7 @@ def _ai_edge_litert(path: Path) -> RuntimeVerdict:
     try:
         from ai_edge_litert.interpreter import Interpreter
     except Exception as exc:  # not installed (numpy<2 systems), or a broken install
+        raise_interruption(exc)  # but a Ctrl-C/SIGTERM during the import stops the command
         return RuntimeVerdict(
             "ai-edge-litert",
             "ai-edge-litert",
