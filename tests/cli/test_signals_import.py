@@ -22,7 +22,7 @@ from edgekit.backends import litert
 from edgekit.cli.signals import Stopped
 from edgekit.errors import raise_interruption
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 CHILD = textwrap.dedent(
     """
