@@ -9,7 +9,7 @@ A second signal while the first is being cleaned up is ignored, so the clean-up 
 A signal handled while an extension module initialises is raised inside its init function; pybind11 turns it
 into ``ImportError("initialization failed")`` with the Stopped as cause, which the interpreter search took for a
 broken install (it tried the next interpreter and the signal was lost). Code that catches import errors calls
-:func:`edgekit.errors.raise_interruption` first (tests/test_signals_import.py). As a safety net for any other
+:func:`edgekit.errors.raise_interruption` first (tests/cli/test_signals_import.py). As a safety net for any other
 code that swallows it, a repeated signal more than :data:`SECOND_SIGNAL_GRACE_S` after the first raises again:
 `systemctl stop` or a second Ctrl-C always ends the command.
 """
