@@ -180,45 +180,61 @@ def decode_ssd(raw_boxes: np.ndarray, raw_scores: np.ndarray, anchors: np.ndarra
             f"ssd config expects {count} anchors with {config.num_coords} box values each, got boxes "
             f"{tuple(raw_boxes.shape)} and scores {tuple(raw_scores.shape)}"
         )
-    ax, ay, aw, ah = anchors.T
-    off = config.box_coord_offset
-    first, second, third, fourth = (boxes_raw[:, off + i] for i in range(4))
-    if config.box_format == "xywh":
-        cx, cy, w, h = first, second, third, fourth
-    else:
-        cy, cx, h, w = first, second, third, fourth
-    cx = cx / config.x_scale * aw + ax
-    cy = cy / config.y_scale * ah + ay
-    if config.apply_exponential_on_box_size:
-        w, h = np.exp(w / config.w_scale) * aw, np.exp(h / config.h_scale) * ah
-    else:
-        w, h = w / config.w_scale * aw, h / config.h_scale * ah
-    boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-    k = config.num_keypoints
-    points = boxes_raw[:, config.keypoint_coord_offset : config.keypoint_coord_offset + 2 * k].reshape(count, k, 2)
-    if config.box_format == "yxhw":
-        points = points[:, :, ::-1]  # MediaPipe reads keypoints in the box's axis order
-    keypoints = np.stack(
-        [
-            points[:, :, 0] / config.x_scale * aw[:, None] + ax[:, None],
-            points[:, :, 1] / config.y_scale * ah[:, None] + ay[:, None],
-        ],
-        axis=-1,
-    )
+    # Centres and keypoints as (x, y) pairs, sizes as (w, h): one gather and a few whole-array operations,
+    # each element still computed as ``value / x_scale * anchor_w + anchor_x`` (the same float32 steps).
+    pair_columns, size_columns = _columns(config)
+    scales = np.asarray([config.x_scale, config.y_scale], np.float32)
+    anchor_xy, anchor_wh = anchors[:, None, :2], anchors[:, None, 2:]
+    pairs = boxes_raw[:, pair_columns].reshape(count, 1 + config.num_keypoints, 2) / scales * anchor_wh + anchor_xy
+    sizes = boxes_raw[:, size_columns] / np.asarray([config.w_scale, config.h_scale], np.float32)
+    sizes = (np.exp(sizes) if config.apply_exponential_on_box_size else sizes) * anchors[:, 2:]
+    centres, half = pairs[:, 0], sizes / 2
+    boxes = np.concatenate([centres - half, centres + half], axis=1)
+    keypoints = pairs[:, 1:]
     scores: np.ndarray = scores_raw
     if config.sigmoid_score:
         if config.score_clipping_threshold is not None:
-            scores = np.clip(scores, -config.score_clipping_threshold, config.score_clipping_threshold)
+            limit = config.score_clipping_threshold
+            scores = np.minimum(np.maximum(scores, -limit), limit)  # np.clip's values, without its overhead
         with np.errstate(over="ignore"):  # exp overflows to inf for very negative logits: the score is 0
             scores = 1.0 / (1.0 + np.exp(-scores))
     if config.ignore_classes:
         scores = scores.copy()
         scores[:, [c for c in config.ignore_classes if c < scores.shape[1]]] = -np.inf
-    classes = scores.argmax(axis=1)
-    best = scores[np.arange(count), classes]
+    if scores.shape[1] == 1:  # one class (a face detector): argmax is 0 everywhere
+        classes, best = np.zeros(count, np.int64), scores[:, 0]
+    else:
+        classes = scores.argmax(axis=1)
+        best = scores[np.arange(count), classes]
     return Detections(
-        boxes.astype(np.float32), best.astype(np.float32), classes.astype(np.int64), keypoints.astype(np.float32)
+        boxes.astype(np.float32, copy=False),
+        best.astype(np.float32, copy=False),
+        classes.astype(np.int64, copy=False),
+        keypoints.astype(np.float32, copy=False),
     )
+
+
+def _columns(config: SsdConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices of a raw box row: (x, y) of the centre then of each keypoint, and (w, h).
+
+    MediaPipe reads keypoints in the box's axis order, so a ``yxhw`` row has (y, x) keypoint pairs.
+    """
+    key = (config.box_format, config.box_coord_offset, config.keypoint_coord_offset, config.num_keypoints)
+    cached = _COLUMNS.get(key)
+    if cached is None:
+        off, start = config.box_coord_offset, config.keypoint_coord_offset
+        if config.box_format == "xywh":
+            pairs, sizes = [off, off + 1], [off + 2, off + 3]
+        else:
+            pairs, sizes = [off + 1, off], [off + 3, off + 2]
+        for k in range(config.num_keypoints):
+            first, second = start + 2 * k, start + 2 * k + 1
+            pairs += [first, second] if config.box_format == "xywh" else [second, first]
+        cached = _COLUMNS[key] = (np.asarray(pairs, np.intp), np.asarray(sizes, np.intp))
+    return cached
+
+
+_COLUMNS: dict[tuple[str, int, int, int], tuple[np.ndarray, np.ndarray]] = {}
 
 
 class SsdCandidates:

@@ -64,6 +64,15 @@ def pixels_pass_through(spec: ImageSpec, dtype: np.dtype, scale: float | None, z
     return bool(np.all(np.abs(values / scale + zero_point - codes) <= 1.0))
 
 
+class _Maps:
+    """The remap tables for one (frame size, region), and the box of the tensor they can change."""
+
+    def __init__(self, maps: tuple[np.ndarray, np.ndarray], placement: Placement, box: tuple[slice, slice]):
+        self.maps, self.placement, self.box = maps, placement, box
+        # contiguous copies, so cv2 reads them without a per-frame conversion
+        self.box_maps = tuple(np.ascontiguousarray(m[box]) for m in maps)
+
+
 class ImagePlan:
     """Turns frames into one model input tensor, reusing its buffers frame after frame.
 
@@ -103,7 +112,8 @@ class ImagePlan:
         self.tensor = np.empty(shape, self.dtype)
         self._resized = self.tensor[0] if self.pass_through else np.empty(shape[1:], np.uint8)
         self._swapped = np.empty(shape[1:], np.uint8)
-        self._maps: dict[tuple, tuple] = {}
+        self._maps: dict[tuple, _Maps] = {}
+        self._drawn: _Maps | None = None  # the placement whose bars the buffers hold
 
     def prepare(
         self, frame: np.ndarray, source_order: str = "RGB", region: Sequence[float] | None = None
@@ -123,18 +133,24 @@ class ImagePlan:
             or not frame.flags.c_contiguous
         ):
             return self._reference(frame, source_order, region)
-        maps, placement = self._maps_for(frame.shape[1], frame.shape[0], region)
+        entry = self._maps_for(frame.shape[1], frame.shape[0], region)
+        placement = entry.placement
+        if entry is self._drawn:  # the bars (zeros outside the box) are already in the buffers: the box only
+            maps, box = entry.box_maps, entry.box
+        else:  # the first frame of this placement: whole buffers, bars included
+            maps, box = entry.maps, (slice(None), slice(None))
         mode = cv2.BORDER_REPLICATE if self.border == "replicate" else cv2.BORDER_CONSTANT
-        resized = self._resized
+        resized = self._resized[box]
         cv2.remap(frame, maps[0], maps[1], cv2.INTER_LINEAR, dst=resized, borderMode=mode, borderValue=0)
         if source_order != self.spec.color_order:
-            cv2.cvtColor(resized, cv2.COLOR_RGB2BGR, dst=self._swapped)  # the same swap either way
-            resized = self._swapped
-        if self.pass_through:
-            if resized is not self._resized:
-                np.copyto(self.tensor[0], resized)
-        else:
-            cv2.LUT(resized, self.table, dst=self.tensor[0])
+            swapped = self._swapped[box]
+            cv2.cvtColor(resized, cv2.COLOR_RGB2BGR, dst=swapped)  # the same swap either way
+            if self.pass_through:
+                np.copyto(resized, swapped)
+            resized = swapped
+        if not self.pass_through:
+            cv2.LUT(resized, self.table, dst=self.tensor[0][box])
+        self._drawn = entry
         return self.tensor, placement
 
     def pixels(self, tensor: np.ndarray) -> np.ndarray:
@@ -160,7 +176,7 @@ class ImagePlan:
             return np.repeat(image, 3, axis=2)
         return np.ascontiguousarray(image[:, :, ::-1]) if spec.color_order == "BGR" else image
 
-    def _maps_for(self, src_width: int, src_height: int, region: Sequence[float] | None):
+    def _maps_for(self, src_width: int, src_height: int, region: Sequence[float] | None) -> _Maps:
         key = (src_width, src_height, None if region is None else tuple(float(v) for v in region))
         cached = self._maps.get(key)
         if cached is not None:
@@ -179,11 +195,27 @@ class ImagePlan:
         map_xy[..., 1] = np.clip(ys >> _FRACTION_BITS, limit.min, limit.max)[:, None]
         fractions = ((ys & (_ONE - 1))[:, None] * _ONE + (xs & (_ONE - 1))[None, :]).astype(np.uint16)
         if len(self._maps) >= _MAPS_KEPT:
-            self._maps.pop(next(iter(self._maps)))
-        self._maps[key] = ((map_xy, fractions), placement)
+            dropped = self._maps.pop(next(iter(self._maps)))
+            self._drawn = None if dropped is self._drawn else self._drawn
+        self._maps[key] = _Maps((map_xy, fractions), placement, self._box(xs, ys, src_width, src_height))
         return self._maps[key]
 
+    def _box(self, xs: np.ndarray, ys: np.ndarray, src_width: int, src_height: int) -> tuple[slice, slice]:
+        """The tensor rows and columns that can differ from zero: outside them, with the zero border, both
+        bilinear taps of a row (or column) fall outside the frame, so the pixel is 0 on every frame
+        (a letterbox's bars)."""
+        if self.border == "replicate":
+            return slice(None), slice(None)
+
+        def span(positions: np.ndarray, size: int) -> slice:
+            first = positions >> _FRACTION_BITS
+            inside = np.flatnonzero((first + 1 >= 0) & (first < size))
+            return slice(int(inside[0]), int(inside[-1]) + 1) if inside.size else slice(0, 0)
+
+        return span(ys, src_height), span(xs, src_width)
+
     def _reference(self, frame: np.ndarray, source_order: str, region: Sequence[float] | None):
+        self._drawn = None  # the reference writes the whole tensor
         if not self.pass_through:
             values, placement = preprocess_placed(frame, self.spec, source_order, region)
             if self.dtype.kind == "f":

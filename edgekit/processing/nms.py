@@ -36,12 +36,12 @@ class Detections:
 # ----------------------------------------------------------------------------- SSD configuration
 def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """IoU of one ``[x_min, y_min, x_max, y_max]`` box with each of ``boxes`` (N, 4); 0 where disjoint."""
-    width = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    height = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    inter = width * height
+    # x and y side by side: the same float operations as one axis at a time, in half the numpy calls
+    sides = np.maximum(np.minimum(box[2:], boxes[:, 2:]) - np.maximum(box[:2], boxes[:, :2]), 0)
+    inter = sides[:, 0] * sides[:, 1]
     area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    union = area + areas - inter
+    extents = boxes[:, 2:] - boxes[:, :2]
+    union = area + extents[:, 0] * extents[:, 1] - inter
     return np.divide(inter, union, out=np.zeros_like(inter, dtype=np.float64), where=union > 0)
 
 
