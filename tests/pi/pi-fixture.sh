@@ -23,12 +23,18 @@ inst=$BASE/inst/$name
 
 ensure_binfmt() {
   mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
-  [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64-pi ] && return 0
+  # O (open-binary, with C: credentials): the kernel hands qemu the opened file. systemd 255+ (Debian 13) starts
+  # every service through fexecve() of a close-on-exec fd, which qemu cannot reopen by path: without O, every unit
+  # of the trixie image fails. An older registration without it is replaced.
+  if [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64-pi ]; then
+    grep -qx 'flags: POCF' /proc/sys/fs/binfmt_misc/qemu-aarch64-pi && return 0
+    echo -1 > /proc/sys/fs/binfmt_misc/qemu-aarch64-pi
+  fi
   [ -x "$QEMU" ] || { echo "qemu-user 10 missing at $QEMU (run build-golden.sh)" >&2; return 1; }
   # an older qemu (Debian 12's 7.2) registered for aarch64 would win: switch it off
   [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] && echo 0 > /proc/sys/fs/binfmt_misc/qemu-aarch64
   # F: the kernel opens the (static) interpreter now, so it works inside chroots and containers
-  printf '%s' ":qemu-aarch64-pi:M::\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00:\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:$QEMU:PF" \
+  printf '%s' ":qemu-aarch64-pi:M::\\x7fELF\\x02\\x01\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x02\\x00\\xb7\\x00:\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\x00\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xfe\\xff\\xff\\xff:$QEMU:POCF" \
     > /proc/sys/fs/binfmt_misc/register
 }
 
