@@ -4,6 +4,11 @@ On the laptop, :func:`make_check` runs each model on seeded inputs and stores in
 ``check/<model>.npz``. On the device, ``python -m edgekit.deploy.check RELEASE_DIR`` runs the same inputs
 through the device's interpreter and compares: integer outputs (int8/uint8 models) must be identical, float
 outputs may differ by at most ``FLOAT_TOLERANCE`` (XNNPACK on ARM sums in another order than on x86).
+
+A mixed-precision graph (integer outputs, but float layers inside, e.g. the bundled imagenet_int8 whose stem stays
+float) inherits that float difference, and a value on a rounding boundary lands one code over: its integer outputs
+may differ by at most ``MIXED_STEPS`` quantization steps, with the same top class. Measured on an emulated
+Cortex-A76: imagenet_int8 differs by 1–3 steps on 8–18 of 1000 outputs, top-1 identical.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 import numpy as np
 
 FLOAT_TOLERANCE = 1e-4
+MIXED_STEPS = 8  # quantization steps, for integer outputs of graphs with float layers inside
 SAMPLES = 3
 
 
@@ -78,30 +84,39 @@ def run_check(model_path: Path, check_path: Path) -> dict[str, Any]:
     """Compare this machine's outputs with the stored ones.
 
     Returns:
-        ``{"model", "ok", "max_abs_diff", "integer_equal", "interpreter"}``.
+        ``{"model", "ok", "max_abs_diff", "integer_equal", "max_int_steps", "mixed_precision", "interpreter",
+        "numpy"}``.
     """
     from ..backends import load
 
     stored = np.load(check_path)
-    worst, integers_equal = 0.0, True
+    worst, steps, same_top = 0.0, 0, True
     with load(model_path) as model:
+        mixed = "DEQUANTIZE" in model.operators()  # float layers between integer inputs and outputs
         for sample in range(SAMPLES):
             inputs = [stored[f"in{sample}_{i}"] for i in range(len(model.inputs))]
             outputs = model.run(*inputs, raw=True)
             for i, got in enumerate(outputs):
                 want = stored[f"out{sample}_{i}"]
                 if want.dtype.kind in "iub":
-                    integers_equal &= bool(np.array_equal(got, want))
+                    if got.shape != want.shape:
+                        steps = max(steps, np.iinfo(np.int64).max)
+                        continue
+                    diff = np.abs(got.astype(np.int64) - want.astype(np.int64))
+                    steps = max(steps, int(diff.max()) if diff.size else 0)
+                    same_top &= bool(got.size == 0 or np.argmax(got) == np.argmax(want))
                 else:
                     diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
                     worst = max(worst, float(diff.max()) if diff.size else 0.0)
         backend = str(model.backend)
-    ok = integers_equal and worst <= FLOAT_TOLERANCE
+    integers_ok = steps == 0 or (mixed and steps <= MIXED_STEPS and same_top)
     return {
         "model": model_path.name,
-        "ok": ok,
+        "ok": integers_ok and worst <= FLOAT_TOLERANCE,
         "max_abs_diff": worst,
-        "integer_equal": integers_equal,
+        "integer_equal": steps == 0,
+        "max_int_steps": steps,
+        "mixed_precision": mixed,
         "interpreter": backend,
         "numpy": np.__version__,
     }

@@ -84,7 +84,9 @@ def test_every_zoo_model_gives_x86_outputs_on_trixie_offline(pi_trixie, tmp_path
     assert {row["model"] for row in rows} == {Path(m).name for m in models}
     for row in rows:
         assert row["ok"], row
-        assert row["max_abs_diff"] <= 1e-4 and row["integer_equal"], row
+        assert row["max_abs_diff"] <= 1e-4, row
+        # integer outputs identical, except a graph with float layers inside (imagenet_int8's stem): a few steps
+        assert row["integer_equal"] or (row["mixed_precision"] and row["max_int_steps"] <= 8), row
         assert row["interpreter"].startswith("ai-edge-litert") and row["numpy"].startswith("2."), row
 
 
@@ -108,6 +110,9 @@ def test_trixie_service_serves_and_survives_reboot(pi_trixie, deployed):
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.splitlines()[-1])
     assert summary["check"] and all(row["ok"] and row["integer_equal"] for row in summary["check"]), summary
+    # the unit edgekit wrote keeps its sandbox (the emulated Pi alone drops PrivateTmp, tests/pi/pi-fixture.sh)
+    unit = pi_trixie.ssh("cat /etc/systemd/system/edgekit-fashion.service").stdout
+    assert "PrivateTmp=yes" in unit and "NoNewPrivileges=yes" in unit and "User=edgekit" in unit, unit
     pi_trixie.reboot()
     assert wait_http(f"http://127.0.0.1:{port}/healthz") == b"ok\n"
     assert http_get(f"http://127.0.0.1:{port}/healthz")[1] == b"ok\n"

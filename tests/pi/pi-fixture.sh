@@ -51,6 +51,13 @@ up() {
   printf 'Port %s\nListenAddress 127.0.0.1\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nUsePAM no\nSetEnv QEMU_CPU=%s\n' \
     "$port" "$cpu" > "$R/etc/ssh/sshd_config.d/10-fixture.conf"
   cp /etc/resolv.conf "$R/etc/resolv.conf" 2>/dev/null || true
+  if grep -qs '^VERSION_CODENAME=trixie' "$R/etc/os-release"; then
+    # Emulation only: qemu-user cannot run systemd 257's mount-namespace setup, so a unit with PrivateTmp=yes exits
+    # 226/NAMESPACE here (a real Pi OS trixie runs it). edgekit's units keep PrivateTmp=yes; this drop-in, in the
+    # emulated Pi's /etc only, turns it off for every edgekit-*.service.
+    mkdir -p "$R/etc/systemd/system/edgekit-.service.d"
+    printf '[Service]\nPrivateTmp=no\n' > "$R/etc/systemd/system/edgekit-.service.d/zz-emulation.conf"
+  fi
   if [ "$mode" = chroot ]; then
     mount -t proc proc "$R/proc"; mount -t sysfs sysfs "$R/sys"
     mount --bind /dev "$R/dev"; mount --bind /dev/pts "$R/dev/pts"
