@@ -11,23 +11,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.support.pi_fixtures import free_port, http_get, wait_http
-
-ROOT = Path(__file__).resolve().parents[2]
-ZOO = ROOT / "edgekit" / "zoo"
-
-
-def edgekit(*args: str, timeout_s: float = 1800) -> subprocess.CompletedProcess:
-    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(Path.home())}
-    return subprocess.run(
-        [sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, timeout=timeout_s, env=env
-    )
+from tests.support.pi_fixtures import ZOO, edgekit, free_port, http_get, wait_http
 
 
 def one_error(done: subprocess.CompletedProcess) -> str:

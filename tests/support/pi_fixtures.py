@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -18,8 +19,18 @@ from pathlib import Path
 import pytest
 
 PI_DIR = Path(__file__).parent.parent / "pi"
+ROOT = Path(__file__).resolve().parents[2]
+ZOO = ROOT / "edgekit" / "zoo"
 BASE = Path(os.environ.get("PI_BASE", Path.home() / ".cache" / "edgekit-pi"))
 KEY = BASE / "ssh" / "id_ed25519"
+
+
+def edgekit(*args: str, timeout_s: float = 1800) -> subprocess.CompletedProcess:
+    """``python -m edgekit ARGS`` from this checkout, with a minimal environment (as a user's shell would have)."""
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(Path.home())}
+    return subprocess.run(
+        [sys.executable, "-m", "edgekit", *args], capture_output=True, text=True, timeout=timeout_s, env=env
+    )
 
 
 def free_port() -> int:
