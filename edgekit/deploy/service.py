@@ -199,6 +199,16 @@ def deploy(
                 f"the bundle is for {manifest['machine']}, {remote.label} is {facts.get('machine')}",
                 hint=f"bundle for the device: --target {device_target.name}",
             )
+        device_python = ".".join(str(facts.get("python", "")).split(".")[:2])
+        tied = manifest.get("offline") or str(manifest.get("target", "")).startswith("pi-")
+        if tied and manifest.get("python") and device_python and manifest["python"] != device_python:
+            # offline wheels are built for one Python, and a Pi OS target's pins for its OS: a bookworm bundle
+            # (Python 3.11, numpy 1) cannot install on trixie (Python 3.13), nor the other way round
+            raise DeployError(
+                f"the bundle is for {manifest['target']} (Python {manifest['python']}), {remote.label} runs "
+                f"{facts.get('pretty')} with Python {device_python}",
+                hint=f"bundle for the device: --target {device_target.name}",
+            )
         need_kb = bundle_size_bytes(bundle_dir) // 1024 * 3 + (250_000 if not manifest["offline"] else 150_000)
         _refuse_bad_device(facts, remote, name, port, force, need_kb)
         steps.done("device checks: venv, sudo, systemd, unit, port, space")
