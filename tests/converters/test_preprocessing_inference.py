@@ -243,7 +243,7 @@ def test_a_wrong_spec_forced_by_flags_shows_in_the_accuracy_column(trap, tmp_pat
     assert trap["keras_accuracy"] - deployed > 0.3, row
     assert "REFUSED" in row and "deployed accuracy" in row
     assert "the graph expects raw 0..255 pixels" in done.stdout  # the warning names the contradiction
-    forced = _convert(trap, out, "--mean", "0", "--std", "255", "--force")
+    forced = _convert(trap, out, "--mean", "0", "--std", "255", "--force", "--overwrite")
     assert forced.returncode == 0 and out.exists() and "FORCED" in _row(forced.stdout, "float32")
     accuracy, _ = _deployed_accuracy(out, trap["data"])
     assert abs(accuracy - deployed) < 1e-9  # the column is what edgekit's task gets from the file
