@@ -286,8 +286,10 @@ def test_text_classifier_end_to_end_on_the_chat_corpus(tmp_path):
 TEXT_EPOCHS = 30
 # Measured on this split (206 test lines, seed 0): model 84.0 %, bag-of-words logistic regression 86.9 %, int8 82.5 %.
 TEXT_MARGIN = 0.05
-# Measured: 87.5 % (21 of 24 test images) for the source, float32 and int8 files; chance is 33 %.
-IMAGE_THRESHOLD = 0.8
+# Measured: 79–87.5 % (19 to 21 of 24 test images, from run to run: TensorFlow's CPU training is not bit-exact
+# across runs) for the source, float32 and int8 files; chance is 33 %. One image is 4.2 points: the bound keeps
+# two images of margin below the lowest run seen.
+IMAGE_THRESHOLD = 0.7
 
 
 @pytest.mark.slow
