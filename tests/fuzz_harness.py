@@ -397,6 +397,19 @@ def _run_input(model_name: str, item: str, runners: dict) -> None:
     runners[model_name].run(item)
 
 
+def _peak_rss_mb() -> int:
+    """This process's own peak RSS: VmHWM of its memory map. Not ru_maxrss: Linux carries the forked parent's
+    high-water mark across exec into it, so a child of a 1.4 GB pytest process (after the training tests) reported
+    1.4 GB from its first case on."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
 def child_main(seed: int, cases: list[int], models: int) -> None:
     """Run ``cases`` one after another, printing ``S i`` when one starts and ``R i outcome cpu rss detail`` after."""
     resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
@@ -439,7 +452,7 @@ def child_main(seed: int, cases: list[int], models: int) -> None:
             if frames:
                 detail += f" @ {Path(frames[-1].filename).name}:{frames[-1].lineno}"
         used = time.process_time() - cpu
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        rss = _peak_rss_mb()
         if used > CPU_LIMIT_S:
             outcome = "timeout"
         out.write(f"R {index} {outcome} {used:.3f} {rss} {json.dumps(detail)}\n")
