@@ -9,11 +9,13 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from edgekit import zoo
 from tests.support.cli_helpers import edgekit_cli
 
 
+@pytest.mark.slow  # over 0.5 s on a quiet machine
 def test_bench_plot_writes_a_bar_per_percentile_and_thread_count(tmp_path):
     import cv2
 
@@ -32,6 +34,7 @@ def test_bench_plot_writes_a_bar_per_percentile_and_thread_count(tmp_path):
     assert blue.sum() > 20 and len(np.split(columns, np.flatnonzero(np.diff(columns) > 1) + 1)) >= 2  # legend + bars
 
 
+@pytest.mark.slow  # over 0.5 s on a quiet machine
 def test_bench_plot_without_matplotlib_is_one_line_naming_the_extra_and_the_timings_as_usual(tmp_path):
     plot = tmp_path / "latency.png"
     # A real process in which matplotlib cannot be imported (as on an install without the extra).

@@ -125,6 +125,7 @@ def _keyword_clip(speech: Path, accent: str, variant: str):
     return assemble(KEYWORD_CLIP, Voice("espeak-ng", accent, variant), speech)
 
 
+@pytest.mark.slow  # over 0.5 s on a quiet machine
 @needs_tools
 @pytest.mark.parametrize("recipe", ["int8", "float16"])
 @pytest.mark.parametrize("accent, variant", HELD_OUT_VOICES)
@@ -200,6 +201,7 @@ def test_window_scores_equal_the_keras_model(speech):
             assert np.mean(ours.argmax(1) == reference.argmax(1)) >= 0.9
 
 
+@pytest.mark.slow  # over 0.5 s on a quiet machine
 def test_live_stream_delivers_every_block_in_order_on_the_worker_thread():
     clip = noise(3.0, seed=4)
     starts = range(0, clip.size, 1600)  # 100 ms blocks
@@ -220,6 +222,7 @@ def test_live_stream_delivers_every_block_in_order_on_the_worker_thread():
         np.testing.assert_allclose(scores_of(result), scores)
 
 
+@pytest.mark.slow  # over 0.5 s on a quiet machine
 def test_blocks_dropped_by_a_busy_live_stream_become_silence_so_stream_time_stays_true():
     clip = noise(3.0, seed=5)
     received = []
@@ -248,6 +251,7 @@ WAKE_VOICES += [
 WAKE_VOICES += [Voice("espeak-ng", "en-us-nyc"), Voice("flite", "slt"), Voice("flite", "rms"), Voice("flite", "awb")]
 
 
+@pytest.mark.slow  # over 0.5 s on a quiet machine
 @needs_tools
 @pytest.mark.parametrize("name, phrase", [("alexa", "alexa"), ("okay_nabu", "okay nabu")])
 def test_wake_words_spoken_by_espeak_are_detected_once(wake_words, speech, name, phrase):
@@ -266,6 +270,7 @@ def test_wake_words_spoken_by_espeak_are_detected_once(wake_words, speech, name,
     assert counts == {key: 1 for key in counts}, counts
 
 
+@pytest.mark.slow  # over 0.5 s on a quiet machine
 @pytest.mark.parametrize("name", ["alexa", "okay_nabu", "hey_jarvis", "hey_mycroft"])
 def test_wake_word_models_stay_silent_on_real_read_speech(wake_words, name):
     files = pocketsphinx_files()

@@ -68,22 +68,33 @@ def labelled_folder(tmp_path) -> Path:
 KINDS = ["wrong", "missing", "folder", "empty", "random"]
 
 
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize(
-    "command",
-    [
-        ["info", "{bad}"],
-        ["info", "--json", "{bad}"],
-        ["run", "{bad}", "x.png"],
-        ["bench", "--runs", "1", "--warmup", "1", "{bad}"],
-        ["eval", "{bad}", "{data}"],
-        ["convert", "{bad}", "-o", "{out}/o.tflite"],
-        ["convert", "{bad}", "--to", "coreml", "-o", "{out}/o.mlpackage"],
-        ["bundle", "{bad}", "-o", "{out}/bundle"],
-        ["deploy", "{bad}", "ssh://nobody@127.0.0.1:1"],  # refused before any connection
-    ],
-    ids=lambda c: "-".join(part for part in c if not part.startswith("{"))[:30] if isinstance(c, list) else c,
-)
+COMMANDS = [
+    ["info", "{bad}"],
+    ["info", "--json", "{bad}"],
+    ["run", "{bad}", "x.png"],
+    ["bench", "--runs", "1", "--warmup", "1", "{bad}"],
+    ["eval", "{bad}", "{data}"],
+    ["convert", "{bad}", "-o", "{out}/o.tflite"],
+    ["convert", "{bad}", "--to", "coreml", "-o", "{out}/o.mlpackage"],
+    ["bundle", "{bad}", "-o", "{out}/bundle"],
+    ["deploy", "{bad}", "ssh://nobody@127.0.0.1:1"],  # refused before any connection
+]
+
+
+def _matrix() -> list:
+    """Every command with every kind of bad file; the fast set (`-m "not slow"`, 0.3 s a process) keeps every
+    command on a random file and `run` on every kind, the full cross runs with the slow tests."""
+    cases = []
+    for command in COMMANDS:
+        name = "-".join(part for part in command if not part.startswith("{"))[:30]
+        for kind in KINDS:
+            fast = kind == "random" or command[0] == "run"
+            marks = () if fast else (pytest.mark.slow,)
+            cases.append(pytest.param(command, kind, marks=marks, id=f"{name}-{kind}"))
+    return cases
+
+
+@pytest.mark.parametrize("command, kind", _matrix())
 def test_every_command_on_a_bad_model_file(command, kind, bad_files, labelled_folder, tmp_path):
     bad = bad_files[kind]
     if command[0] == "deploy" and kind == "folder":
@@ -156,6 +167,7 @@ def test_json_batch_has_one_error_object_per_bad_input(tmp_path):
     assert "error" in rows[0] and rows[0]["hint"] and "classes" in rows[1]
 
 
+@pytest.mark.slow  # over 0.5 s on a quiet machine
 def test_text_model_asks_for_text_instead_of_reading_a_file_name(tmp_path):
     import cv2
 

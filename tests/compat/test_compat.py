@@ -67,6 +67,7 @@ def test_operator_version_failure_names_the_runtime_not_a_corrupt_download(tmp_p
     assert "re-download" not in caught.value.hint and "ai-edge-litert" in caught.value.hint
 
 
+@pytest.mark.slow  # over 0.5 s on a quiet machine
 def test_info_json_carries_the_verdict():
     from tests.support.cli_helpers import edgekit_cli
 

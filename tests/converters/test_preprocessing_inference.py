@@ -101,6 +101,7 @@ def test_card_takes_raw_pixels_when_the_graph_normalizes_them(case):
     assert any(n.startswith("found ") for n in notes)
 
 
+@pytest.mark.slow  # over 0.5 s on a quiet machine
 @pytest.mark.parametrize("preprocess", [lambda x: x, _tanh], ids=["no normalization", "not affine"])
 def test_unknown_normalization_is_said_to_be_assumed_on_one_line(preprocess, tmp_path):
     from converters.tflite import export_tflite

@@ -286,6 +286,7 @@ def test_bundle_refuses_32_bit_pi_os_with_the_alternative(tmp_path):
     assert not (tmp_path / "b").exists()
 
 
+@pytest.mark.slow  # over 0.5 s on a quiet machine
 def test_bundle_is_reproducible_and_lists_every_file(tmp_path):
     """Same inputs, same release id (redeploys can be recognised); the manifest hashes every file."""
     import hashlib

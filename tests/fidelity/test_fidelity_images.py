@@ -120,6 +120,7 @@ def test_region_of_interest_is_mediapipes(photos, work, mediapipe_current_python
             assert difference.max() <= 8 and (difference > 0).mean() < 0.02, (path.name, difference.max())
 
 
+@pytest.mark.slow  # over 0.5 s on a quiet machine
 def test_area_resampler_only_when_asked(photos):
     """The old resampler is an explicit option: it differs from the default, and the default is MediaPipe's."""
     image = image_proc.read_image(photos[0])

@@ -15,6 +15,9 @@ import pytest
 import edgekit
 from tests.support.runtime_matrix import TOP1_MIN, agreement, litert_outputs, sample_inputs, tf_lite_outputs
 
+# TensorFlow's import alone is several seconds: the column runs with the slow tests.
+pytestmark = pytest.mark.slow
+
 ZOO = sorted((Path(__file__).resolve().parents[2] / "edgekit" / "zoo").glob("*.tflite"))
 
 

@@ -20,6 +20,10 @@ from edgekit.sources import open_source
 from tests.support.cli_helpers import edgekit_cli
 from tests.support.live_fixtures import ABSENT_CAMERA_INDEX, FrameList, MjpegServer, free_port, write_ffv1_video
 
+# The live runner end to end: edgekit processes reading real video and audio files, servers and streams
+# (0.4-3 s each).
+pytestmark = pytest.mark.slow
+
 SEGMENT = 15  # frames per garment in the clip
 
 

@@ -84,6 +84,7 @@ def test_numpy_fallback_makes_the_same_tensor(photos, monkeypatch):
         assert np.array_equal(tensor, expected), dtype
 
 
+@pytest.mark.slow  # over 0.5 s on a quiet machine
 def test_buffers_are_reused_and_frames_make_no_page_faults(photos):
     """The face detector on a stream of 640x480 frames: one tensor, one cached map, no memory faulted in."""
     import cv2

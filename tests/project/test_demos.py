@@ -10,6 +10,9 @@ import pytest
 
 from tests.support.live_fixtures import ABSENT_CAMERA_INDEX
 
+# Each demo is a whole program in its own process, run on a video or audio file (6 s of set-up, 1-2 s each).
+pytestmark = pytest.mark.slow
+
 DEMOS = Path(__file__).resolve().parents[2] / "demos"
 
 

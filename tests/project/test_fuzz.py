@@ -43,6 +43,7 @@ def test_a_case_is_reproducible_from_its_number():
     assert first == again and first[2] != (fuzz_harness.ZOO / first[0]).read_bytes()
 
 
+@pytest.mark.slow  # over 0.5 s on a quiet machine
 def test_a_native_crash_is_caught_and_isolated(monkeypatch):
     """A child killed by a signal is reported as a crash of the case it was running; the batch goes on."""
     monkeypatch.setenv("EDGEKIT_FUZZ_CRASH_CASE", "3")

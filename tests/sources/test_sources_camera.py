@@ -313,6 +313,7 @@ def test_picamera_without_picamera2_says_how_to_install_it():
     assert "python3-picamera2" in caught.value.hint and "--system-site-packages" in caught.value.hint
 
 
+@pytest.mark.slow  # over 0.5 s on a quiet machine
 def test_read_timeout_on_a_source_with_nothing_new():
     class StandInStalledPicamera2(StandInPicamera2):  # a Picamera2 stand-in that stalls: the timeout path
         def capture_array(self, name):

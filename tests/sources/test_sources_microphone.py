@@ -173,6 +173,7 @@ def test_flac_file_decodes_like_the_wav(stereo_wav, tmp_path, decoder):
     assert np.max(np.abs(flac_samples - wav_samples)) < 1e-6
 
 
+@pytest.mark.slow  # over 0.5 s on a quiet machine
 def test_audio_file_realtime_pacing_and_loop(tmp_path):
     path = write_wav(tmp_path / "short.wav", chirp(16000, 0.3, 5000), 16000)
     started = time.monotonic()

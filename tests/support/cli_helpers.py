@@ -17,3 +17,11 @@ def edgekit_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProc
         timeout=600,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert len([line for line in result.stderr.splitlines() if line.startswith("error:")]) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr

@@ -23,6 +23,8 @@ TRAINING_FIXTURES = frozenset(
 )
 
 
+REAL_PARTS_MARKERS = ("network", "audio", "display")
+
 _SLOW_MODULE = re.compile(r"^pytestmark = (pytest\.mark\.slow\b|\[[^\]]*pytest\.mark\.slow\b)", re.MULTILINE)
 
 
@@ -42,9 +44,12 @@ def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects
 def pytest_collection_modifyitems(items):
-    """Mark `slow` every test that trains or converts through a fixture, and every emulated-Pi test (qemu)."""
+    """Mark `slow` every test that trains or converts through a fixture, every emulated-Pi test (qemu), and every
+    test that drives a real stream, microphone or screen (marked network, audio or display: an ffmpeg or MJPEG
+    server, PulseAudio, Xvfb, Chromium). Each of those takes 0.5-3 s; together they were half of the fast set."""
     for item in items:
-        if TRAINING_FIXTURES & set(item.fixturenames) or item.get_closest_marker("pi"):
+        real_parts = any(item.get_closest_marker(name) for name in REAL_PARTS_MARKERS)
+        if TRAINING_FIXTURES & set(item.fixturenames) or item.get_closest_marker("pi") or real_parts:
             item.add_marker(pytest.mark.slow)
 
 

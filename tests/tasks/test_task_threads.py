@@ -49,6 +49,7 @@ def _call(task: BaseTask, method: str, item) -> str:
     return repr(result.to_dict() if hasattr(result, "to_dict") else result)
 
 
+@pytest.mark.slow  # over 0.5 s on a quiet machine
 @pytest.mark.parametrize("kind", ["classifier", "detector", "text", "audio"])
 def test_one_task_shared_by_four_threads_gives_the_one_thread_results(kind):
     name, inputs, method = _inputs(kind)

@@ -121,6 +121,7 @@ def keypoint_errors_px(face, expected) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- against MediaPipe
+@pytest.mark.slow  # over 0.5 s on a quiet machine
 @pytest.mark.interop
 def test_astronaut_face_matches_mediapipe(detector, images, mediapipe_faces):
     face, points = only_face(detector.detect(images["photo"]))

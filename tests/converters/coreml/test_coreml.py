@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,12 +17,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.support.cli_helpers import edgekit_cli
+from tests.support.cli_helpers import assert_one_line_error, edgekit_cli
 
+# Every test here converts through coremltools (which imports TensorFlow): the module is slow as a whole and
+# `-m "not slow"` does not import it. The option checks that need neither live in test_coreml_options.py.
+pytestmark = pytest.mark.slow
 pytest.importorskip("coremltools")
 
 import edgekit  # noqa: E402
-from converters.coreml import CoreMLExporter, check_package_path, export_coreml  # noqa: E402
+from converters.coreml import CoreMLExporter, export_coreml  # noqa: E402
 from converters.coreml.recipes import (  # noqa: E402
     DEFAULT_TOLERANCES,
     CoreMLConfig,
@@ -34,8 +36,8 @@ from converters.coreml.reference import SUPPORTED_OPS, load_reference  # noqa: E
 from converters.tflite import CardOptions, read_labels  # noqa: E402
 from edgekit.backends._coremltools import load_program  # noqa: E402
 from edgekit.backends.coreml import describe_package, load_coreml  # noqa: E402
-from edgekit.errors import OutputPathError, RecipeError, UnsupportedModelError, VerificationError  # noqa: E402
-from tests.support import coreml_fixtures
+from edgekit.errors import UnsupportedModelError, VerificationError  # noqa: E402
+from tests.support import coreml_fixtures  # noqa: E402
 
 RECIPES = [recipe.value for recipe in CoreMLRecipe]
 ON_MACOS = sys.platform == "darwin"
@@ -374,47 +376,6 @@ def test_failed_verification_leaves_nothing_and_keeps_the_old_package(small_imag
     assert forced.row.verdict.startswith("FORCED")
 
 
-def test_existing_package_is_refused_without_overwrite(tmp_path):
-    out = tmp_path / "m.mlpackage"
-    out.mkdir()
-    with pytest.raises(OutputPathError, match="already exists") as error:
-        check_package_path(out)
-    assert "--overwrite" in error.value.hint
-    assert check_package_path(out, overwrite=True) == out
-    with pytest.raises(OutputPathError, match="must end in .mlpackage"):
-        check_package_path(tmp_path / "m.mlmodel")
-    with pytest.raises(OutputPathError, match="does not exist"):
-        check_package_path(tmp_path / "missing" / "m.mlpackage")
-
-
-@pytest.mark.parametrize(
-    "kwargs, message",
-    [
-        (dict(recipe="int8", deployment_target="iOS15"), "needs deployment target iOS16"),
-        (dict(recipe="float32", compute_precision="float16"), "contradicts"),
-        (dict(recipe="float16", weight_threshold=512), "applies only to the compressed recipes"),
-        (dict(recipe="palettize4", weight_threshold=-1), "whole number >= 0"),
-        (dict(recipe="float16", deployment_target="iOS99"), "unknown deployment target"),
-        (dict(recipe="palettise4"), "unknown Core ML recipe"),
-    ],
-)
-def test_recipe_config_refuses_what_cannot_work(kwargs, message):
-    with pytest.raises(RecipeError, match=message):
-        CoreMLConfig(**kwargs)
-
-
-def test_recipe_config_defaults():
-    assert CoreMLConfig("int8").deployment_target == "iOS16"
-    assert CoreMLConfig("int8").weight_threshold == 2048
-    assert CoreMLConfig("int8").compute_precision == "float16"
-    assert CoreMLConfig("palettize6", compute_precision="float32", deployment_target="macos14").deployment_target == (
-        "macOS14"
-    )
-    assert CoreMLConfig("float16").deployment_target == "iOS15" and CoreMLConfig("float16").weight_threshold is None
-    assert CoreMLRecipe.parse("pal4") is CoreMLRecipe.PALETTIZE4 and CoreMLRecipe.parse("FP32") is CoreMLRecipe.FLOAT32
-
-
-# ----------------------------------------------------------------------------- runtime
 @pytest.mark.slow
 @pytest.mark.skipif(ON_MACOS, reason="on macOS Core ML runs the package")
 def test_load_says_core_ml_runs_only_on_apple_platforms(exported):
@@ -455,14 +416,6 @@ def test_core_ml_predict_matches_keras_on_macos(exported, digits, digits_keras_m
 
 
 # ----------------------------------------------------------------------------- the command line
-def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert result.returncode == 1, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    assert len([line for line in result.stderr.splitlines() if line.startswith("error:")]) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in result.stderr, result.stderr
-
-
 @pytest.mark.slow
 def test_cli_convert_info_and_reference_run(digits, digits_keras_model, tmp_path):
     out = tmp_path / "packages"
@@ -498,19 +451,3 @@ def test_cli_convert_info_and_reference_run(digits, digits_keras_model, tmp_path
     assert_one_line_error(again, "already exists", "--overwrite")
     if not ON_MACOS:
         assert_one_line_error(edgekit_cli("run", str(package), str(picture)), "Apple platforms", "--reference")
-
-
-@pytest.mark.parametrize(
-    "flags, fragments",
-    [
-        (["--to", "coreml", "--quantize", "int8", "--deployment-target", "iOS15"], ["needs deployment target iOS16"]),
-        (["--to", "coreml", "--deployment-target", "iOS99"], ["unknown deployment target"]),
-        (["--to", "coreml", "--quantize", "palletize4"], ["unknown Core ML recipe", "palettize4"]),
-        (["--to", "tflite", "--weight-threshold", "0"], ["apply only to Core ML exports"]),
-        (["--to", "coreml", "--io-dtype", "uint8"], ["--io-dtype applies only to TFLite"]),
-    ],
-)
-def test_cli_refuses_bad_core_ml_flags_before_any_work(flags, fragments, tmp_path):
-    model = tmp_path / "model.keras"
-    model.write_bytes(b"not read: the flags are refused first")
-    assert_one_line_error(edgekit_cli("convert", str(model), *flags, "-o", str(tmp_path / "x.mlpackage")), *fragments)
