@@ -19,7 +19,6 @@ from ..auto import task_class_for
 from ..errors import InputError, MetadataError
 from ..metadata import Task
 from ..model import Model
-from ..processing import audio as audio_proc
 from ..processing.arrays import read_npy
 from ..processing.classification import rank_categories
 from ..processing.image import IMAGE_SUFFIXES
@@ -92,7 +91,9 @@ class FileRunner:
             )
         result: dict[str, Any] = {"input": item}
         if kind == "audio":
-            samples, rate = audio_proc.read_wav(item)
+            from ..processing.audio import read_wav  # on the first audio file: image runs never load it
+
+            samples, rate = read_wav(item)
             audio = cast("AudioClassifier", task)  # the task the card's AUDIO_CLASSIFIER names
             return result | self._clip_summary(audio.classify(samples, rate), audio.window_ms)
         if kind == "text":
@@ -155,7 +156,9 @@ def _refuse_file_for_text(item: str, model_name: str) -> None:
         suffix, exists, folder = path.suffix.lower(), path.exists(), path.is_dir()
     except (OSError, ValueError):  # a sentence longer than a file name can be (or with a NUL) is no path
         return
-    if exists or suffix in IMAGE_SUFFIXES + audio_proc.AUDIO_SUFFIXES + (".npy",):
+    from ..processing.audio import AUDIO_SUFFIXES
+
+    if exists or suffix in IMAGE_SUFFIXES + AUDIO_SUFFIXES + (".npy",):
         what = "a folder" if folder else "a file" if exists else f"a {suffix} file name"
         raise InputError(
             f"{model_name} is a text model and {item!r} is {what}; it reads text, not files",

@@ -9,7 +9,6 @@ unless the caller asks to wait for room (lossless: a file read as fast as the ma
 
 from __future__ import annotations
 
-import difflib
 import logging
 import threading
 import time
@@ -39,6 +38,8 @@ class RunningMode(str, Enum):
             return cls(text)
         except ValueError:
             allowed = ", ".join(m.name for m in cls)
+            import difflib  # only for a misspelt mode
+
             close = difflib.get_close_matches(text, [m.value for m in cls], n=1)
             hint = f"did you mean {close[0].upper()}? " if close else ""
             raise InputError(f"unknown running mode {value!r}", hint=f"{hint}use one of: {allowed}") from None
