@@ -13,6 +13,9 @@ belongs to the latest layer its name mentions; a layer's output is the last tens
 in execution order, with the layer's output shape. Layers fused into a later one (a convolution
 folded with its batch normalization and activation) have no tensor of their own and are listed as
 not compared. The model's outputs are matched through the serving signature.
+
+Over 400 lines: the TFLite and Core ML comparisons share the layer matching and the report, and are
+kept beside them.
 """
 
 from __future__ import annotations

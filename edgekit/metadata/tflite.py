@@ -5,6 +5,9 @@ read it): the model's ``metadata`` list gets an entry ``TFLITE_METADATA`` pointi
 holds a ``ModelMetadata`` flatbuffer (identifier ``M001``); associated files (labels, vocabulary,
 ``edgekit.json``) are stored uncompressed in a zip archive appended to the model. Reading needs
 only numpy and flatbuffers, never TensorFlow.
+
+Over 400 lines: reading and writing are kept together so the layout above is defined in one place (a
+change to one side without the other would write files the reader refuses).
 """
 
 from __future__ import annotations
