@@ -129,7 +129,7 @@ run_tests() {
 prepare_fixtures_in_background() {
   local logs="${TMPDIR:-/tmp}/edgekit-fixtures"; mkdir -p "$logs"
   if [ "${EDGEKIT_SKIP_INTEROP:-}" != 1 ]; then
-    ( for runtime in mediapipe-1.2.2 mediapipe-0.10.21 tflite-runtime-2.14; do
+    ( for runtime in mediapipe-1.2.2 mediapipe-0.10.21 tflite-runtime-2.14 torch-2.13; do
         PYTHON="$PWD/$VENV/bin/python" bash tests/interop/runtime_env.sh "$runtime" >"$logs/$runtime.log" 2>&1 || true
       done ) &
   fi

