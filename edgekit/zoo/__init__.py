@@ -1,7 +1,7 @@
 """The bundled default models (trained by edgekit from offline data; see each model's card here).
 
 >>> import edgekit.zoo
->>> edgekit.zoo.available()                # e.g. {'fashion': ['float32', 'int8'], ...}
+>>> edgekit.zoo.available()                # e.g. {'fashion': ['float16', 'int8'], ...} in a checkout
 >>> model = edgekit.load(edgekit.zoo.path("fashion"))           # int8 by default
 """
 
@@ -39,9 +39,15 @@ def path(name: str, recipe: str | None = None) -> Path:
     file = FOLDER / f"{name}_{recipe}.tflite"
     if not file.exists():
         listing = ", ".join(f"{n} ({'/'.join(r)})" for n, r in available().items()) or "none"
+        # An installed wheel carries each model's default file only (the install-size budget): the
+        # float16 variants are in the repository's edgekit/zoo/ folder.
+        elsewhere = (
+            " (an installed wheel carries the default files only: the other recipes are in the"
+            " repository's edgekit/zoo/)"
+        )
         raise ModelNotFoundError(
             f"no bundled model {name!r} in recipe {recipe!r}",
-            hint=f"bundled: {listing}; rebuild them with ./dev.sh zoo",
+            hint=f"bundled here: {listing}{elsewhere}; rebuild them all with ./dev.sh zoo",
         )
     return file
 

@@ -88,6 +88,10 @@ def test_wheel_holds_the_runtime_models_and_demos_only(wheel):
     assert tops == {"edgekit"}, tops  # no generic top-level names (converters, demos, tests)
     for name in ("fashion_int8.tflite", "fashion.md", "faces_float32.tflite", "topics_int8.tflite"):
         assert f"edgekit/zoo/{name}" in names
+    # Each model's default file only: the float16 variants stay in the repository (the 150 MB budget).
+    models = sorted(n.rsplit("/", 1)[-1] for n in names if n.startswith("edgekit/zoo/") and n.endswith(".tflite"))
+    bundled = Path(__file__).parents[2] / "edgekit" / "zoo"
+    assert models == sorted(m.name for m in bundled.glob("*.tflite") if "float16" not in m.name), models
     for demo in ("webcam_classify", "webcam_detect", "mic_keywords", "mic_sounds", "classify_images", "classify_text"):
         assert f"edgekit/demos/{demo}.py" in names
     assert "edgekit/views/page.html" in names and "edgekit/deploy/install.sh" in names
@@ -129,6 +133,12 @@ def test_installed_wheel_runs_outside_the_checkout(venv, tmp_path):
     assert where.returncode == 0, where.stderr
     package, model = where.stdout.split()
     assert package.startswith(str(venv)) and model.startswith(str(venv)) and model.endswith("fashion_int8.tflite")
+    # A float16 variant is in the repository, not in the wheel: the error says where it is.
+    probe = (
+        "import edgekit\ntry: edgekit.zoo.path('fashion', 'float16')\nexcept edgekit.EdgekitError as e: print(e.hint)"
+    )
+    variant = _run([python, "-c", probe], **run)
+    assert variant.returncode == 0 and "repository's edgekit/zoo/" in variant.stdout, (variant.stdout, variant.stderr)
 
     # 2. `edgekit run` on the bundled model and photos (Fashion-MNIST test images, upscaled as a camera would).
     images, labels = load("t10k")
@@ -271,11 +281,11 @@ LITERT_OWN = {"backports-strenum", "ml-dtypes", "protobuf", "tqdm", "typing-exte
 DECODERS = ("simplejpeg", "pyspng")
 # Measured with constraints.txt's versions (Python 3.11, Linux x86-64), bytecode included: numpy 71.4 MB (28.5 of
 # it numpy.libs, OpenBLAS; 15.4 its tests), ai-edge-litert 61.4 (an 18.9 MB WebGPU accelerator and an 8.3 MB NPU
-# plugin tool among it), ai-edge-litert's own dependencies 5.2 (protobuf, ml_dtypes, tqdm, ...), edgekit 11.5
-# (9.5 of it the bundled models), the decoders 1.5 (simplejpeg 1.1, pyspng 0.4): 151.2 MB.
-# The issue's target, 150 MB, is NOT met, by 1.2 MB: without any decoder the rest is already 149.7 MB, so no
-# decoder fits (Pillow, 22 MB, made 171.6 MB). The bound is the measurement rounded up, to catch growth.
-BUDGET_MB = 152.0
+# plugin tool among it), ai-edge-litert's own dependencies 5.2 (protobuf, ml_dtypes, tqdm, ...), edgekit 9.2
+# (7.2 of it the bundled models: each model's default file; the float16 variants, 2.4 MB, stay in the
+# repository), the decoders 1.5 (simplejpeg 1.1, pyspng 0.4): 148.9 MB, within the issue's 150 MB. Third-party
+# packages are 139.7 of it, so no heavier decoder fits (Pillow, 22 MB, made 171.6 MB).
+BUDGET_MB = 150.0
 
 
 def _distribution_of(site: Path) -> dict[str, str]:
@@ -313,6 +323,6 @@ def test_installed_size(venv):
     files = "\n".join(f"  {mb:6.1f} MB  {name}" for mb, name in sorted(largest, reverse=True)[:8])
     print(f"\nruntime install, bytecode included, without pip/setuptools:\n{table}\n  {'total':18s} {total:6.1f} MB")
     print(f"largest files:\n{files}")
-    assert sizes["edgekit-ml"] <= 13, sizes  # the zoo (12 MB budget, 9.5 MB now) and the code
+    assert sizes["edgekit-ml"] <= 11, sizes  # the zoo (9 MB budget, 7.2 MB now) and the code
     assert sum(sizes[d] for d in DECODERS) <= 2, sizes  # the image decoders stay light (Pillow would be 22 MB)
     assert total <= BUDGET_MB, f"{total:.1f} MB > {BUDGET_MB} MB: {sizes}"
