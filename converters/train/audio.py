@@ -181,7 +181,15 @@ def train_audio_classifier(
     out = check_output(Path(out), options.overwrite)
     data = discover_audio(data_path, unknown)
     noise_recordings = read_background(background)
-    warnings = check_classes(data, options.class_weights)
+    try:
+        warnings = check_classes(data, options.class_weights)
+    except InputError as exc:
+        if not data.skipped:
+            raise
+        item, reason = data.skipped[0]
+        raise InputError(
+            f"{exc.message}; {len(data.skipped)} unusable file(s) skipped (e.g. {item}: {reason})", hint=exc.hint
+        ) from None
     if UNKNOWN not in data.classes:
         warnings.append(
             f"no '{UNKNOWN}' class: any other word or sound will be scored as one of {len(data.classes)} classes; "

@@ -83,10 +83,17 @@ def word_speakers(held_out: bool, count: int) -> list:
 
 
 def spoken_words(
-    out: Path, words: list[str], unknown_words: list[str], speakers: list, renditions: int = 1, seed: int = 0
+    out: Path,
+    words: list[str],
+    unknown_words: list[str],
+    speakers: list,
+    renditions: int = 1,
+    seed: int = 0,
+    mixed: bool = True,
 ) -> Path:
     """Each speaker says every word ``renditions`` times (random rate 120-220 wpm and pitch 20-80), and one or two
-    of ``unknown_words`` per rendition; written to ``out/<word>/`` and ``out/unknown/``. Returns ``out``.
+    of ``unknown_words`` per rendition; written to ``out/<word>/`` and ``out/unknown/``, in mixed formats (or all
+    16 kHz mono WAV unless ``mixed``). Returns ``out``.
 
     Raises:
         RuntimeError: espeak-ng or sox is missing (apt-get install espeak-ng sox).
@@ -102,7 +109,7 @@ def spoken_words(
             for index, (word, clip) in enumerate(zip(said, clips)):
                 folder = out / (word if index < len(words) else "unknown")
                 stem = f"{speaker.key}_{rendition}" + (f"_{word}" if index >= len(words) else "")
-                _write_clip(folder, stem, clip, int(rng.integers(0, 4)))
+                _write_clip(folder, stem, clip, int(rng.integers(0, 4)) if mixed else 0)
     return out
 
 
