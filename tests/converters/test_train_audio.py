@@ -121,6 +121,21 @@ def test_training_copies_keep_the_whole_clip_inside_what_the_embedding_sees(monk
     assert np.sqrt(np.mean(quiet**2)) < 10 ** (-24 / 20) * 1.5
 
 
+def test_background_recordings_are_read_and_cut_into_unit_rms_noise(tmp_path):
+    from converters.train.audio_data import noise, read_background
+
+    hum = _tone(3.0, 8000, 1234.0)  # 8 kHz: resampled to 16 kHz on reading; not a mains harmonic
+    _wav(tmp_path / "bg" / "hum.wav", hum, 8000)
+    (tmp_path / "bg" / "empty.wav").write_bytes(b"")
+    recordings = read_background(tmp_path / "bg")
+    assert len(recordings) == 1 and abs(recordings[0].size - 48000) <= 1
+    cuts = [noise(np.random.default_rng(seed), 16000, recordings) for seed in range(8)]
+    assert all(abs(np.sqrt(np.mean(c.astype(np.float64) ** 2)) - 1) < 1e-3 for c in cuts)
+    spectra = [np.abs(np.fft.rfft(c)) for c in cuts]
+    from_hum = [int(np.argmax(s)) == 1234 for s in spectra]  # 1 s at 16 kHz: bin k is k Hz
+    assert any(from_hum) and not all(from_hum)  # half the cuts come from the recording, half are synthetic
+
+
 # ------------------------------------------------------------------------------------------ CLI errors
 @pytest.mark.parametrize("case", ["one-class", "few", "exists", "no-classes", "all-unreadable"])
 def test_cli_bad_audio_input_is_one_error_and_a_hint_and_writes_nothing(tmp_path, capfd, case):
