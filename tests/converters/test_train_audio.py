@@ -137,10 +137,11 @@ def test_background_recordings_are_read_and_cut_into_unit_rms_noise(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ CLI errors
-@pytest.mark.parametrize("case", ["one-class", "few", "exists", "no-classes", "all-unreadable"])
+@pytest.mark.parametrize("case", ["one-class", "few", "exists", "no-classes", "all-unreadable", "int16x8-only"])
 def test_cli_bad_audio_input_is_one_error_and_a_hint_and_writes_nothing(tmp_path, capfd, case):
     out = tmp_path / "out"
     data = tmp_path / "d"
+    extra: list[str] = []
     if case == "one-class":
         _folder(data, {"lights": 6})
     elif case == "few":
@@ -151,12 +152,15 @@ def test_cli_bad_audio_input_is_one_error_and_a_hint_and_writes_nothing(tmp_path
         (out / "keep.txt").write_text("mine")
     elif case == "no-classes":
         data.mkdir()
+    elif case == "int16x8-only":
+        _folder(data, {"lights": 6, "music": 6})
+        extra = ["--quantize", "int16x8"]
     else:
         _folder(data, {"lights": 6})
         for index in range(6):
             (data / "music" / f"{index}.wav").parent.mkdir(exist_ok=True)
             (data / "music" / f"{index}.wav").write_bytes(b"" if index % 2 else b"garbage")
-    assert _cli("audio-classifier", str(data), "-o", str(out)) == 1
+    assert _cli("audio-classifier", str(data), "-o", str(out), *extra) == 1
     err = capfd.readouterr().err.strip().splitlines()
     errors = [line for line in err if line.startswith("error: ")]
     assert len(errors) == 1 and any(line.startswith("hint: ") for line in err), err
@@ -167,6 +171,7 @@ def test_cli_bad_audio_input_is_one_error_and_a_hint_and_writes_nothing(tmp_path
         "exists": "already exists",
         "no-classes": "has no class subfolders",
         "all-unreadable": "found 1 ('lights'); 6 unusable file(s) skipped",
+        "int16x8-only": "SQRT",
     }[case]
     assert expected in errors[0]
     if case == "exists":
@@ -174,6 +179,18 @@ def test_cli_bad_audio_input_is_one_error_and_a_hint_and_writes_nothing(tmp_path
     else:
         assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+
+
+def test_int16x8_is_skipped_with_its_reason_and_the_other_recipes_kept():
+    from converters.train import TrainOptions
+    from converters.train.audio_export import without_int16x8
+
+    options, rows = without_int16x8(TrainOptions())  # the default: every TFLite recipe
+    assert options.quantize == "float32,float16,dynamic,int8"
+    assert [(r["recipe"], r["written"], r["skipped"]) for r in rows] == [("int16x8", False, True)]
+    assert "SQRT" in rows[0]["verdict"]
+    assert without_int16x8(TrainOptions(quantize="all"))[0].quantize == "float32,float16,dynamic,int8"
+    assert without_int16x8(TrainOptions(quantize="int8"))[1] == []
 
 
 def test_missing_unknown_or_background_folder_is_an_input_error(tmp_path):
