@@ -129,7 +129,15 @@ def discover_audio(folder: str | Path, unknown: str | Path | None = None) -> Aud
         _collect(_files(unknown), UNKNOWN, items, labels, clips, skipped)
         names = sorted(set(names) | {UNKNOWN})
     origin = f"{len(items)} clips in {len(names)} classes of {folder}"
-    return AudioDataset("audio", items, labels, names, origin, skipped, clips)
+    long = [clip for clip in clips if clip.size > WINDOW_SAMPLES]
+    notes = []
+    if long:
+        windows = sum(len(segments(clip)) for clip in long)
+        notes.append(
+            f"{len(long)} clip(s) over 2 s: cut into {windows} windows of 2 s (one a second, at most "
+            f"{MAX_WINDOWS_PER_CLIP} per clip) with the clip's class; tested on its mean score, as edgekit run does"
+        )
+    return AudioDataset("audio", items, labels, names, origin, skipped, clips, notes)
 
 
 def read_background(folder: str | Path | None) -> list[np.ndarray]:

@@ -95,6 +95,18 @@ def test_long_clips_are_cut_into_windows_every_second():
     assert len(segments(np.zeros(60 * 16000, np.float32))) == 8  # thinned, evenly
 
 
+def test_long_clips_are_reported(tmp_path):
+    from converters.train.audio_data import discover_audio
+
+    root = _folder(tmp_path / "d", {"a": 5, "b": 5})
+    _wav(root / "a" / "long.wav", _tone(4.5, 16000, 440))
+    data = discover_audio(root)
+    assert data.notes == [
+        "1 clip(s) over 2 s: cut into 4 windows of 2 s (one a second, at most 8 per clip) with the clip's class; "
+        "tested on its mean score, as edgekit run does"
+    ]
+
+
 def test_silence_is_synthesized_quiet_with_digital_silence_first(tmp_path):
     from converters.train.audio_data import add_silence, discover_audio
 
