@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import csv
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -91,12 +92,13 @@ def spoken_words(
     seed: int = 0,
     mixed: bool = True,
 ) -> Path:
-    """Each speaker says every word ``renditions`` times (random rate 120-220 wpm and pitch 20-80), and one or two
+    """Each speaker (espeak-ng, or flite) says every word ``renditions`` times (espeak-ng: random rate 120-220 wpm
+    and pitch 20-80; flite: stretch 0.8-1.25, pitch ±300 cents), and one or two
     of ``unknown_words`` per rendition; written to ``out/<word>/`` and ``out/unknown/``, in mixed formats (or all
     16 kHz mono WAV unless ``mixed``). Returns ``out``.
 
     Raises:
-        RuntimeError: espeak-ng or sox is missing (apt-get install espeak-ng sox).
+        RuntimeError: espeak-ng, flite or sox is missing (apt-get install espeak-ng flite sox).
     """
     from ..zoo import speech_data
 
@@ -105,7 +107,12 @@ def spoken_words(
         for rendition in range(renditions):
             others = list(rng.choice(unknown_words, size=min(2, len(unknown_words)), replace=False))
             said = list(words) + others
-            clips = speech_data._espeak(speaker, said, int(rng.integers(120, 221)), int(rng.integers(20, 81)))
+            if speaker.engine == "flite":
+                with tempfile.TemporaryDirectory(prefix="edgekit-flite-") as scratch:
+                    stretch, cents = float(rng.uniform(0.8, 1.25)), int(rng.integers(-300, 301))
+                    clips = speech_data._flite(speaker, said, stretch, cents, Path(scratch))
+            else:
+                clips = speech_data._espeak(speaker, said, int(rng.integers(120, 221)), int(rng.integers(20, 81)))
             for index, (word, clip) in enumerate(zip(said, clips)):
                 folder = out / (word if index < len(words) else "unknown")
                 stem = f"{speaker.key}_{rendition}" + (f"_{word}" if index >= len(words) else "")
