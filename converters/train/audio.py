@@ -79,9 +79,11 @@ def _weights():
 
 def _cache_key(data: AudioDataset, plan, seed: int, background: list[np.ndarray]) -> str:
     digest = hashlib.sha256(f"{EMBED_VERSION}|{seed}".encode())
-    for clip, segment, copy in plan:
-        digest.update(f"{data.labels[clip]}|{segment}|{copy}|".encode())
-        digest.update(hashlib.sha256(data.clips[clip].tobytes()).digest())
+    contents: dict[int, bytes] = {}
+    for clip, segment, copy in plan:  # the clip's number too: it seeds its augmented copies
+        if clip not in contents:
+            contents[clip] = hashlib.sha256(data.clips[clip].tobytes()).digest()
+        digest.update(f"{clip}|{data.labels[clip]}|{segment}|{copy}|".encode() + contents[clip])
     for recording in background:
         digest.update(hashlib.sha256(recording.tobytes()).digest())
     return digest.hexdigest()[:24]
@@ -207,6 +209,8 @@ def train_audio_classifier(
 
 
 def _train(data, split, out, options, context: dict, copies: int, cache_dir, scratch: Path, started: float):
+    from edgekit.backends._quiet import quiet_tensorflow
+
     from ..source import import_tensorflow
     from ..zoo import keywords
 
@@ -220,8 +224,6 @@ def _train(data, split, out, options, context: dict, copies: int, cache_dir, scr
     tf.config.experimental.enable_op_determinism()
     weights = _weights()
     embedder = keywords.Embedder(weights)
-    from edgekit.backends._quiet import quiet_tensorflow
-
     with quiet_tensorflow():
         embedder._interpreter(keywords.STEPS)  # converted once, here, without the converter's log
     cache = cache_dir if cache_dir is not None else default_cache_dir()
