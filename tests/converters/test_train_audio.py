@@ -262,10 +262,11 @@ def test_new_words_reach_the_target_on_held_out_voices_float_and_int8(trained, s
             accuracy[recipe] = evaluate(model, held_data).accuracy
         finally:
             model.close()
-    # The target is 90 % on held-out synthetic speakers. 30 training voices with one clip each are few:
-    # 85 % leaves room for the seed-to-seed spread of so small a set (measured here: 94-98 %).
+    # The target is 90 % on held-out synthetic speakers. 30 training voices with one clip each are few and
+    # one held-out clip is 1.2 points: 85 % leaves room for the seed-to-seed spread of so small a set (measured on
+    # these 84 clips: float32 100 % with seed 0, 96.4 % with seed 1; int8 98.8 % and 97.6 %).
     assert accuracy["float32"] >= 0.85, accuracy
-    # int8 (log-mel front end kept in float) within 5 points of float32 on the same 70-odd clips.
+    # int8 (log-mel front end kept in float) within 5 points of float32 on the same 84 clips.
     assert accuracy["int8"] >= accuracy["float32"] - 0.05, accuracy
     assert report["source"]["test_accuracy"] >= 0.8  # the random test split of the training voices
 
