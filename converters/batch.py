@@ -136,6 +136,7 @@ def export_recipes(
     force: bool = False,
     overwrite: bool = True,
     show_progress: bool = False,
+    exporter_class: Any = None,
 ) -> BatchResult:
     """Export ``model`` in several recipes (the Python API behind ``edgekit convert --quantize all``).
 
@@ -149,6 +150,9 @@ def export_recipes(
         card_options: labels, task and preprocessing overrides (``converters.tflite.CardOptions``).
         force: write exports that miss their tolerance anyway.
         overwrite: replace existing files.
+        show_progress: print progress bars.
+        exporter_class: TFLite only: a subclass of ``converters.tflite.Exporter`` (e.g. one converting a recipe
+            its own way: the audio trainer's int8 keeps the log-mel front end in float).
 
     Returns:
         A :class:`BatchResult`: one :class:`RecipeOutcome` per recipe, written or not, with its row.
@@ -182,7 +186,9 @@ def export_recipes(
         names = _names(recipes, [r.value for r in Recipe])
         configs = [RecipeConfig(n) for n in names]
         outputs = [check_output_path(folder / f"{name}_{n}.tflite", overwrite=overwrite) for n in names]
-        exporter = Exporter(model, card_options, calibration_path, verification_path, show_progress=show_progress)
+        exporter = (exporter_class or Exporter)(
+            model, card_options, calibration_path, verification_path, show_progress=show_progress
+        )
         for config in configs:
             exporter.check(config)
     exporter.prepare_data()

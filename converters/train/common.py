@@ -239,9 +239,11 @@ def export_all(
     calibration_path: str | None,
     verification_path: str | None,
     test_data,
+    exporter_class=None,
 ) -> list[dict[str, Any]]:
     """Export ``keras_path`` in every asked recipe and target into ``folder``; evaluate each written file on
     ``test_data`` (an ``edgekit.labelled.LabelledData``) through the runtime's task, as an app would.
+    ``exporter_class``: TFLite's exporter (a ``converters.tflite.Exporter`` subclass; default that class).
 
     Returns:
         One row per recipe: target, recipe, file, size, verdict, test accuracy, per-class P/R (None when not written).
@@ -285,6 +287,7 @@ def export_all(
             card_options=card_options,
             overwrite=True,
             show_progress=options.show,
+            **({"exporter_class": exporter_class} if target == "tflite" and exporter_class else {}),
         )
         say(HEADER, options.show)
         for outcome in batch.outcomes:

