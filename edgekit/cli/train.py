@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import InputError, MissingDependencyError, install_hint
-from .args import positive_int
+from .args import non_negative_int, positive_int
 
 
 def _fraction(text: str) -> float:
@@ -127,7 +127,7 @@ def add_train_parser(commands, epilog: str) -> None:
     )
     audio.add_argument(
         "--augment-copies",
-        type=int,
+        type=non_negative_int,
         default=2,
         metavar="N",
         help="augmented copies of each training clip: time shift, level, noise (2)",
