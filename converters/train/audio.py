@@ -59,7 +59,7 @@ from .common import (
     staged_output,
 )
 from .data import check_classes, class_weights, split_dataset, weighting
-from .report import summary_lines, write_report
+from .report import data_facts, print_summary, source_facts, timings, write_noting
 
 DEFAULT_EPOCHS = 30
 DEFAULT_LEARNING_RATE = 2e-3
@@ -304,12 +304,7 @@ def _train(data, split, out, options, context: dict, copies: int, cache_dir, scr
             "task": "audio-classifier",
             "classes": data.classes,
             "data": {
-                "origin": data.origin,
-                "counts": data.counts(),
-                "skipped": [{"item": i, "reason": r} for i, r in data.skipped],
-                "warnings": warnings + data.notes + split.describe(data),
-                "split": {"train": len(split.train), "val": len(split.val), "test": len(split.test)},
-                "duplicate_groups": len(split.duplicate_groups),
+                **data_facts(data, split, warnings + data.notes),
                 "training_windows": int(len(train_y)),
                 "silence": "synthesized" if synthesized_silence else "from DATA" if SILENCE in data.classes else "none",
                 "unknown": UNKNOWN in data.classes,
@@ -327,21 +322,10 @@ def _train(data, split, out, options, context: dict, copies: int, cache_dir, scr
             },
             "options": options_dict(options),
             "training": training,
-            "source": {
-                "train_accuracy": accuracies["train"],
-                "val_accuracy": accuracies["val"],
-                "test_accuracy": source_report.accuracy,
-                "per_class": source_report.per_class(),
-                "confusion_matrix": source_report.confusion.tolist(),
-            },
+            "source": source_facts(accuracies["train"], accuracies["val"], source_report),
             "exports": exports,
-            "seconds": time.perf_counter() - started,
-            "seconds_training": trained - started,
-            "seconds_exports_and_evaluation": time.perf_counter() - trained,
+            **timings(started, trained, time.perf_counter()),
         }
-        for note in write_report(stage, report):
-            say(f"note: {note}", options.show)
-    for line in summary_lines(report):
-        say(line, options.show)
-    say(f"-> {out}/ (report.html)", options.show)
+        write_noting(stage, report, options.show)
+    print_summary(out, report, options.show)
     return TrainResult(out, report, sorted(out.iterdir()))

@@ -189,6 +189,55 @@ def render_html(folder: Path, report: dict[str, Any]) -> str:
     )
 
 
+def data_facts(data, split, warnings: list[str]) -> dict[str, Any]:
+    """The report's ``data`` section: origin, class counts, skipped files, warnings and the split."""
+    return {
+        "origin": data.origin,
+        "counts": data.counts(),
+        "skipped": [{"item": item, "reason": reason} for item, reason in data.skipped],
+        "warnings": warnings + split.describe(data),
+        "split": {"train": len(split.train), "val": len(split.val), "test": len(split.test)},
+        "duplicate_groups": len(split.duplicate_groups),
+    }
+
+
+def source_facts(train_accuracy: float | None, val_accuracy: float | None, test_report) -> dict[str, Any]:
+    """The report's ``source`` section: the Keras model's accuracies, per class and confusion on the test split."""
+    return {
+        "train_accuracy": train_accuracy,
+        "val_accuracy": val_accuracy,
+        "test_accuracy": test_report.accuracy,
+        "per_class": test_report.per_class(),
+        "confusion_matrix": test_report.confusion.tolist(),
+    }
+
+
+def timings(started: float, trained: float, now: float) -> dict[str, float]:
+    """The report's three time figures (``time.perf_counter`` values)."""
+    return {
+        "seconds": now - started,
+        "seconds_training": trained - started,
+        "seconds_exports_and_evaluation": now - trained,
+    }
+
+
+def write_noting(folder: Path, report: dict[str, Any], show: bool) -> None:
+    """:func:`write_report`, each of its notes (a missing plotting library, …) printed as ``note:``."""
+    from ..progress import say
+
+    for note in write_report(folder, report):
+        say(f"note: {note}", show)
+
+
+def print_summary(out: Path, report: dict[str, Any], show: bool) -> None:
+    """The closing summary and where the outputs are."""
+    from ..progress import say
+
+    for line in summary_lines(report):
+        say(line, show)
+    say(f"-> {out}/ (report.html)", show)
+
+
 def summary_lines(report: dict[str, Any]) -> list[str]:
     """The final summary printed on the terminal."""
     source = report["source"]

@@ -30,7 +30,7 @@ from .common import (
     staged_output,
 )
 from .data import check_classes, class_weights, discover_texts, split_dataset, weighting
-from .report import summary_lines, write_report
+from .report import data_facts, print_summary, source_facts, timings, write_noting
 
 DEFAULT_EPOCHS = 30
 DEFAULT_LEARNING_RATE = 2e-3
@@ -159,12 +159,7 @@ def train_text_classifier(
             "task": "text-classifier",
             "classes": data.classes,
             "data": {
-                "origin": data.origin,
-                "counts": data.counts(),
-                "skipped": [{"item": i, "reason": r} for i, r in data.skipped],
-                "warnings": warnings + split.describe(data),
-                "split": {"train": len(split.train), "val": len(split.val), "test": len(split.test)},
-                "duplicate_groups": len(split.duplicate_groups),
+                **data_facts(data, split, warnings),
             },
             "model": {
                 "kind": "average word embedding (converters.zoo.topics)",
@@ -176,24 +171,17 @@ def train_text_classifier(
             "options": options_dict(options),
             "training": training,
             "baselines": baselines,
-            "source": {
-                "train_accuracy": accuracy(tokens([texts[i] for i in split.train]), ids[split.train]),
-                "val_accuracy": accuracy(val_x, val_y),
-                "test_accuracy": source_report.accuracy,
-                "per_class": source_report.per_class(),
-                "confusion_matrix": source_report.confusion.tolist(),
-            },
+            "source": source_facts(
+                accuracy(tokens([texts[i] for i in split.train]), ids[split.train]),
+                accuracy(val_x, val_y),
+                source_report,
+            ),
             "exports": exports,
-            "seconds": time.perf_counter() - started,
-            "seconds_training": trained - started,
-            "seconds_exports_and_evaluation": time.perf_counter() - trained,
+            **timings(started, trained, time.perf_counter()),
         }
-        for note in write_report(stage, report):
-            say(f"note: {note}", options.show)
+        write_noting(stage, report, options.show)
     files = sorted(out.iterdir())
-    for line in summary_lines(report):
-        say(line, options.show)
-    say(f"-> {out}/ (report.html)", options.show)
+    print_summary(out, report, options.show)
     return TrainResult(out, report, files)
 
 
