@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from edgekit.errors import InputError, OutputPathError
+from tests.support.cli_helpers import assert_output_untouched
 
 pytest.importorskip("cv2")
 
@@ -211,11 +212,7 @@ def test_cli_bad_input_is_one_error_and_a_hint_and_writes_nothing(tmp_path, capf
         "audio": "has no class subfolders",
     }[case]
     assert expected in errors[0]
-    if case == "exists":
-        assert [p.name for p in out.iterdir()] == ["keep.txt"]
-    else:
-        assert not out.exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]  # no staging folder left
+    assert_output_untouched(tmp_path, out, existed=case == "exists")
 
 
 def test_existing_output_is_refused_by_the_api_before_reading_data(tmp_path):

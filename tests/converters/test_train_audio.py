@@ -11,29 +11,23 @@ from __future__ import annotations
 
 import json
 import shutil
-import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edgekit.errors import InputError
+from tests.support.cli_helpers import assert_output_untouched
+from tests.support.fixtures import write_wav
 
 WORDS = ["lights", "music", "timer", "weather"]
 OTHER_WORDS = ["table", "window", "garden", "pencil", "orange", "basket", "river", "paper", "doctor", "yellow"]
 
 
 def _wav(path: Path, samples: np.ndarray, rate: int = 16000, channels: int = 1) -> Path:
-    """16-bit PCM written with the stdlib (independent of the code under test)."""
+    """16-bit PCM written with the stdlib (independent of the code under test); mono repeated in each channel."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = np.repeat(samples[:, None], channels, axis=1) if channels > 1 else samples
-    pcm = np.clip(np.rint(data * 32767), -32768, 32767).astype("<i2")
-    with wave.open(str(path), "wb") as handle:
-        handle.setnchannels(channels)
-        handle.setsampwidth(2)
-        handle.setframerate(rate)
-        handle.writeframes(pcm.tobytes())
-    return path
+    return write_wav(path, np.repeat(samples[:, None], channels, axis=1) if channels > 1 else samples, rate, channels)
 
 
 def _tone(seconds: float, rate: int, hz: float) -> np.ndarray:
@@ -186,11 +180,7 @@ def test_cli_bad_audio_input_is_one_error_and_a_hint_and_writes_nothing(tmp_path
         "int16x8-only": "SQRT",
     }[case]
     assert expected in errors[0]
-    if case == "exists":
-        assert [p.name for p in out.iterdir()] == ["keep.txt"]
-    else:
-        assert not out.exists()
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+    assert_output_untouched(tmp_path, out, existed=case == "exists")
 
 
 def test_int16x8_is_skipped_with_its_reason_and_the_other_recipes_kept():

@@ -25,3 +25,13 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
     assert len([line for line in result.stderr.splitlines() if line.startswith("error:")]) == 1, result.stderr
     for fragment in fragments:
         assert fragment in result.stderr, result.stderr
+
+
+def assert_output_untouched(tmp_path: Path, out: Path, existed: bool) -> None:
+    """A refused ``edgekit train``/``convert`` left ``out`` as it was (its ``keep.txt`` when it existed,
+    absent otherwise) and no staging folder (``.out.*``) behind."""
+    if existed:
+        assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    else:
+        assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]  # no staging folder left
