@@ -1,9 +1,10 @@
 """Decode an image file's bytes to RGB uint8 pixels, with whichever decoder is installed.
 
-The order: OpenCV (the ``live`` extra; it decodes every format edgekit reads), then the light decoders of the
-runtime install for the two formats photos and screenshots come in (simplejpeg: JPEG through libjpeg-turbo;
-pyspng: PNG through libspng; about 1.5 MB together, against Pillow's 22 MB), then Pillow (the ``image`` extra) for
-BMP, GIF, WebP, TIFF and PNM. The light decoders give the same pixels as OpenCV (the same libjpeg-turbo settings:
+The order: for the two formats photos and screenshots come in, the light decoders of the runtime install
+(simplejpeg: JPEG through libjpeg-turbo; pyspng: PNG through libspng; about 1.5 MB together, against Pillow's 22 MB),
+even when OpenCV is there: importing OpenCV costs a one-shot ``edgekit run`` about 30 ms of CPU, a tenth of its
+process. Then OpenCV (the ``live`` extra; it decodes every format edgekit reads), then Pillow (the ``image`` extra)
+for BMP, GIF, WebP, TIFF and PNM. The light decoders give the same pixels as OpenCV (the same libjpeg-turbo settings:
 accurate integer IDCT, smooth chroma upsampling; PNG is lossless; 16-bit PNG scaled and CMYK JPEG converted
 as OpenCV does), and the EXIF orientation of a JPEG is applied on every path, as OpenCV applies it: a phone photo taken
 upright is upright whichever decoder read it.
@@ -30,10 +31,18 @@ def decode_image(data: np.ndarray, path: Path) -> np.ndarray:
         InputError: the bytes are not an image the decoder can read.
         MissingDependencyError: no installed decoder reads this format (names the extra that does).
     """
+    head = data[:8].tobytes()
+    light = None
+    if head.startswith(JPEG_MAGIC):
+        light = _jpeg(data, path)
+    elif head.startswith(PNG_MAGIC):
+        light = _png(data, path)
+    if light is not None:
+        return light
     try:
         import cv2
     except ImportError:
-        cv2 = None  # type: ignore[assignment]  # the light decoders and Pillow below
+        cv2 = None  # type: ignore[assignment]  # Pillow below
     if cv2 is not None:
         try:
             image = cv2.imdecode(data, cv2.IMREAD_COLOR)
@@ -43,14 +52,7 @@ def decode_image(data: np.ndarray, path: Path) -> np.ndarray:
             raise InputError(f"{path} is not an image OpenCV can decode", hint=undecodable_hint(path))
         # BGR -> RGB in place: a 50-megapixel photo is 150 MB, a copy would be another 150 MB
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image)
-    head = data[:8].tobytes()
-    if head.startswith(JPEG_MAGIC):
-        light = _jpeg(data, path)
-    elif head.startswith(PNG_MAGIC):
-        light = _png(data, path)
-    else:
-        light = None
-    return light if light is not None else _pillow(data, path)
+    return _pillow(data, path)
 
 
 def undecodable_hint(path: Path) -> str:

@@ -19,13 +19,12 @@ input, the ``area`` resampler) go through the reference path unchanged.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
 from ..metadata.card import ImageSpec
 from .image import Placement, border_for, fit_placed, normalize, place, preprocess_placed, to_color_order
-from .warp import _FRACTION_BITS, _ONE, sample_positions
+from .warp import _FRACTION_BITS, _ONE, opencv, sample_positions
 
 _MAPS_KEPT = 4  # frame sizes / regions whose remap tables stay cached (a camera has one)
 
@@ -123,7 +122,7 @@ class ImagePlan:
         Raises:
             InputError: a malformed frame or region (as :func:`.image.preprocess_placed`).
         """
-        cv2 = _opencv()
+        cv2 = opencv(counting=False)
         if (
             not self.supported
             or cv2 is None
@@ -236,12 +235,3 @@ class ImagePlan:
         pixels = to_color_order(resized, spec.color_order, source_order)
         self.tensor[0] = np.clip(np.rint(pixels), 0, 255) if pixels.dtype != np.uint8 else pixels
         return self.tensor, placement
-
-
-def _opencv() -> Any:
-    """cv2, or None without OpenCV (then the numpy warp makes the same pixels, with temporaries)."""
-    try:
-        import cv2
-    except ImportError:
-        return None
-    return cv2

@@ -19,7 +19,9 @@ resampler lives on only as ``resampling="area"`` (see :func:`area_fit`).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -123,9 +125,8 @@ def warp(
     if image.dtype != np.uint8 and image.dtype != np.float32:
         image = image.astype(np.float32)
     xs, ys = sample_positions(region, width, height)
-    try:
-        import cv2
-    except ImportError:
+    cv2 = opencv()
+    if cv2 is None:
         result = _warp_numpy(image, xs, ys, border == "replicate")
     else:
         result = _warp_opencv(cv2, image, xs, ys, border == "replicate", out)
@@ -133,6 +134,30 @@ def warp(
         out[...] = result
         return out
     return result
+
+
+_warped = 0  # frames this process has warped: OpenCV is imported from the second on
+
+
+def opencv(*, counting: bool = True) -> Any:
+    """cv2 when it pays off, else None (then the numpy warp makes the same pixels, with temporaries).
+
+    Importing OpenCV costs 30-50 ms of CPU, the time of about eight numpy warps of a camera frame, so the
+    first frame of a process is warped in numpy unless something (a camera source, a view) has loaded OpenCV
+    already; from the second frame on it is imported. None without OpenCV. ``counting=False`` asks without
+    counting a frame (a caller that warps through :func:`warp` afterwards, which counts it).
+    """
+    global _warped
+    if counting:
+        _warped += 1
+    module = sys.modules.get("cv2")
+    if module is not None or _warped < (2 if counting else 1):
+        return module
+    try:
+        import cv2
+    except ImportError:
+        return None
+    return cv2
 
 
 def _warp_opencv(cv2, image, xs, ys, replicate, out):

@@ -76,6 +76,8 @@ def test_pass_through_only_when_quantization_is_the_normalization():
 
 
 def test_numpy_fallback_makes_the_same_tensor(photos, monkeypatch):
+    import cv2  # noqa: F401  (loaded, so the plans below take OpenCV's path from their first frame)
+
     spec = SPECS[2]
     with_opencv = [ImagePlan(spec, np.dtype(d), s, z).prepare(photos[0], "BGR")[0].copy() for d, s, z in INPUTS]
     monkeypatch.setitem(sys.modules, "cv2", None)
@@ -178,6 +180,48 @@ def test_ssd_candidates_decode_like_every_anchor(min_score, clip):
         )
         for name in ("boxes", "scores", "classes", "keypoints"):
             assert np.array_equal(getattr(full, name), getattr(fast, name)), name
+
+
+ONE_SHOT = """
+import json, sys
+from edgekit import ImageClassifier, zoo
+from edgekit.processing.decode import decode_image
+from pathlib import Path
+import numpy as np
+
+paths = sys.argv[1:]
+seen = []
+with ImageClassifier.create_from_model_path(zoo.path("imagenet", "int8"), max_results=5) as classifier:
+    for path in paths:
+        image = decode_image(np.fromfile(path, np.uint8), Path(path))
+        result = classifier.classify(image).classifications[0].categories
+        seen.append({"cv2": "cv2" in sys.modules, "top": [(c.index, c.score) for c in result]})
+print(json.dumps(seen))
+"""
+
+
+def test_a_one_shot_run_skips_the_opencv_import_and_gives_the_same_scores(tmp_path):
+    """The first frame of a process is warped in numpy (an OpenCV import costs more CPU than eight numpy
+    warps); from the second frame on OpenCV does it. Golden: the same photos in a process that loaded
+    OpenCV first (its remap kernel from frame one): identical scores either way."""
+    import cv2
+    from skimage import data
+
+    paths = []
+    for name, photo in (("coffee", data.coffee()), ("chelsea", data.chelsea())):
+        path = tmp_path / f"{name}.png"
+        cv2.imwrite(str(path), photo[:, :, ::-1])
+        paths.append(str(path))
+    runs = {}
+    for label, prefix in (("plain", ""), ("opencv first", "import cv2\n")):
+        run = subprocess.run(
+            [sys.executable, "-c", prefix + ONE_SHOT, *paths], capture_output=True, text=True, cwd=ROOT, timeout=120
+        )
+        assert run.returncode == 0, run.stderr
+        runs[label] = json.loads(run.stdout)
+    assert [frame["cv2"] for frame in runs["plain"]] == [False, True]  # PNG decoded by pyspng, then numpy's warp
+    assert [frame["cv2"] for frame in runs["opencv first"]] == [True, True]
+    assert [frame["top"] for frame in runs["plain"]] == [frame["top"] for frame in runs["opencv first"]]
 
 
 def test_import_edgekit_loads_only_what_load_needs():
