@@ -102,7 +102,7 @@ def train_text_classifier(
 
     train_x, train_y = tokens([t for t, _ in train_rows]), np.array([y for _, y in train_rows])
     val_x, val_y = tokens([texts[i] for i in split.val]), ids[split.val]
-    built = topics.build_model(len(vocabulary), len(data.classes))
+    built = topics.build_model(len(vocabulary), len(data.classes), hidden=0)
     model = keras.Model(built.inputs, built.outputs, name=name)
     model.compile(
         optimizer=keras.optimizers.Adam(options.learning_rate or DEFAULT_LEARNING_RATE),
@@ -162,7 +162,7 @@ def train_text_classifier(
                 **data_facts(data, split, warnings),
             },
             "model": {
-                "kind": "average word embedding (converters.zoo.topics)",
+                "kind": "average word embedding, linear head (converters.zoo.topics.build_model, hidden=0)",
                 "vocabulary": len(vocabulary),
                 "max_length": topics.MAX_LENGTH,
                 "case_augmentation": case_augmentation,

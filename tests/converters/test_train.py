@@ -273,18 +273,20 @@ def test_text_classifier_end_to_end_on_the_chat_corpus(tmp_path):
     assert _cli(*argv, "--quiet") == 0  # the command line is a thin layer over train_text_classifier
     report = json.loads((out / "report.json").read_text("utf-8"))
     source, baseline = report["source"]["test_accuracy"], report["baselines"]["bag_of_words_logistic_regression"]
-    # The average-embedding model must come within TEXT_MARGIN of a bag-of-words logistic regression on the same split.
     assert source >= baseline - TEXT_MARGIN, (source, baseline)
     int8 = next(row["test_accuracy"] for row in report["exports"] if row["recipe"] == "int8")
-    assert int8 is not None and int8 >= source - 0.05
+    assert int8 is not None and int8 >= source - 0.02
     model = edgekit.load(out / "chat_int8.tflite")
     assert "small talk" in model.card.labels and model.card.text.vocabulary[:3] == ("<PAD>", "<START>", "<UNKNOWN>")
     _check_report_folder(out, report)
 
 
 TEXT_EPOCHS = 30
-# Measured on this split (206 test lines, seed 0): model 84.0 %, bag-of-words logistic regression 86.9 %, int8 82.5 %.
-TEXT_MARGIN = 0.05
+# The target: the model beats or matches a bag-of-words logistic regression on the same test split.
+# Measured (206 test lines, seed 0): linear-head model 87.4 %, every export 87.4 %, the regression 86.9 %
+# (the earlier hidden-layer model: 84.0 %). The margin is two lines (0.97 points) for TensorFlow's run-to-run
+# variation on CPU.
+TEXT_MARGIN = 2 / 206
 # Measured: 79–87.5 % (19 to 21 of 24 test images, from run to run: TensorFlow's CPU training is not bit-exact
 # across runs) for the source, float32 and int8 files; chance is 33 %. One image is 4.2 points: the bound keeps
 # two images of margin below the lowest run seen.
