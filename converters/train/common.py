@@ -353,7 +353,9 @@ def _load_deployed(path: Path):
         return load_reference(path)
     import edgekit
 
-    return edgekit.load(path, num_threads=1)
+    from ..evaluate import eval_threads
+
+    return edgekit.load(path, num_threads=eval_threads())
 
 
 def _size(path: Path) -> int:
