@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -312,9 +313,15 @@ class Split:
     test: np.ndarray
     duplicate_groups: list[list[int]]  # items with identical content (kept in one split)
     conflicting: list[list[int]]  # identical content under different labels
+    speakers: int = 0  # speakers named in clip file names (Speech Commands style), each kept in one split per class
 
     def describe(self, data: Dataset) -> list[str]:
         lines = [f"split: {len(self.train)} train, {len(self.val)} validation, {len(self.test)} test (stratified)"]
+        if self.speakers:
+            lines.append(
+                f"split by speaker: {self.speakers} speakers named in the clip names (<speaker>_nohash_<n>, as Speech "
+                "Commands); a speaker's clips of one word stay in one split"
+            )
         copies = sum(len(group) - 1 for group in self.duplicate_groups)
         if copies:
             first = self.duplicate_groups[0]
@@ -354,9 +361,12 @@ def split_dataset(data: Dataset, val_fraction: float = 0.1, test_fraction: float
         groups[content_key(data, index)].append(index)
     duplicates = [members for members in groups.values() if len(members) > 1]
     conflicting = [members for members in duplicates if len({data.labels[i] for i in members}) > 1]
+    units, speakers = list(groups.values()), 0
+    if data.kind == "audio":
+        units, speakers = _speaker_units(data, units)
     # A group goes where its first member's class puts it; stratify groups per class.
     by_class: dict[str, list[list[int]]] = defaultdict(list)
-    for members in groups.values():
+    for members in units:
         by_class[data.labels[members[0]]].append(members)
     rng = np.random.default_rng(seed)
     parts: dict[str, list[int]] = {"train": [], "val": [], "test": []}
@@ -374,4 +384,35 @@ def split_dataset(data: Dataset, val_fraction: float = 0.1, test_fraction: float
         *(np.array(sorted(parts[p]), np.int64) for p in ("train", "val", "test")),
         duplicate_groups=duplicates,
         conflicting=conflicting,
+        speakers=speakers,
     )
+
+
+SPEAKER_NAME = re.compile(r"^(.+?)_nohash_", re.IGNORECASE)  # Speech Commands: <speaker>_nohash_<n>.wav
+
+
+def _speaker_units(data: Dataset, groups: list[list[int]]) -> tuple[list[list[int]], int]:
+    """Content groups merged per (class, speaker) where clip names say the speaker as Speech Commands does
+    (``<speaker>_nohash_<n>.wav``), so one speaker's takes of a word never sit on both sides of a split;
+    and how many speakers were found."""
+    owner = list(range(len(groups)))  # union-find over the content groups
+
+    def root(i: int) -> int:
+        while owner[i] != i:
+            owner[i] = owner[owner[i]]
+            i = owner[i]
+        return i
+
+    first_of: dict[tuple[str, str], int] = {}
+    for number, members in enumerate(groups):
+        label = data.labels[members[0]]
+        for index in members:
+            match = SPEAKER_NAME.match(Path(data.items[index]).name)
+            if match:
+                key = (label, match.group(1).lower())
+                other = first_of.setdefault(key, number)
+                owner[root(number)] = root(other)
+    merged: dict[int, list[int]] = defaultdict(list)
+    for number, members in enumerate(groups):
+        merged[root(number)] += members
+    return [sorted(members) for members in merged.values()], len({speaker for _, speaker in first_of})

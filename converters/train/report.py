@@ -198,6 +198,7 @@ def data_facts(data, split, warnings: list[str]) -> dict[str, Any]:
         "warnings": warnings + split.describe(data),
         "split": {"train": len(split.train), "val": len(split.val), "test": len(split.test)},
         "duplicate_groups": len(split.duplicate_groups),
+        "speakers": split.speakers,
     }
 
 

@@ -280,3 +280,30 @@ def test_trained_files_carry_audio_metadata_and_run_on_a_wav(trained, spoken, ca
     capfd.readouterr()
     assert main(["run", str(trained.output / "home_int8.tflite"), str(clip)]) == 0
     assert "timer" in capfd.readouterr().out
+
+
+def test_speech_commands_names_keep_a_speakers_takes_of_a_word_in_one_split(tmp_path):
+    """Clips named <speaker>_nohash_<n>.wav (Speech Commands): a speaker's takes of one word never straddle
+    splits (a held-out figure would otherwise hear a voice it trained on); every class still gets test clips."""
+    from converters.train.audio_data import discover_audio
+    from converters.train.data import split_dataset
+
+    rng = np.random.default_rng(0)
+    for word in ("lights", "timer"):
+        for speaker in range(12):
+            for take in range(3):
+                noise = (0.1 * rng.standard_normal(16000)).astype(np.float32)  # distinct bytes per file
+                _wav(tmp_path / "data" / word / f"{speaker:08x}_nohash_{take}.wav", noise)
+    _wav(tmp_path / "data" / "timer" / "plain_name.wav", (0.1 * rng.standard_normal(16000)).astype(np.float32))
+    data = discover_audio(tmp_path / "data")
+    split = split_dataset(data, 0.2, 0.2, seed=3)
+    assert split.speakers == 12
+    part_of = {}
+    for part in ("train", "val", "test"):
+        for index in getattr(split, part):
+            name = Path(data.items[index]).name
+            key = (data.labels[index], name.split("_nohash_")[0])
+            assert part_of.setdefault(key, part) == part, (key, part_of[key], part)
+    for part in ("val", "test"):
+        assert {data.labels[i] for i in getattr(split, part)} == {"lights", "timer"}
+    assert any("split by speaker: 12 speakers" in line for line in split.describe(data))
