@@ -12,6 +12,7 @@ upright is upright whichever decoder read it.
 
 from __future__ import annotations
 
+import logging
 import struct
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from ..errors import DISTRIBUTION, InputError, MissingDependencyError, install_h
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
+log = logging.getLogger("edgekit.processing")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 
 
@@ -32,11 +34,14 @@ def decode_image(data: np.ndarray, path: Path) -> np.ndarray:
         MissingDependencyError: no installed decoder reads this format (names the extra that does).
     """
     head = data[:8].tobytes()
-    light = None
+    light = refused = None
     if head.startswith(JPEG_MAGIC):
-        light = _jpeg(data, path)
+        try:
+            light = _jpeg(data, path)
+        except InputError as exc:  # OpenCV, when installed, gets a second try (it reads past some header damage)
+            refused = exc
     elif head.startswith(PNG_MAGIC):
-        light = _png(data, path)
+        light = _png(data, path)  # no retry: OpenCV refused the damaged PNGs libspng did (bad filter, cut off)
     if light is not None:
         return light
     try:
@@ -49,9 +54,13 @@ def decode_image(data: np.ndarray, path: Path) -> np.ndarray:
         except cv2.error:  # OpenCV asserts on some corrupt headers instead of returning None
             image = None
         if image is None:
-            raise InputError(f"{path} is not an image OpenCV can decode", hint=undecodable_hint(path))
+            raise refused or InputError(f"{path} is not an image OpenCV can decode", hint=undecodable_hint(path))
+        if refused is not None:
+            log.warning("warning: %s; decoded by OpenCV, which reads past this damage", refused)
         # BGR -> RGB in place: a 50-megapixel photo is 150 MB, a copy would be another 150 MB
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB, dst=image)
+    if refused is not None:
+        raise refused
     return _pillow(data, path)
 
 
@@ -70,9 +79,15 @@ def _jpeg(data: np.ndarray, path: Path) -> np.ndarray | None:
     try:
         pixels = simplejpeg.decode_jpeg(raw, colorspace="RGB")  # YCbCr, grey and CMYK alike
     except ValueError as exc:
-        raise InputError(
-            f"{path} is not a JPEG image simplejpeg can decode ({exc})", hint=undecodable_hint(path)
-        ) from exc
+        # Damage libjpeg can recover from (stray bytes, a cut-off end): decode what is there, as OpenCV and
+        # image viewers do (the same pixels as OpenCV's, grey where data is missing), and say so.
+        try:
+            pixels = simplejpeg.decode_jpeg(raw, colorspace="RGB", strict=False)
+        except ValueError:
+            raise InputError(
+                f"{path} is not a JPEG image simplejpeg can decode ({exc})", hint=undecodable_hint(path)
+            ) from exc
+        log.warning("warning: %s: damaged JPEG (%s): decoded what could be read, as OpenCV does", path, exc)
     return orient(pixels, exif_orientation(raw))
 
 
