@@ -1,4 +1,4 @@
-"""Calibration and verification data: images, WAV files, lines of text or a .npy array.
+"""Calibration and verification data: images, WAV/FLAC files, lines of text or a .npy array.
 
 Everything is turned into the model's float input (after the card's preprocessing), so the
 runtime and the converter share one definition of preprocessing.
@@ -16,6 +16,7 @@ from edgekit.errors import CalibrationError
 from edgekit.metadata import ModelCard
 from edgekit.processing import audio as audio_proc
 from edgekit.processing import image as image_proc
+from edgekit.processing.audio_decode import read_audio_file
 from edgekit.processing.text import Tokenizer
 
 from .source import SourceInput
@@ -58,7 +59,7 @@ def load_dataset(path: str | Path, card: ModelCard, inputs: list[SourceInput], l
         if card.text is None:
             raise CalibrationError(
                 f"{path} is a text file, but the model has no text tokenizer",
-                hint="give --vocab for a text model, or images/WAV/.npy for others",
+                hint="give --vocab for a text model, or images/WAV/FLAC/.npy for others",
             )
         lines = [line for line in path.read_text("utf-8", "replace").splitlines() if line.strip()][:limit]
         if not lines:
@@ -67,7 +68,7 @@ def load_dataset(path: str | Path, card: ModelCard, inputs: list[SourceInput], l
         return Dataset([np.stack([tokenizer(line) for line in lines])], f"{len(lines)} lines of {path.name}")
     if not path.is_dir():
         raise CalibrationError(
-            f"{path}: expected a folder of images or WAV files, a .txt of lines or a .npy",
+            f"{path}: expected a folder of images or WAV/FLAC files, a .txt of lines or a .npy",
             hint="pass a folder, a text file or a .npy array",
         )
     images = _files(path, image_proc.IMAGE_SUFFIXES)
@@ -79,9 +80,9 @@ def load_dataset(path: str | Path, card: ModelCard, inputs: list[SourceInput], l
     if card.audio is not None and sounds:
         chosen = _spread(sounds, limit)
         rows = [_sound(p, card) for p in _tick(chosen, progress)]
-        return Dataset([np.stack(rows)], f"{len(rows)} WAV files from {path}")
-    found = f"{len(images)} images and {len(sounds)} WAV files"
-    wanted = "images" if card.image else "WAV files" if card.audio else "a .npy array"
+        return Dataset([np.stack(rows)], f"{len(rows)} audio files from {path}")
+    found = f"{len(images)} images and {len(sounds)} WAV/FLAC files"
+    wanted = "images" if card.image else "WAV/FLAC files" if card.audio else "a .npy array"
     raise CalibrationError(
         f"calibration folder {path} has no usable data: it holds {found}; this model needs "
         f"{wanted} of shape {_expected(first)}",
@@ -116,13 +117,13 @@ def _image(path: Path, card: ModelCard) -> np.ndarray:
 
 def _sound(path: Path, card: ModelCard) -> np.ndarray:
     try:
-        samples, rate = audio_proc.read_wav(path)
+        samples, rate = read_audio_file(path)
     except Exception as exc:
         raise CalibrationError(
             f"cannot use calibration audio {path}: {exc}",
             hint="remove or replace that file, or point --calibration at other data",
         ) from exc
-    mono = audio_proc.resample(audio_proc.to_mono(samples), rate, card.audio.sample_rate_hz)
+    mono = audio_proc.resample(samples, rate, card.audio.sample_rate_hz)
     return audio_proc.fit_window(mono, card.audio.window_samples)
 
 

@@ -1,7 +1,7 @@
 """Accuracy on labelled data through the deployed path: the task reads the model's own metadata.
 
 Each item goes through what an app does with the file: ``ImageClassifier.classify(path)`` for images,
-``TextClassifier.classify(text)`` for text, the window-and-average of ``edgekit run`` for WAV clips.
+``TextClassifier.classify(text)`` for text, the window-and-average of ``edgekit run`` for WAV/FLAC clips.
 So a wrong mean/std in the metadata shows up here as lost accuracy, which comparing the converter's
 own arrays cannot show. Needs only numpy and an interpreter (no TensorFlow).
 """
@@ -123,12 +123,13 @@ def _predictor(model: Any, kind: str) -> Callable[[Any], int]:
 def _clip_class(model: Any, item: Path) -> int:
     """A clip's class as `edgekit run` gives it: the mean score over the model's windows."""
     from .processing import audio as audio_proc
+    from .processing.audio_decode import read_audio_file
 
     spec = model.card.audio if model.card is not None else None
     if spec is None:
         raise InputError(f"{getattr(model, 'path', 'the model')} has no audio preprocessing in its metadata")
-    samples, rate = audio_proc.read_wav(item)
-    mono = audio_proc.resample(audio_proc.to_mono(samples), rate, spec.sample_rate_hz)
+    samples, rate = read_audio_file(item)
+    mono = audio_proc.resample(samples, rate, spec.sample_rate_hz)
     scores = [
         model.run(window[None])[0].reshape(-1)
         for window in audio_proc.windows(mono, spec.window_samples, spec.hop_samples)
@@ -187,7 +188,7 @@ def evaluate(model: Any, data: LabelledData, progress: Callable[[], None] | None
         first = f" (first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
         raise InputError(
             f"none of the {len(data)} items in {data.origin} could be evaluated{first}",
-            hint="check that the files are images/WAV files the model's task can read",
+            hint="check that the files are images/WAV/FLAC files the model's task can read",
         )
     return EvalReport(classes, confusion, tuple(skipped), data.origin, model_name)
 

@@ -1,4 +1,4 @@
-"""Labelled data: class subfolders of images or WAV files, a CSV/TSV of text and label, or ``.npy`` pairs.
+"""Labelled data: class subfolders of images or WAV/FLAC files, a CSV/TSV of text and label, or ``.npy`` pairs.
 
 Read here (numpy and the standard library only) so that ``edgekit eval`` on a ``.tflite`` needs no
 TensorFlow, and so the converter's accuracy column reads data exactly as ``edgekit eval`` does.
@@ -86,7 +86,7 @@ def read_labelled(path: str | Path) -> LabelledData:
     """Read labelled data from a folder of class subfolders, a CSV/TSV file, or ``NAME.npy`` + ``NAME_labels.npy``.
 
     Raises:
-        InputError: missing path; a class folder with no images or WAV files; a CSV/TSV without a label
+        InputError: missing path; a class folder with no images or WAV/FLAC files; a CSV/TSV without a label
             column or with no rows; a .npy without its labels file or with a different count.
     """
     path = Path(path)
@@ -101,7 +101,7 @@ def read_labelled(path: str | Path) -> LabelledData:
         return _from_arrays(path)
     raise InputError(
         f"{path}: not labelled data edgekit can read",
-        hint="give a folder with one subfolder of images or WAV files per class, a CSV/TSV of text,label, "
+        hint="give a folder with one subfolder of images or WAV/FLAC files per class, a CSV/TSV of text,label, "
         "or NAME.npy with NAME_labels.npy beside it",
     )
 
@@ -120,7 +120,7 @@ def _from_folders(folder: Path) -> LabelledData:
     if empty:
         raise InputError(
             f"class folder(s) {', '.join(repr(str(folder / n)) for n in empty)} are empty",
-            hint="put that class's images or WAV files in it, or remove the folder",
+            hint="put that class's images or WAV/FLAC files in it, or remove the folder",
         )
     every = [p for files in per_class.values() for p in files]
     images = sum(p.suffix.lower() in IMAGE_SUFFIXES for p in every)

@@ -23,7 +23,7 @@ def add_eval_parser(commands, epilog: str) -> None:
         help="accuracy on labelled data, through the model's own metadata",
         description="Evaluate a .tflite, a Core ML .mlpackage (reference evaluator off macOS) or a Keras source on "
         "labelled data, preprocessed as the model's metadata says (what a deployed app does): accuracy, "
-        "per-class precision and recall, confusion matrix. DATA: a folder with one subfolder of images or WAV "
+        "per-class precision and recall, confusion matrix. DATA: a folder with one subfolder of images or WAV/FLAC "
         "files per class, a CSV/TSV of text,label, or NAME.npy with NAME_labels.npy.",
         epilog=epilog,
     )

@@ -70,7 +70,7 @@ def _add_convert(commands) -> None:
     convert.add_argument(
         "--calibration",
         metavar="PATH",
-        help="folder of images or WAV files, text file of lines, or .npy array (needed for "
+        help="folder of images or WAV/FLAC files, text file of lines, or .npy array (needed for "
         "int8/int16x8; part is held back for verification)",
     )
     convert.add_argument(
@@ -161,7 +161,7 @@ def _add_run(commands) -> None:
     run = commands.add_parser(
         "run",
         help="run a model on input files (one result each)",
-        description="Run a model on image or WAV files, .npy arrays, or --text strings, "
+        description="Run a model on image or WAV/FLAC files, .npy arrays, or --text strings, "
         "preprocessed as its metadata says.",
         epilog=EPILOG,
     )
@@ -170,7 +170,7 @@ def _add_run(commands) -> None:
         nargs="?",
         help="model file (.tflite, .mlpackage); left out, or a photo in its place: the bundled imagenet model",
     )
-    run.add_argument("inputs", nargs="*", metavar="INPUT", help="image, WAV or .npy files")
+    run.add_argument("inputs", nargs="*", metavar="INPUT", help="image, WAV/FLAC or .npy files")
     run.add_argument("--text", action="append", default=[], help="a text input (repeatable)")
     run.add_argument(
         "--source",
@@ -401,7 +401,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.text and not (model.card and model.card.text):
         raise InputError(
             f"--text needs a text model; {Path(args.model).name} is not one",
-            hint="give this model image, WAV or .npy files (edgekit info MODEL shows what it takes)",
+            hint="give this model image, WAV/FLAC or .npy files (edgekit info MODEL shows what it takes)",
         )
     runner = FileRunner(model, args.max_results, region_of_interest=args.roi)
     failures = 0

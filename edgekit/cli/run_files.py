@@ -65,7 +65,7 @@ class FileRunner:
         return self._task
 
     def run(self, item: str, text: bool = False) -> dict[str, Any]:
-        """Run the model on a file path (image, WAV, .npy) or, for text models, a string.
+        """Run the model on a file path (image, WAV/FLAC, .npy) or, for text models, a string.
 
         Args:
             text: ``item`` is a text (``--text``), never a path.
@@ -87,13 +87,14 @@ class FileRunner:
         if text and kind != "text":
             raise InputError(
                 f"--text needs a text model; {self.model.path.name} is not one",
-                hint="give this model image, WAV or .npy files (edgekit info MODEL shows what it takes)",
+                hint="give this model image, WAV/FLAC or .npy files (edgekit info MODEL shows what it takes)",
             )
         result: dict[str, Any] = {"input": item}
         if kind == "audio":
-            from ..processing.audio import read_wav  # on the first audio file: image runs never load it
+            # on the first audio file: image runs never load it
+            from ..processing.audio_decode import read_audio_file
 
-            samples, rate = read_wav(item)
+            samples, rate = read_audio_file(item)
             audio = cast("AudioClassifier", task)  # the task the card's AUDIO_CLASSIFIER names
             return result | self._clip_summary(audio.classify(samples, rate), audio.window_ms)
         if kind == "text":
@@ -150,7 +151,7 @@ class FileRunner:
 
 
 def _refuse_file_for_text(item: str, model_name: str) -> None:
-    """A text model reads strings: an existing file, or a name ending like an image or WAV, is not one."""
+    """A text model reads strings: an existing file, or a name ending like an image or audio file, is not one."""
     path = Path(item)
     try:
         suffix, exists, folder = path.suffix.lower(), path.exists(), path.is_dir()

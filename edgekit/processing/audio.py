@@ -12,7 +12,8 @@ from .. import limits
 from ..errors import InputError
 from ..io import check_input_file
 
-AUDIO_SUFFIXES = (".wav",)
+#: audio files edgekit reads (FLAC through soundfile or ffmpeg: :mod:`edgekit.processing.audio_decode`)
+AUDIO_SUFFIXES = (".wav", ".flac")
 
 
 #: sample rates a WAV header may state (as the audio tasks accept them)

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,99 +9,17 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..errors import InputError, MissingDependencyError, install_hint
+from ..errors import InputError
 from ..media import DEFAULT_SAMPLE_RATE_HZ
-from ..processing.audio import MAX_RATE_HZ, MIN_RATE_HZ, wav_header
+from ..processing.audio import AUDIO_SUFFIXES
+from ..processing.audio_decode import DECODERS, open_chunks, pick_decoder
 from ..processing.streaming import StreamingResampler
 from ._errors import SourceNotFoundError, SourceTimeoutError
 from ._types import AudioBlock, monotonic_ms
 
-AUDIO_FILE_SUFFIXES = (".wav", ".flac")
-DECODERS = ("soundfile", "wave", "ffmpeg")
-CHUNK_FRAMES = 65536  # decoded per step: bounded memory for long files
+__all__ = ["AUDIO_FILE_SUFFIXES", "DECODERS", "AudioFileSource", "pick_decoder"]
 
-
-def _soundfile_chunks(path: Path) -> tuple[Iterator[np.ndarray], int]:
-    import soundfile
-
-    rate_hz = int(soundfile.info(str(path)).samplerate)  # raises here, in start(), if it cannot be decoded
-
-    def chunks() -> Iterator[np.ndarray]:
-        with soundfile.SoundFile(str(path)) as handle:
-            while (data := handle.read(CHUNK_FRAMES, dtype="float32", always_2d=True)).size:
-                yield data.mean(axis=1)
-
-    return chunks(), rate_hz
-
-
-def _wave_chunks(path: Path) -> tuple[Iterator[np.ndarray], int]:
-    from ..processing.audio import read_wav, to_mono
-
-    samples, rate_hz = read_wav(path)
-    mono = to_mono(samples)
-    return (mono[start : start + CHUNK_FRAMES] for start in range(0, mono.size, CHUNK_FRAMES)), rate_hz
-
-
-def _ffmpeg_chunks(path: Path) -> tuple[Iterator[np.ndarray], int]:
-    probe = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-select_streams",
-            "a:0",
-            "-show_entries",
-            "stream=sample_rate,channels",
-            "-of",
-            "json",
-            str(path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    streams = json.loads(probe.stdout or "{}").get("streams") if probe.returncode == 0 else None
-    if not streams:
-        raise InputError(f"ffprobe cannot read {path}: {probe.stderr.strip()[-300:]}")
-    rate_hz, channels = int(streams[0]["sample_rate"]), int(streams[0]["channels"])
-    command = ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-f", "f32le", "-acodec", "pcm_f32le", "-"]
-
-    def chunks() -> Iterator[np.ndarray]:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        assert process.stdout is not None  # stdout=PIPE
-        try:
-            frame_bytes = 4 * channels
-            # A buffered read returns the full size asked for until the end of the stream.
-            while raw := process.stdout.read(CHUNK_FRAMES * frame_bytes):
-                usable = len(raw) - len(raw) % frame_bytes
-                yield np.frombuffer(raw[:usable], "<f4").reshape(-1, channels).mean(axis=1)
-        finally:
-            process.kill()
-            process.wait()
-
-    return chunks(), rate_hz
-
-
-def pick_decoder(path: Path) -> str:
-    """The best decoder available here for ``path``: soundfile, else wave (WAV only), else ffmpeg.
-
-    Raises:
-        MissingDependencyError: a FLAC file with neither soundfile nor ffmpeg available.
-    """
-    try:
-        import soundfile  # noqa: F401  (the wheel bundles libsndfile, but a broken install raises OSError)
-
-        return "soundfile"
-    except (ImportError, OSError):
-        pass
-    if path.suffix.lower() == ".wav":
-        return "wave"
-    if shutil.which("ffmpeg") and shutil.which("ffprobe"):
-        return "ffmpeg"
-    raise MissingDependencyError(
-        f"decoding {path.name} needs the Python package soundfile or the ffmpeg program; neither is available",
-        hint=install_hint("live") + " (brings soundfile), or sudo apt install ffmpeg",
-    )
+AUDIO_FILE_SUFFIXES = AUDIO_SUFFIXES
 
 
 class AudioFileSource:
@@ -163,25 +77,7 @@ class AudioFileSource:
         self._started_ms = 0.0
 
     def _open_decoder(self) -> None:
-        decoder = self.decoder or pick_decoder(self.path)
-        opener = {"soundfile": _soundfile_chunks, "wave": _wave_chunks, "ffmpeg": _ffmpeg_chunks}[decoder]
-        if self.path.suffix.lower() == ".wav":
-            wav_header(self.path)  # rate, channels, bits and data length checked before any decoder reads it
-        try:
-            self._chunks, rate_hz = opener(self.path)
-        except (RuntimeError, OSError, ValueError) as error:  # soundfile's LibsndfileError is a RuntimeError
-            empty = os.path.isfile(self.path) and os.path.getsize(self.path) == 0
-            raise InputError(
-                f"cannot decode {self.path} with {decoder}: "
-                + ("the file is empty (0 bytes)" if empty else f"{error}"),
-                hint="check that it plays (ffprobe FILE), or convert it: sox IN -b 16 OUT.wav",
-            ) from error
-        if not MIN_RATE_HZ <= rate_hz <= MAX_RATE_HZ:
-            raise InputError(
-                f"{self.path}: a sample rate of {rate_hz} Hz (expected {MIN_RATE_HZ}..{MAX_RATE_HZ} Hz)",
-                hint="convert it: sox IN -r 16000 OUT.wav",
-            )
-        self.decoder = decoder
+        self._chunks, rate_hz, self.decoder = open_chunks(self.path, self.decoder)
         if self._resampler is None or rate_hz != self.file_rate_hz:
             self.file_rate_hz = rate_hz
             self._resampler = StreamingResampler(rate_hz, self.sample_rate_hz)
