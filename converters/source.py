@@ -92,11 +92,58 @@ class SourceModel:
 
     # ------------------------------------------------------------------ conversion
     def tflite_converter(self):
-        """A TFLiteConverter that keeps the weights (never from_concrete_functions on Keras 3)."""
+        """A TFLiteConverter that keeps the weights (never from_concrete_functions on Keras 3).
+
+        ``TFLiteConverter.from_keras_model`` writes the Keras model out as a SavedModel on every call
+        (EfficientNet-Lite0: about 20 s). A Keras model is written once here, the same way, and every
+        recipe converts from that folder: the flatbuffers come out byte-identical except the conversion
+        metadata's source type (TF_SAVED_MODEL, not KERAS_MODEL). A model that cannot be written so goes
+        through ``from_keras_model``, whose own fallback then applies.
+        """
         tf = import_tensorflow()
-        if self.keras_model is not None:
+        if self.keras_model is None:
+            return tf.lite.TFLiteConverter.from_saved_model(str(self.saved_model_dir))
+        folder = self._keras_as_saved_model()
+        if folder is None:
             return tf.lite.TFLiteConverter.from_keras_model(self.keras_model)
-        return tf.lite.TFLiteConverter.from_saved_model(str(self.saved_model_dir))
+        return tf.lite.TFLiteConverter.from_saved_model(str(folder))
+
+    def _keras_as_saved_model(self) -> Path | None:
+        """The Keras model as a SavedModel in a temporary folder (written on first use, removed with this
+        object or at exit), exactly as ``from_keras_model`` writes it; None when that fails."""
+        if hasattr(self, "_saved_copy"):
+            return self._saved_copy
+        import functools
+        import shutil
+        import tempfile
+        import weakref
+
+        import keras
+
+        tf = import_tensorflow()
+        model = self.keras_model
+        self._saved_copy: Path | None = None
+        # Functional and Sequential models only, as TFLite's converter decides (a subclassed model has no inputs)
+        if not isinstance(model, (keras.src.models.Functional, keras.Sequential)) or not model.inputs:
+            return None
+        folder = Path(tempfile.mkdtemp(prefix="edgekit-savedmodel-"))
+        weakref.finalize(self, shutil.rmtree, folder, True)
+        signature: list[Any] = [tf.TensorSpec(t.shape, dtype=t.dtype, name=t.name) for t in model.inputs]
+        try:
+            archive = keras.export.ExportArchive()
+            archive.track(model)
+            # Keras' model.export() would serve training=True; TFLite's converter serves training=False.
+            archive.add_endpoint(
+                "serve",
+                functools.partial(model.__call__, training=False),
+                [signature] if len(signature) > 1 else signature,
+            )
+            with quiet_tensorflow():
+                archive.write_out(str(folder))
+        except Exception:  # as TFLiteConverter does: the Keras path takes over
+            return None
+        self._saved_copy = folder
+        return folder
 
     # ------------------------------------------------------------------ inference of the card
     def guess_card(self) -> tuple[ModelCard, list[str]]:

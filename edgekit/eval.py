@@ -8,7 +8,9 @@ own arrays cannot show. Needs only numpy and an interpreter (no TensorFlow).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,13 +149,19 @@ def _check_kind(model: Any, data: LabelledData, model_name: str) -> None:
         raise InputError(f"{data.origin} is {data.kind} data, but {model_name} takes {needs}")
 
 
-def evaluate(model: Any, data: LabelledData, progress: Callable[[], None] | None = None) -> EvalReport:
+def evaluate(
+    model: Any, data: LabelledData, progress: Callable[[], None] | None = None, more_models: Sequence[Any] = ()
+) -> EvalReport:
     """Run ``model`` on every item through the deployed path and count hits per class.
 
     Args:
         model: an :class:`edgekit.Model` (or a Core ML / Keras model with the same interface) with a card.
         data: from :func:`edgekit.labelled.read_labelled`.
-        progress: called after each item.
+        progress: called after each item (from one thread at a time).
+        more_models: other instances of the same file (e.g. ``edgekit.load(path, num_threads=1)`` each):
+            the items are shared out and run in threads, one per instance (an interpreter releases the
+            GIL while it runs, so 2 single-thread instances use 2 cores even on kernels that have no
+            threads of their own, such as int16x8's). Each item's answer does not depend on the instance.
 
     Returns:
         An :class:`EvalReport`; unreadable files are skipped and listed in it.
@@ -174,16 +182,43 @@ def evaluate(model: Any, data: LabelledData, progress: Callable[[], None] | None
             )
         data = LabelledData(data.kind, data.items, tuple(classes[n] for n in numbers), data.origin)
     truth = class_indices(data.labels, classes, model_name)
-    predict = _predictor(model, data.kind)
+    models = [model, *more_models]
+    shares = np.array_split(np.arange(len(data)), len(models))
+    lock = threading.Lock()
+    answers: list[int | str | None] = [None] * len(data)
+
+    stop = threading.Event()  # set when the caller's thread is interrupted (Ctrl-C): the workers end too
+
+    def work(instance: Any, indices: np.ndarray) -> None:
+        predict = _predictor(instance, data.kind)
+        for index in indices:
+            if stop.is_set():
+                return
+            try:
+                answers[index] = predict(data.items[index])
+            except EdgekitError as exc:  # an unreadable file: listed and skipped, not fatal
+                answers[index] = str(exc)
+            if progress is not None:
+                with lock:
+                    progress()
+
+    if len(models) == 1:
+        work(model, shares[0])
+    else:
+        with ThreadPoolExecutor(len(models), thread_name_prefix="edgekit-eval") as pool:
+            try:
+                for done in [pool.submit(work, m, share) for m, share in zip(models, shares)]:
+                    done.result()  # re-raises a worker's error here
+            except BaseException:
+                stop.set()
+                raise
     confusion = np.zeros((len(classes), len(classes)), np.int64)
     skipped: list[tuple[str, str]] = []
-    for item, true_index in zip(data.items, truth):
-        try:
-            confusion[true_index, predict(item)] += 1
-        except EdgekitError as exc:  # an unreadable file: listed and skipped, not fatal
-            skipped.append((str(item), str(exc)))
-        if progress is not None:
-            progress()
+    for item, true_index, answer in zip(data.items, truth, answers):
+        if isinstance(answer, str):
+            skipped.append((str(item), answer))
+        elif answer is not None:
+            confusion[true_index, answer] += 1
     if not confusion.sum():
         first = f" (first: {skipped[0][0]}: {skipped[0][1]})" if skipped else ""
         raise InputError(

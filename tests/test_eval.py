@@ -195,6 +195,32 @@ def test_unreadable_files_are_listed_and_skipped(trap, tmp_path):
     assert "skipped 2 unreadable file(s):" in text and "broken.png" in text
 
 
+def test_items_shared_out_between_interpreters_give_one_interpreters_report(trap, tmp_path):
+    """``more_models`` (how the converters score a file on every core) changes nothing but the time: the
+    same confusion matrix as one interpreter alone, unreadable files listed in data order, and a label the
+    model does not have refused as before."""
+    import edgekit
+    from edgekit.eval import evaluate
+    from edgekit.labelled import read_labelled
+
+    data = _copy_classes(trap, tmp_path / "data", list(LABELS), per_class=7)
+    (data / "bag" / "broken.png").write_bytes(b"not a png")
+    (data / "tshirt" / "empty.png").write_bytes(b"")
+    labelled = read_labelled(data)
+    for recipe in ("float32", "int8"):
+        path = trap["exports"] / f"trap_{recipe}.tflite"
+        models = [edgekit.load(path, num_threads=1) for _ in range(3)]
+        alone = evaluate(models[0], labelled)
+        shared = evaluate(models[0], labelled, more_models=models[1:])
+        assert alone.evaluated == shared.evaluated == 7 * len(LABELS)
+        np.testing.assert_array_equal(shared.confusion, alone.confusion)
+        assert shared.skipped == alone.skipped and len(alone.skipped) == 2
+    wrong = read_labelled(_copy_classes(trap, tmp_path / "other", ["bag"], per_class=2))
+    wrong = type(wrong)(wrong.kind, wrong.items, ("bag", "parrot"), wrong.origin)
+    with pytest.raises(Exception, match="parrot"):
+        evaluate(models[0], wrong, more_models=models[1:])
+
+
 # ------------------------------------------------------------------ text (CSV/TSV) and .npy pairs
 @pytest.fixture(scope="module")
 def text_export(text_model, tmp_path_factory):

@@ -248,9 +248,8 @@ def export_all(
     Returns:
         One row per recipe: target, recipe, file, size, verdict, test accuracy, per-class P/R (None when not written).
     """
-    from edgekit.eval import evaluate
-
     from ..batch import export_recipes
+    from ..evaluate import evaluate_file
     from ..verify import HEADER, format_row
 
     rows: list[dict[str, Any]] = []
@@ -306,11 +305,7 @@ def export_all(
             if not outcome.written:
                 row["error"] = str(outcome.error)
             else:
-                model = _load_deployed(outcome.output)
-                try:
-                    report = evaluate(model, test_data)
-                finally:
-                    model.close()
+                report = evaluate_file(outcome.output, test_data)
                 row.update(
                     test_accuracy=report.accuracy,
                     per_class=report.per_class(),
@@ -338,24 +333,6 @@ def _applicable(keras_path: Path, recipes: str) -> tuple[str, list[tuple[str, st
         except RecipeError as exc:
             skipped.append((name, str(exc)))
     return ",".join(kept), skipped
-
-
-def _load_deployed(path: Path):
-    if path.suffix.lower() == ".mlpackage":
-        import sys
-
-        if sys.platform == "darwin":
-            from edgekit.backends.coreml import load_coreml
-
-            return load_coreml(path)
-        from ..coreml.reference import load_reference
-
-        return load_reference(path)
-    import edgekit
-
-    from ..evaluate import eval_threads
-
-    return edgekit.load(path, num_threads=eval_threads())
 
 
 def _size(path: Path) -> int:

@@ -52,6 +52,7 @@ from .data import Dataset, check_classes, class_weights, discover_images, split_
 from .report import data_facts, print_summary, source_facts, timings, write_noting
 
 CALIBRATION_IMAGES = 300
+EMBEDDING_BATCH = 32
 # A small folder gives few steps per epoch: moving statistics with Keras' 0.99 (or even 0.9) lag far behind
 # the weights, and validation sits at chance for epochs (measured: 25 % for 6 epochs at 0.9, 4 classes x 45).
 BN_MOMENTUM = 0.7
@@ -192,9 +193,19 @@ def _cache_key(backbone: Backbone, size: int, items: list, copies: int, seed: in
 
 
 def embeddings(
-    extractor, backbone: Backbone, items: list, size: int, copies: int, seed: int, cache_dir: Path | None, show: bool
+    extractor,
+    backbone: Backbone,
+    items: list,
+    size: int,
+    copies: int,
+    seed: int,
+    cache_dir: Path | None,
+    show: bool,
+    features_of: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Features of every image (then ``copies`` augmented versions of each), cached on disk by content stamp.
+    ``features_of`` computes a batch's features (e.g. a :class:`~converters.train.backbone_tflite.TFLiteBackbone`);
+    default the Keras ``extractor``.
 
     Returns:
         (copies + 1, len(items), features) float32.
@@ -209,17 +220,24 @@ def embeddings(
             return np.load(path)
     augment = augmenter(seed) if copies else None
     bar = keras.utils.Progbar(len(items) * (copies + 1), verbose=1 if show else 0, unit_name="image")
-    result = []
-    for copy in range(copies + 1):
-        rows = []
-        for batch in _dataset(items, np.zeros(len(items), np.int64), size, 32, None):
-            pixels = batch[0] if copy == 0 else augment(batch[0], training=True)
-            # predict_on_batch runs the compiled graph: an eager call kept every activation of the batch
-            # alive (EfficientNet-Lite0, 32 images: 3.2 GB peak against 1.0 GB).
-            rows.append(np.asarray(extractor.predict_on_batch(pixels)))
-            bar.add(int(pixels.shape[0]))
-        result.append(np.concatenate(rows))
-    stacked = np.stack(result).astype(np.float32)
+    stacked: np.ndarray | None = None
+    for start in range(0, len(items), EMBEDDING_BATCH):
+        # Each batch is decoded once (a plain loop: tf.data's generator cost 10 ms an image, the decode 4)
+        # and gives its plain and augmented copies.
+        pixels = np.stack([_pixels(path, size) for path in items[start : start + EMBEDDING_BATCH]])
+        for copy in range(copies + 1):
+            batch = pixels if copy == 0 else augment(pixels, training=True)
+            if features_of is not None:
+                features = features_of(np.asarray(batch, np.float32))
+            else:
+                # predict_on_batch runs the compiled graph: an eager call kept every activation of the batch
+                # alive (EfficientNet-Lite0, 32 images: 3.2 GB peak against 1.0 GB).
+                features = np.asarray(extractor.predict_on_batch(batch), np.float32)
+            if stacked is None:
+                stacked = np.zeros((copies + 1, len(items), features.shape[-1]), np.float32)
+            stacked[copy, start : start + len(pixels)] = features
+            bar.add(len(pixels))
+    assert stacked is not None  # items is never empty (every class has at least 5 images)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, stacked)
@@ -394,14 +412,20 @@ def _train_head(
         f"embeddings of {chosen.description} at {size}x{size} ({copies} augmented copies of the training images)",
         options.show,
     )
-    train_features = embeddings(
-        extractor, chosen, [data.items[i] for i in split.train], size, copies, options.seed, cache, options.show
-    )
-    val_features = (
-        embeddings(extractor, chosen, [data.items[i] for i in split.val], size, 0, options.seed, cache, options.show)[0]
-        if len(split.val)
-        else None
-    )
+    from .backbone_tflite import TFLiteBackbone
+
+    fast = TFLiteBackbone.convert(extractor, chosen.name, size, cache)
+    try:
+
+        def features(indices, count: int) -> np.ndarray:
+            items = [data.items[i] for i in indices]
+            return embeddings(extractor, chosen, items, size, count, options.seed, cache, options.show, fast)
+
+        train_features = features(split.train, copies)
+        val_features = features(split.val, 0)[0] if len(split.val) else None
+    finally:
+        if fast is not None:
+            fast.close()
     features = train_features.reshape(-1, train_features.shape[-1])
     labels = np.tile(ids[split.train], train_features.shape[0])
     head_inputs = keras.Input((features.shape[-1],), name="features")

@@ -160,7 +160,7 @@ def test_audio_model_calibrated_from_wav_folder(audio_model, tmp_path):
     result = Exporter(audio_model, options, calibration_path=str(folder), show_progress=False).export(
         RecipeConfig("int8", io_dtype="float32"), out
     )
-    assert result.row.verdict == "ok" and "WAV files" in result.row.data_origin
+    assert result.row.verdict == "ok" and "audio files" in result.row.data_origin
     card = edgekit.load(out).card
     assert (card.audio.sample_rate_hz, card.audio.window_samples) == (16000, 8000)
 
@@ -208,7 +208,7 @@ def test_source_that_outputs_nan_is_reported(tmp_path):
 @pytest.mark.parametrize(
     "setup, error, message",
     [
-        (lambda p: p.mkdir(), CalibrationError, "has no usable data: it holds 0 images and 0 WAV files"),
+        (lambda p: p.mkdir(), CalibrationError, "has no usable data: it holds 0 images and 0 WAV/FLAC files"),
         (lambda p: np.save(p.with_suffix(".npy"), np.zeros((10, 28, 28, 3))), CalibrationError, "needs (N, 32, 32, 3)"),
         (lambda p: (p.mkdir(), (p / "a.png").write_text("not an image")), CalibrationError, "a.png"),
     ],

@@ -361,6 +361,7 @@ def test_frozen_backbone_path_caches_embeddings_and_trains_the_head(tmp_path, mo
     if not DATA_DIR.exists():
         pytest.skip("apt-get install dataset-fashion-mnist")
     from converters.train import TrainOptions, image, train_image_classifier
+    from converters.train.backbone_tflite import TFLiteBackbone
     from converters.train.samples import fashion_folders
 
     frozen = image.Backbone("pooled", 64, True, _pooled_pixels, 40, 1e-2, "8x8 pooled pixels (test)")
@@ -378,3 +379,15 @@ def test_frozen_backbone_path_caches_embeddings_and_trains_the_head(tmp_path, mo
     stamp = [p.stat().st_mtime_ns for p in sorted(cache.glob("*.npy"))]
     np.testing.assert_array_equal(image.embeddings(extractor, frozen, items, 64, 1, 0, cache, False), first)
     assert [p.stat().st_mtime_ns for p in sorted(cache.glob("*.npy"))] == stamp  # read back, not recomputed
+    # The training embeddings came from the backbone converted to TFLite (one file, cached): the same
+    # features as Keras' for every image, in order, whichever interpreter ran it.
+    assert len(list((cache / "backbones").glob("pooled-64-*.tflite"))) == 1
+    fast = TFLiteBackbone.convert(extractor, "pooled", 64, cache)
+    assert fast is not None and len(fast.models) >= 1
+    try:
+        items = sorted(root.rglob("*.png"))[:37]
+        by_keras = image.embeddings(extractor, frozen, items, 64, 0, 0, None, False)
+        by_tflite = image.embeddings(extractor, frozen, items, 64, 0, 0, None, False, fast)
+    finally:
+        fast.close()
+    np.testing.assert_allclose(by_tflite, by_keras, rtol=1e-5, atol=1e-4)

@@ -1,0 +1,90 @@
+"""edgekit's shortcuts through TensorFlow's converter give TensorFlow's own files.
+
+Two shortcuts save conversion time (see converters/source.py and converters/tflite.py):
+- a Keras model is written as a SavedModel once, and each recipe converts from that folder
+  (``TFLiteConverter.from_keras_model`` writes it again on every call);
+- int16x8 runs with the MLIR quantizer off (the default calibrates once for nothing, then again).
+
+The reference is TensorFlow's standard call, ``from_keras_model`` with default settings, on the same
+model and calibration data: the files must be byte for byte the same, except the one byte of the
+conversion metadata that names the source type (KERAS_MODEL against TF_SAVED_MODEL).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+from converters.recipes import RecipeConfig  # noqa: E402
+from converters.tflite import CardOptions, Exporter  # noqa: E402
+
+pytestmark = pytest.mark.slow  # about 20 s: ten conversions
+
+
+def _model():
+    keras.utils.set_random_seed(4)
+    inputs = keras.Input((24, 24, 3), name="image")
+    x = keras.layers.Rescaling(1 / 255.0)(inputs)
+    x = keras.layers.Conv2D(8, 3, strides=2, activation="relu")(x)
+    x = keras.layers.DepthwiseConv2D(3, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(4, activation="softmax")(x)
+    return keras.Model(inputs, outputs)
+
+
+def _tensorflow_reference(model, recipe: str, samples: np.ndarray) -> bytes:
+    """TensorFlow's standard conversion, set as the TFLite guide sets each recipe."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if recipe != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if recipe == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if recipe in ("int8", "int16x8"):
+        converter.representative_dataset = lambda: ([row[None]] for row in samples)
+    if recipe == "int8":
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = converter.inference_output_type = tf.uint8
+    if recipe == "int16x8":
+        ops = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        converter.target_spec.supported_ops = [ops]
+    return bytes(converter.convert())
+
+
+def _model_type(content: bytes) -> int:
+    from tensorflow.lite.python import conversion_metadata_schema_py_generated as schema
+    from tensorflow.lite.python import schema_py_generated as tflite
+
+    model = tflite.Model.GetRootAsModel(content, 0)
+    for index in range(model.MetadataLength()):
+        entry = model.Metadata(index)
+        if entry.Name() == b"CONVERSION_METADATA":
+            data = model.Buffers(entry.Buffer()).DataAsNumpy().tobytes()
+            return schema.ConversionMetadata.GetRootAs(data, 0).Environment().ModelType()
+    raise AssertionError("no CONVERSION_METADATA")
+
+
+@pytest.mark.parametrize("recipe", ["float32", "float16", "dynamic", "int8", "int16x8"])
+def test_each_recipe_is_tensorflows_own_file(tmp_path, recipe):
+    from tensorflow.lite.python import conversion_metadata_schema_py_generated as schema
+
+    model = _model()
+    samples = np.random.default_rng(1).uniform(0, 255, (40, 24, 24, 3)).astype(np.float32)
+    np.save(tmp_path / "calibration.npy", samples)
+    exporter = Exporter(model, CardOptions(task="custom"), str(tmp_path / "calibration.npy"), show_progress=False)
+    ours = exporter.convert(RecipeConfig(recipe))
+    used = exporter.calibration_set.arrays[0]  # the share of the .npy the exporter calibrates on
+    assert 20 <= len(used) <= len(samples)
+    theirs = _tensorflow_reference(model, recipe, used)
+
+    assert len(ours) == len(theirs)
+    differing = np.flatnonzero(np.frombuffer(ours, np.uint8) != np.frombuffer(theirs, np.uint8))
+    assert differing.size <= 1, f"{differing.size} bytes differ, first at {differing[:5]}"
+    assert _model_type(theirs) == schema.ModelType.KERAS_MODEL
+    assert _model_type(ours) == schema.ModelType.TF_SAVED_MODEL
+    # The SavedModel is written once per source, whatever the number of recipes.
+    folder = exporter.source._keras_as_saved_model()
+    assert folder is not None and (folder / "saved_model.pb").is_file()
+    assert exporter.source._keras_as_saved_model() == folder
