@@ -293,10 +293,16 @@ def weighting(data: Dataset, mode: str = "auto") -> bool:
 
 # ------------------------------------------------------------------------------------------ splits
 def content_key(data: Dataset, index: int) -> str:
-    """The identity of an item's content: sha256 of the file bytes, or of the whitespace-normalized text."""
+    """The identity of an item's content: sha256 of the whitespace-normalized text; of a decoded clip's
+    16 kHz samples as 16-bit numbers (so the same sound saved as WAV and FLAC, or with another header, is one
+    item); of the file bytes otherwise (images: a lossy re-encoding is not caught)."""
     item = data.items[index]
     if data.kind == "text":
         return hashlib.sha256(" ".join(str(item).split()).encode("utf-8")).hexdigest()
+    clips = getattr(data, "clips", None)
+    if data.kind == "audio" and clips:
+        samples = np.clip(np.rint(np.asarray(clips[index], np.float32) * 32767.0), -32768, 32767).astype("<i2")
+        return "pcm16:" + hashlib.sha256(samples.tobytes()).hexdigest()
     digest = hashlib.sha256()
     with open(item, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

@@ -307,3 +307,30 @@ def test_speech_commands_names_keep_a_speakers_takes_of_a_word_in_one_split(tmp_
     for part in ("val", "test"):
         assert {data.labels[i] for i in getattr(split, part)} == {"lights", "timer"}
     assert any("split by speaker: 12 speakers" in line for line in split.describe(data))
+
+
+def test_the_same_sound_in_two_formats_is_one_item_for_the_split(tmp_path):
+    """Duplicates are found by the decoded sound, not the file bytes: a clip saved again as FLAC, or as a WAV
+    with 24-bit samples, lands in the same split as the original and is reported as a duplicate."""
+    soundfile = pytest.importorskip("soundfile")
+    from converters.train.audio_data import discover_audio
+    from converters.train.data import split_dataset
+
+    rng = np.random.default_rng(5)
+    for word in ("lights", "timer"):
+        for index in range(10):
+            _wav(tmp_path / "data" / word / f"{index}.wav", (0.1 * rng.standard_normal(12000)).astype(np.float32))
+    for index in (0, 3, 7):
+        original = tmp_path / "data" / "lights" / f"{index}.wav"
+        pcm, rate = soundfile.read(str(original), dtype="int16")
+        soundfile.write(str(original.with_name(f"{index}_copy.flac")), pcm, rate, subtype="PCM_16", format="FLAC")
+        soundfile.write(str(original.with_name(f"{index}_copy24.wav")), pcm, rate, subtype="PCM_24")
+    data = discover_audio(tmp_path / "data")
+    assert len(data) == 26
+    split = split_dataset(data, 0.2, 0.2, seed=1)
+    groups = sorted(sorted(Path(data.items[i]).name for i in group) for group in split.duplicate_groups)
+    assert groups == [[f"{i}.wav", f"{i}_copy.flac", f"{i}_copy24.wav"] for i in (0, 3, 7)]
+    part_of = {int(i): part for part in ("train", "val", "test") for i in getattr(split, part)}
+    for group in split.duplicate_groups:
+        assert len({part_of[i] for i in group}) == 1
+    assert any("found 6 exact duplicate(s) in 3 group(s)" in line for line in split.describe(data))
