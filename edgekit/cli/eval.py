@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -58,7 +59,17 @@ def _open_model(args: argparse.Namespace, data):
         return keras_for_eval(str(path), labels, data)
     from ..backends import load
 
-    return load(path), notes
+    return load(path, num_threads=1), notes
+
+
+def _more_instances(args: argparse.Namespace, model, count: int) -> list:
+    """Further single-thread instances of a .tflite, one per core up to 4 (and no more than items): the items
+    are shared out between them (``edgekit.eval.evaluate``), the same scores on every core."""
+    if Path(args.model).suffix.lower() != ".tflite":
+        return []
+    from ..backends import load
+
+    return [load(model.path, num_threads=1) for _ in range(min(4, os.cpu_count() or 1, count) - 1)]
 
 
 def plot_or_warn(plot: str | None) -> str | None:
@@ -98,10 +109,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise InputError("--labels is for Keras sources; a .tflite or .mlpackage carries its own labels")
     data = read_labelled(args.data)
     model, notes = _open_model(args, data)
+    more: list = []
     try:
-        report = evaluate(model, data)
+        more = _more_instances(args, model, len(data))
+        report = evaluate(model, data, more_models=more)
     finally:
-        model.close()
+        for instance in (model, *more):
+            instance.close()
     if args.plot:
         plot_confusion(report, args.plot)
     if args.json:

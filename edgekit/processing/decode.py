@@ -44,10 +44,12 @@ def decode_image(data: np.ndarray, path: Path) -> np.ndarray:
         light = _png(data, path)  # no retry: OpenCV refused the damaged PNGs libspng did (bad filter, cut off)
     if light is not None:
         return light
+    from .warp import load_cv2
+
     try:
-        import cv2
+        cv2 = load_cv2()
     except ImportError:
-        cv2 = None  # type: ignore[assignment]  # Pillow below
+        cv2 = None  # Pillow below
     if cv2 is not None:
         try:
             image = cv2.imdecode(data, cv2.IMREAD_COLOR)

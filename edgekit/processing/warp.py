@@ -20,6 +20,7 @@ resampler lives on only as ``resampling="area"`` (see :func:`area_fit`).
 from __future__ import annotations
 
 import sys
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,6 +138,27 @@ def warp(
 
 
 _warped = 0  # frames this process has warped: OpenCV is imported from the second on
+_cv2_lock = threading.Lock()
+_cv2: Any = None
+
+
+def load_cv2() -> Any:
+    """cv2, imported under a lock, for code that may run in several threads (tasks evaluated side by side).
+
+    OpenCV's package replaces itself in ``sys.modules`` while it loads, so a second thread importing it at
+    that moment got a half-made module ("partially initialized module 'cv2' has no attribute ...").
+
+    Raises:
+        ImportError: OpenCV is not installed.
+    """
+    global _cv2
+    if _cv2 is None:
+        with _cv2_lock:
+            if _cv2 is None:
+                import cv2
+
+                _cv2 = cv2
+    return _cv2
 
 
 def opencv(*, counting: bool = True) -> Any:
@@ -150,14 +172,12 @@ def opencv(*, counting: bool = True) -> Any:
     global _warped
     if counting:
         _warped += 1
-    module = sys.modules.get("cv2")
-    if module is not None or _warped < (2 if counting else 1):
-        return module
+    if _cv2 is None and "cv2" not in sys.modules and _warped < (2 if counting else 1):
+        return None
     try:
-        import cv2
+        return load_cv2()  # loaded (or being loaded by another thread, then waited for) or due now
     except ImportError:
         return None
-    return cv2
 
 
 def _warp_opencv(cv2, image, xs, ys, replicate, out):
@@ -246,7 +266,7 @@ def _area_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     if image.shape[1] == width and image.shape[0] == height:
         return image
     try:
-        import cv2
+        cv2 = load_cv2()
     except ImportError:
         return _half_pixel_bilinear(image, width, height)
     if image.dtype not in (np.uint8, np.float32):
