@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,7 +127,8 @@ class SourceModel:
         # Functional and Sequential models only, as TFLite's converter decides (a subclassed model has no inputs)
         if not isinstance(model, (keras.src.models.Functional, keras.Sequential)) or not model.inputs:
             return None
-        folder = Path(tempfile.mkdtemp(prefix="edgekit-savedmodel-"))
+        remove_orphaned_saved_models()
+        folder = Path(tempfile.mkdtemp(prefix=f"{SAVED_MODEL_PREFIX}{os.getpid()}-"))
         weakref.finalize(self, shutil.rmtree, folder, True)
         signature: list[Any] = [tf.TensorSpec(t.shape, dtype=t.dtype, name=t.name) for t in model.inputs]
         try:
@@ -192,6 +194,32 @@ class SourceModel:
                     found = infer_graph_normalization(self.keras_model)
             self._graph_normalization = found
         return self._graph_normalization
+
+
+SAVED_MODEL_PREFIX = "edgekit-savedmodel-"  # + the writing process's id + "-" + random
+
+
+def remove_orphaned_saved_models() -> list[Path]:
+    """Remove the temporary SavedModels of processes that no longer run (a SIGKILL gives no chance to clean
+    up); those of live processes stay. Returns what was removed."""
+    import shutil
+    import tempfile
+
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{SAVED_MODEL_PREFIX}*-*"):
+        owner = folder.name[len(SAVED_MODEL_PREFIX) :].split("-", 1)[0]
+        if not owner.isdigit() or int(owner) == os.getpid():
+            continue
+        try:
+            os.kill(int(owner), 0)
+            continue  # still running (or a process that reused its id): not ours to remove
+        except ProcessLookupError:
+            pass
+        except OSError:  # PermissionError: alive under another user
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
 
 
 def _dtype_name(dtype: Any) -> str:

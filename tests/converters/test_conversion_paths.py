@@ -88,3 +88,37 @@ def test_each_recipe_is_tensorflows_own_file(tmp_path, recipe):
     folder = exporter.source._keras_as_saved_model()
     assert folder is not None and (folder / "saved_model.pb").is_file()
     assert exporter.source._keras_as_saved_model() == folder
+
+
+def test_a_killed_exports_saved_model_is_removed_by_the_next_one(tmp_path):
+    """A SIGKILL leaves the temporary SavedModel behind in the temp folder; the next export removes the
+    folders of processes that no longer run, and keeps those of live ones."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from converters.source import SAVED_MODEL_PREFIX, load_source
+
+    killed = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    killed.kill()
+    killed.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        temp = Path(tempfile.gettempdir())
+        orphan = temp / f"{SAVED_MODEL_PREFIX}{killed.pid}-test"
+        living = temp / f"{SAVED_MODEL_PREFIX}{alive.pid}-test"
+        for folder in (orphan, living):
+            (folder / "variables").mkdir(parents=True)
+            (folder / "saved_model.pb").write_bytes(b"x")
+        source = load_source(_model())
+        folder = source._keras_as_saved_model()
+        assert folder is not None and folder.name.startswith(f"{SAVED_MODEL_PREFIX}{os.getpid()}-")
+        assert not orphan.exists()
+        assert living.is_dir()
+    finally:
+        alive.kill()
+        alive.wait()
+        shutil.rmtree(living, ignore_errors=True)
