@@ -6,8 +6,9 @@ Each section is its own script (run alone for details) with a ``run(json_out) ->
 - ``fidelity_text.py``      the topics models vs MediaPipe's TextClassifier
 - ``fidelity_audio.py``     the keyword spotter vs MediaPipe's AudioClassifier (windows)
 - ``fidelity_runtimes.py``  the compatibility verdict vs what tflite-runtime 2.14 really loads, and agreement
+- ``fidelity_coreml.py``    fashion, keywords and topics as Core ML packages (reference evaluator) vs the bundled files
 
-    python -m benchmarks.fidelity [--only images,text,audio,runtimes] [--json]
+    python -m benchmarks.fidelity [--only images,text,audio,runtimes,coreml] [--json]
 
 The third-party runtimes run in their own venvs (tests/interop/runtime_env.sh makes them once and caches
 them under ~/.cache/edgekit); the first run needs PyPI for that, later runs none.
@@ -21,7 +22,7 @@ import json
 import sys
 import time
 
-SECTIONS = ("images", "text", "audio", "runtimes")
+SECTIONS = ("images", "text", "audio", "runtimes", "coreml")
 
 
 def main(argv: list[str] | None = None) -> int:

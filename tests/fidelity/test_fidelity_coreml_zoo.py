@@ -8,9 +8,8 @@ ImageClassifier on its own metadata (the deployed path) in the NumPy reference e
 predicts only on macOS. Goldens are the original PyTorch network's answers (docs/imagenet_reference.json,
 written by the build), never edgekit's.
 
-The other bundled models have no Core ML cell here: ``faces`` is Google's own .tflite (no Keras source
-exists), and ``fashion``, ``keywords`` and ``topics`` need their trained Keras sources (``./dev.sh zoo``;
-their Core ML tables are in docs/zoo.md, and the suite's Core ML matrix covers models trained in tests).
+The trained bundled models (fashion, keywords, topics) have their cells in
+test_fidelity_coreml_trained_zoo.py, on sources rebuilt from their bundled float16 files.
 """
 
 from __future__ import annotations
