@@ -6,7 +6,7 @@ Each section is its own script (run alone for details) with a ``run(json_out) ->
 - ``fidelity_text.py``      the topics models vs MediaPipe's TextClassifier
 - ``fidelity_audio.py``     the keyword spotter vs MediaPipe's AudioClassifier (windows)
 - ``fidelity_runtimes.py``  the compatibility verdict vs what tflite-runtime 2.14 really loads, and agreement
-- ``fidelity_coreml.py``    fashion, keywords and topics as Core ML packages (reference evaluator) vs the bundled files
+- ``fidelity_coreml.py``    the bundled models as Core ML packages (reference evaluator) vs the bundled files
 
     python -m benchmarks.fidelity [--only images,text,audio,runtimes,coreml] [--json]
 

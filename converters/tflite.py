@@ -130,12 +130,23 @@ def build_card(source: SourceModel, options: CardOptions, notes: list[str]) -> M
         )
     labels = tuple(options.labels or ())
     outputs = source.output_shapes()
-    classes = outputs[0][-1] if outputs and outputs[0] else None
-    if labels and classes and len(labels) != classes:
-        raise MetadataError(
-            f"the labels file has {len(labels)} labels but the model's first output has {classes} classes",
-            hint="give one label per output class, in order",
-        )
+    if task is Task.OBJECT_DETECTOR:
+        # An SSD detector's outputs are boxes (anchors x 4 + keypoints) and scores (anchors x classes), in
+        # either order: one of them must have a score per label.
+        widths = sorted({shape[-1] for shape in outputs if shape and shape[-1]})
+        if labels and widths and len(labels) not in widths:
+            raise MetadataError(
+                f"the labels file has {len(labels)} labels but no output of the detector has that many classes "
+                f"(last dimensions: {', '.join(map(str, widths))})",
+                hint="give one label per score column of the detector, in order",
+            )
+    else:
+        classes = outputs[0][-1] if outputs and outputs[0] else None
+        if labels and classes and len(labels) != classes:
+            raise MetadataError(
+                f"the labels file has {len(labels)} labels but the model's first output has {classes} classes",
+                hint="give one label per output class, in order",
+            )
     if task in (Task.IMAGE_CLASSIFIER, Task.AUDIO_CLASSIFIER, Task.TEXT_CLASSIFIER) and not labels:
         notes.append("no --labels given: results will show class numbers")
     return ModelCard(

@@ -1,11 +1,13 @@
-"""The Core ML cells of the runtime matrix for the bundled trained models: fashion, keywords, topics (issue
-10, point 8). The imagenet cells are in test_fidelity_coreml_zoo.py.
+"""The Core ML cells of the runtime matrix for the bundled models without a Keras source here: fashion,
+keywords, topics (trained by the zoo) and faces (Google's own .tflite) (issue 10, point 8). The imagenet
+cells are in test_fidelity_coreml_zoo.py.
 
 coremltools converts Keras, not .tflite, and these models are trained by the zoo: their Keras sources
 exist only after ``./dev.sh zoo`` (fashion alone trains for 13 min on two quiet cores). So the source here
 is the zoo's own architecture with the weights read back from the bundled float16 file (keywords' embedding
 from its pinned ONNX file, rounded to float16 as the file holds it): the network the bundled files compute.
-The rebuild is checked against the bundled file before anything relies on it. Each source is exported by
+The face detector's source is its .tflite graph rebuilt op by op in Keras (tests/support/tflite_keras.py).
+Every rebuild is checked against its bundled file before anything relies on it. Each source is exported by
 ``converters.coreml`` (float16, the Core ML default, and int8 weights), and each package runs through
 edgekit's task on its own metadata in the NumPy reference evaluator (Core ML predicts only on macOS).
 
@@ -88,3 +90,46 @@ def test_a_wrong_rebuild_is_caught():
     load_tflite_weights(model, zoo.path("fashion", "float16"))  # input_scale left out
     images = fashion.load("t10k")[0][:20].astype(np.float32)
     assert rebuilt_difference(model, zoo.path("fashion", "float16"), images) > 100 * REBUILD_ATOL["fashion"]
+
+
+# The face detector rebuilt op by op against its file, both outputs (box offsets in pixels of the 128 px
+# input, score logits): measured 6.1e-5.
+FACES_REBUILD_ATOL = 1e-3
+# The issue's targets for face detection across runtimes: the same detections, boxes IoU >= 0.98, scores
+# within 0.01 (measured for the float16 package: IoU 0.9991, score difference 0.0004). The int8 package is
+# another, quantized model: the same detections, boxes IoU >= 0.9 (measured 0.932, scores within 0.012).
+FACES_MIN_IOU, FACES_SCORE_ATOL, FACES_INT8_MIN_IOU = 0.98, 0.01, 0.9
+
+
+@pytest.fixture(scope="module")
+def face_cells(tmp_path_factory):
+    from PIL import Image
+
+    model, options, difference = coreml_cells.faces_source()
+    print(f"\nfaces rebuilt op by op from faces_float32.tflite: max difference {difference:.2e}")
+    assert difference <= FACES_REBUILD_ATOL, difference
+    work = tmp_path_factory.mktemp("coreml_faces")
+    photos = coreml_cells.face_photos()
+    (work / "photos").mkdir()
+    for name, image in photos.items():
+        Image.fromarray(image).save(work / "photos" / f"{name}.png")
+    packages = coreml_cells.export(model, options, work / "photos", work, "faces")
+    return packages, coreml_cells.face_cells(packages, photos)
+
+
+def test_face_packages_find_the_faces_the_bundled_file_finds(face_cells):
+    packages, cells = face_cells
+    assert not isinstance(packages["float16"], Exception), packages["float16"]
+    for recipe, package in packages.items():
+        if isinstance(package, Exception):
+            print(f"faces Core ML {recipe}: refused: {package}")
+            assert "first divergence at layer" in str(package) or "below the recipe" in str(package), package
+    for cell in cells:
+        print(cell.line())
+        assert cell.faces >= 6, cell  # the photos do hold faces: the check is not vacuous
+        assert cell.same_detections == cell.images, cell
+        if cell.recipe == "float16":
+            assert cell.min_iou >= FACES_MIN_IOU, cell
+            assert cell.max_score_difference <= FACES_SCORE_ATOL, cell
+        else:
+            assert cell.min_iou >= FACES_INT8_MIN_IOU, cell

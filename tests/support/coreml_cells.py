@@ -82,13 +82,16 @@ def topics_data(text_spec) -> Data:
     return Data(lines, tokens, np.array([label for _, label in rows]))
 
 
-def export(model, card, data: np.ndarray, folder: Path, name: str) -> dict[str, object]:
-    """``{recipe: package path or the refusal}``, each verified by the exporter on ``data``."""
+def export(model, card, data: np.ndarray | Path, folder: Path, name: str) -> dict[str, object]:
+    """``{recipe: package path or the refusal}``, each verified by the exporter on ``data`` (arrays as the
+    source takes them, or a folder of images)."""
     from converters.coreml import CoreMLConfig, CoreMLExporter
     from edgekit.errors import VerificationError
 
-    np.save(folder / "verification.npy", data)
-    exporter = CoreMLExporter(model, card, verification_path=str(folder / "verification.npy"), show_progress=False)
+    if isinstance(data, np.ndarray):
+        np.save(folder / "verification.npy", data)
+        data = folder / "verification.npy"
+    exporter = CoreMLExporter(model, card, verification_path=str(data), show_progress=False)
     written: dict[str, object] = {}
     for recipe in RECIPES:
         out = folder / f"{name}_{recipe}.mlpackage"
@@ -213,4 +216,113 @@ def cells(name: str, packages: dict[str, object], data: Data) -> list[Cell]:
         found.append(compare(name, recipe, ours, f"{name}_float16.tflite", bundled["float16"], data.labels))
         if recipe == "int8":
             found.append(compare(name, recipe, ours, f"{name}_int8.tflite", bundled["int8"], data.labels))
+    return found
+
+
+# -------------------------------------------------------------------------------------------------- faces
+# The face detector is Google's own .tflite: there is no Keras source at all, so the source is its graph
+# rebuilt op by op (tests/support/tflite_keras.py), checked against the file on both outputs.
+
+
+def face_photos() -> dict[str, np.ndarray]:
+    """scikit-image's photos with faces (astronaut; the cameraman, grey as RGB) in several sizes, crops and
+    pads, and photos without one (the cat, the coffee cup)."""
+    import skimage.data
+    from PIL import Image
+
+    astronaut = skimage.data.astronaut()
+    cameraman = np.repeat(skimage.data.camera()[..., None], 3, axis=2)
+    padded = np.zeros((600, 640, 3), np.uint8)
+    padded[40:552, 100:612] = astronaut
+    return {
+        "astronaut": astronaut,
+        "astronaut_half": np.asarray(Image.fromarray(astronaut).resize((256, 256), Image.BILINEAR)),
+        "astronaut_mirrored": astronaut[:, ::-1].copy(),
+        "astronaut_face_crop": astronaut[32:288, 128:384].copy(),
+        "astronaut_padded": padded,
+        "astronaut_wide_crop": astronaut[100:356].copy(),
+        "cameraman": cameraman,
+        "cameraman_tall_crop": cameraman[:, 100:400].copy(),
+        "chelsea": skimage.data.chelsea(),
+        "coffee": skimage.data.coffee(),
+    }
+
+
+def faces_source():
+    """``(keras_model, card_options, rebuild_difference)``: the bundled face detector rebuilt from its file."""
+    from converters.tflite import CardOptions
+    from edgekit.backends import load
+    from tests.support.tflite_keras import keras_from_tflite
+
+    path = zoo.path("faces", "float32")
+    runtime = load(str(path))
+    card = runtime.card
+    model = keras_from_tflite(path, "faces")
+    inputs = np.random.default_rng(3).uniform(-1, 1, (4, *model.inputs[0].shape[1:])).astype(np.float32)
+    rebuilt = [np.asarray(output) for output in model.predict_on_batch(inputs)]
+    difference = max(
+        float(np.abs(ours[i] - theirs[0]).max())
+        for i in range(len(inputs))
+        for ours, theirs in zip(rebuilt, runtime.run(inputs[i : i + 1]))
+    )
+    options = CardOptions(
+        task="object-detector",
+        labels=list(card.labels),
+        name="faces",
+        image_spec=card.image,
+        extra=dict(card.extra),
+        license=card.license,
+        author=card.author,
+        description=card.description,
+    )
+    return model, options, difference
+
+
+def detections(model_path, images: dict[str, np.ndarray], model=None) -> dict[str, list]:
+    """The detector task's detections (above the card's threshold) for each image."""
+    import edgekit
+
+    options = edgekit.ObjectDetector.options_class(model_path=str(model_path))
+    with edgekit.ObjectDetector(options, model=model) as task:
+        return {name: list(task.detect(image).detections) for name, image in images.items()}
+
+
+@dataclass
+class FaceCell:
+    recipe: str
+    against: str
+    images: int
+    same_detections: int  # images with as many faces in both, each matched
+    min_iou: float  # of matched boxes
+    max_score_difference: float
+    faces: int  # detections in the bundled file's answers
+
+    def line(self) -> str:
+        return (
+            f"faces Core ML {self.recipe} vs {self.against}: the same detections on {self.same_detections} of "
+            f"{self.images} images ({self.faces} faces), box IoU >= {self.min_iou:.4f}, max score difference "
+            f"{self.max_score_difference:.4f}"
+        )
+
+
+def face_cells(packages: dict[str, object], images: dict[str, np.ndarray]) -> list[FaceCell]:
+    from converters.coreml.reference import load_reference
+
+    bundled = detections(zoo.path("faces", "float32"), images)
+    found = []
+    for recipe, package in packages.items():
+        if isinstance(package, Exception):
+            continue
+        ours = detections(package, images, model=load_reference(package))
+        same, ious, differences = 0, [1.0], [0.0]
+        for name, theirs in bundled.items():
+            mine = ours[name]
+            if len(mine) != len(theirs):
+                continue
+            pairs = [(a, max(mine, key=lambda b: b.box.iou(a.box))) for a in theirs]
+            ious += [a.box.iou(b.box) for a, b in pairs]
+            differences += [abs(a.top.score - b.top.score) for a, b in pairs]
+            same += 1
+        faces = sum(len(found_faces) for found_faces in bundled.values())
+        found.append(FaceCell(recipe, "faces_float32.tflite", len(images), same, min(ious), max(differences), faces))
     return found
