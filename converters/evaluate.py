@@ -110,13 +110,21 @@ def eval_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def evaluate_file(path: Path, data: LabelledData) -> EvalReport:
+def remember(model, memo: dict | None) -> None:
+    """Let ``model`` read and fill ``memo`` (see ``LiteRTModel.remember_outputs``); other models run as they are."""
+    method = getattr(model, "remember_outputs", None)
+    if method is not None:
+        method(memo)
+
+
+def evaluate_file(path: Path, data: LabelledData, memo: dict | None = None) -> EvalReport:
     """``edgekit.eval.evaluate`` of an exported file on every core: one single-thread interpreter per core
     (up to 4), the items shared out between them. Each item's scores are those of a lone interpreter:
     XNNPACK splits a layer's outputs between threads but sums each in one order, so its scores do not depend
     on the thread count, and int16x8's reference kernels have no threads at all (so this is what puts a
     second core to work on them: EfficientNet-Lite0 int16x8, 433 ms an image on one). A Core ML package
-    goes through the reference evaluator (Core ML on macOS), alone.
+    goes through the reference evaluator (Core ML on macOS), alone. ``memo``: outputs of this file already
+    computed, by input tensors (the exporter's verification run), read and extended.
     """
     if path.suffix.lower() == ".mlpackage" or path.is_dir():
         import sys
@@ -139,6 +147,7 @@ def evaluate_file(path: Path, data: LabelledData) -> EvalReport:
     try:
         for _ in range(min(eval_workers(), max(1, len(data)))):
             models.append(edgekit.load(path, num_threads=1))
+            remember(models[-1], memo)
         return evaluate(models[0], data, more_models=models[1:])
     finally:
         for model in models:
@@ -185,12 +194,12 @@ class AccuracyCheck:
         report = self.source_report
         return f"source accuracy {report.accuracy:.1%} on {report.evaluated} labelled items ({report.origin})"
 
-    def of_file(self, path: Path, recipe: str | None = None) -> float | None:
+    def of_file(self, path: Path, recipe: str | None = None, memo: dict | None = None) -> float | None:
         """Accuracy of an exported file, through edgekit's task on its own metadata (None without labels);
-        the full report is kept in ``reports[recipe]`` when ``recipe`` is given."""
+        the full report is kept in ``reports[recipe]`` when ``recipe`` is given. ``memo``: see evaluate_file."""
         if self.data is None:
             return None
-        report = evaluate_file(path, self.data)
+        report = evaluate_file(path, self.data, memo)
         if recipe is not None:
             self.reports[recipe] = report
         return report.accuracy

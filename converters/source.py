@@ -109,6 +109,13 @@ class SourceModel:
             return tf.lite.TFLiteConverter.from_keras_model(self.keras_model)
         return tf.lite.TFLiteConverter.from_saved_model(str(folder))
 
+    def saved_model_folder(self) -> Path | None:
+        """The SavedModel folder every recipe converts from (the source's own, or the Keras model written
+        once); None when the Keras model cannot be written as one."""
+        if self.keras_model is None:
+            return self.saved_model_dir
+        return self._keras_as_saved_model()
+
     def _keras_as_saved_model(self) -> Path | None:
         """The Keras model as a SavedModel in a temporary folder (written on first use, removed with this
         object or at exit), exactly as ``from_keras_model`` writes it; None when that fails."""

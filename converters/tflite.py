@@ -24,8 +24,10 @@ from edgekit.media import DEFAULT_SAMPLE_RATE_HZ
 from edgekit.metadata import AudioSpec, ImageSpec, ModelCard, Task, TextSpec, embed_card
 
 from . import calibration, divergence, normalization
-from .evaluate import AccuracyCheck, eval_workers
+from .converter_settings import configure_converter, representative_data
+from .evaluate import AccuracyCheck, eval_workers, remember
 from .grayscale import needs_rgb_input, to_rgb_input
+from .prefetch import PREFETCHED, Prefetched
 from .progress import Progress
 from .recipes import Recipe, RecipeConfig
 from .source import SourceModel, import_tensorflow, load_source
@@ -203,6 +205,8 @@ class Exporter:
         self.verification_set: calibration.Dataset | None = None
         self.reference: dict[str, np.ndarray] | None = None
         self.accuracy: AccuracyCheck | None = None
+        self.outputs_memo: dict[bytes, list[np.ndarray]] = {}  # of the file being verified (see verify)
+        self.prefetched = Prefetched()  # conversions running in a second process (see prefetch)
 
     def check(self, config: RecipeConfig) -> None:
         """Refuse a recipe that cannot work for this model, before any data is read or converted."""
@@ -250,36 +254,24 @@ class Exporter:
     # ------------------------------------------------------------------ conversion
     def convert(self, config: RecipeConfig) -> bytes:
         """Run the TFLite converter for ``config``; returns the flatbuffer bytes (no metadata yet)."""
-        tf = import_tensorflow()
         config = config.for_task(self.card.task)
         self.check(config)
         self.prepare_data()
-        converter = self.source.tflite_converter()
         recipe = config.recipe
-        if recipe is not Recipe.FLOAT32:
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if recipe is Recipe.FLOAT16:
-            converter.target_spec.supported_types = [tf.float16]
+        calibration_arrays = self.calibration_set.arrays if self.calibration_set is not None else None
+        done = self.prefetched.collect(config, calibration_arrays, self.show_progress)
+        if done is not None:
+            return done
+        converter = self.source.tflite_converter()
         progress = None
+        representative = None
         if recipe.needs_calibration:
             dataset = self.calibration_set
             progress = Progress(
                 f"calibrating {recipe.value}", min(len(dataset), config.calibration_samples), self.show_progress
             )
-            converter.representative_dataset = self._representative(dataset, config.calibration_samples, progress)
-        if recipe is Recipe.INT8:
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            io_type = {"uint8": tf.uint8, "int8": tf.int8, "float32": tf.float32}[config.io_dtype]
-            converter.inference_input_type = io_type
-            converter.inference_output_type = io_type
-        if recipe is Recipe.INT16X8:
-            converter.target_spec.supported_ops = [
-                tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
-            ]
-            # 16x8 is always quantized by the older quantizer, which calibrates by itself; with the MLIR
-            # quantizer on (the default) TF first runs a calibration pass whose result it then drops. Off,
-            # the file is byte-identical and the calibration data runs once (EfficientNet: 130 ms a sample).
-            converter.experimental_new_quantizer = False
+            representative = self._representative(dataset, config.calibration_samples, progress)
+        configure_converter(converter, config, representative)
         try:
             with quiet_tensorflow() as log:
                 if progress is not None:
@@ -315,14 +307,23 @@ class Exporter:
         except Exception:  # a diagnosis only: the converter's own message stands without it
             return []
 
-    @staticmethod
-    def _representative(dataset: calibration.Dataset, limit: int, progress: Progress):
-        def generate() -> Iterable[list[np.ndarray]]:
-            for index in range(min(len(dataset), limit)):
-                yield [array[index : index + 1] for array in dataset.arrays]
-                progress.update()
+    def prefetch(self, configs: Iterable[RecipeConfig]) -> None:
+        """Start converting int16x8 in a second process now, if it is among ``configs`` (see
+        ``converters.prefetch``): its calibration holds Python's lock on one core for a long time
+        (EfficientNet-Lite0: 39 s), so it runs beside the other recipes instead of after them."""
+        configs = [config.for_task(self.card.task) for config in configs]
+        wanted = [c for c in configs if c.recipe in PREFETCHED and type(self).convert is Exporter.convert]
+        if not wanted:
+            return
+        self.prepare_data()
+        folder = self.source.saved_model_folder()
+        if folder is not None and self.calibration_set is not None:
+            for config in wanted:
+                self.prefetched.start(folder, config, self.calibration_set.arrays)
 
-        return generate
+    @staticmethod
+    def _representative(dataset: calibration.Dataset, limit: int, progress: Progress | None):
+        return representative_data(dataset.arrays, limit, progress)
 
     # ------------------------------------------------------------------ verification
     def verify(self, path: Path) -> tuple[Comparison, float]:
@@ -338,6 +339,11 @@ class Exporter:
             arrays = self._match_inputs(models[0])
             count = len(arrays[0])
             models += [edgekit.load(path, num_threads=1) for _ in range(min(eval_workers(), count) - 1)]
+            # The accuracy check then runs the same file through the task: inputs that reach the
+            # interpreter as the same tensors are not run again (int16x8's reference kernels: 433 ms each).
+            self.outputs_memo = {}
+            for model in models:
+                remember(model, self.outputs_memo)
             results: list[list[np.ndarray] | None] = [None] * count
             with Progress("verifying", count, self.show_progress) as progress:
                 lock = threading.Lock()
@@ -400,7 +406,10 @@ class Exporter:
             temporary.write_bytes(data)
             comparison, latency = self.verify(temporary)
             reasons = comparison.failures(config.tolerance)
-            accuracy = self.accuracy.of_file(temporary, config.recipe.value) if self.accuracy else None
+            accuracy = (
+                self.accuracy.of_file(temporary, config.recipe.value, self.outputs_memo) if self.accuracy else None
+            )
+            self.outputs_memo = {}
             lost = self.accuracy.failure(accuracy, config.tolerance.min_agreement) if self.accuracy else None
             reasons += [lost] if lost else []
             spec = normalization.spec_refusals(self.card)

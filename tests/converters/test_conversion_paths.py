@@ -122,3 +122,38 @@ def test_a_killed_exports_saved_model_is_removed_by_the_next_one(tmp_path):
         alive.kill()
         alive.wait()
         shutil.rmtree(living, ignore_errors=True)
+
+
+def test_int16x8_converted_in_a_second_process_is_the_same_file(tmp_path, monkeypatch):
+    """With several recipes asked, int16x8 is converted by a child process while the parent does the others
+    (converters/prefetch.py): the child's file is the in-process file, byte for byte; a child that fails is
+    replaced by the in-process conversion; EDGEKIT_NO_PREFETCH=1 starts none."""
+    from converters import prefetch
+
+    model = _model()
+    samples = np.random.default_rng(2).uniform(0, 255, (40, 24, 24, 3)).astype(np.float32)
+    np.save(tmp_path / "calibration.npy", samples)
+    configs = [RecipeConfig("float32"), RecipeConfig("int16x8")]
+    monkeypatch.delenv("EDGEKIT_NO_PREFETCH", raising=False)
+    monkeypatch.setattr(prefetch.os, "cpu_count", lambda: 2)
+
+    exporter = Exporter(model, CardOptions(task="custom"), str(tmp_path / "calibration.npy"), show_progress=False)
+    exporter.prefetch(configs)
+    child = exporter.prefetched._children[configs[1].recipe]
+    assert child.process.wait(timeout=300) == 0, (child.folder / "log.txt").read_text()
+    from_child = exporter.convert(configs[1])
+    assert not child.folder.exists()  # cleaned up once collected
+    assert not exporter.prefetched._children
+    in_process = exporter.convert(configs[1])  # nothing prefetched any more: converted here
+    assert from_child == in_process
+
+    # A child that fails (here: a SavedModel folder that is not one) leaves the in-process conversion.
+    broken = Exporter(model, CardOptions(task="custom"), str(tmp_path / "calibration.npy"), show_progress=False)
+    broken.prepare_data()
+    broken.prefetched.start(tmp_path, configs[1], broken.calibration_set.arrays)
+    assert broken.convert(configs[1]) == in_process
+
+    monkeypatch.setenv("EDGEKIT_NO_PREFETCH", "1")
+    off = Exporter(model, CardOptions(task="custom"), str(tmp_path / "calibration.npy"), show_progress=False)
+    off.prefetch(configs)
+    assert not off.prefetched._children
