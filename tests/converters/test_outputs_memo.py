@@ -11,7 +11,7 @@ from tests.support.labelled_fixtures import build_trap
 
 @pytest.fixture(scope="module")
 def small_tflite(tmp_path_factory):
-    """A tiny float image classifier and an int8 one (uint8 input) converted by TensorFlow."""
+    """A tiny float image classifier converted by TensorFlow."""
     import keras
 
     from converters.source import import_tensorflow
@@ -65,7 +65,6 @@ def test_a_remembered_input_is_answered_without_an_invoke(small_tflite):
 def test_the_accuracy_check_reuses_verification_runs(tmp_path_factory):
     """On the trap model's labelled folder (300 PNG images), the accuracy of the float32 export is the same
     with and without the memo, and the accuracy check adds no invoke for the images verification ran."""
-    import edgekit
     from converters.evaluate import evaluate_file
     from converters.recipes import RecipeConfig
     from converters.tflite import CardOptions, Exporter

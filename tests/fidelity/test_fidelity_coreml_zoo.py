@@ -46,8 +46,7 @@ def exports(tmp_path_factory):
     ``{recipe: path or the refusal}``."""
     from PIL import Image
 
-    from converters.coreml import CoreMLConfig, CoreMLExporter
-    from edgekit.errors import VerificationError
+    from tests.support.coreml_cells import export
 
     model, _ = imagenet_keras()
     folder = tmp_path_factory.mktemp("coreml_imagenet")
@@ -55,16 +54,7 @@ def exports(tmp_path_factory):
     photos.mkdir()
     for number, (_, image) in enumerate(imagenet.photos_mod.photo_set(imagenet.photos_mod.CALIBRATION_SEED, 1)):
         Image.fromarray(image).save(photos / f"{number:04d}.png")
-    exporter = CoreMLExporter(model, imagenet_card_options(), verification_path=str(photos), show_progress=False)
-    written: dict[str, object] = {}
-    for recipe in ("float16", "int8"):
-        out = folder / f"imagenet_{recipe}.mlpackage"
-        try:
-            written[recipe] = exporter.export(CoreMLConfig(recipe), out).path
-        except VerificationError as refusal:
-            assert not out.exists()
-            written[recipe] = refusal
-    return written
+    return export(model, imagenet_card_options(), photos, folder, "imagenet")
 
 
 def _answers(package) -> list[tuple[int, float]]:
