@@ -9,11 +9,15 @@ settings (``converters.converter_settings``): the file is the same bytes, made w
 and verifies the others. If the child fails for any reason the parent converts in-process as before, so
 errors read the same. ``EDGEKIT_NO_PREFETCH=1`` turns it off; on one core it is off.
 
-    python -m converters.prefetch SAVED_MODEL RECIPE_JSON CALIBRATION_NPZ OUT    (the child; internal)
+The child dies with its parent (Linux: PR_SET_PDEATHSIG), and a folder left by a killed parent is removed by
+the next export, as the temporary SavedModel is.
+
+    python -m converters.prefetch SAVED_MODEL RECIPE_JSON CALIBRATION_NPZ OUT PARENT_PID    (the child; internal)
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -28,8 +32,10 @@ import numpy as np
 
 from .progress import say
 from .recipes import Recipe, RecipeConfig
+from .source import remove_orphaned_temporaries
 
 PREFETCHED = (Recipe.INT16X8,)
+FOLDER_PREFIX = "edgekit-prefetch-"  # + the parent's process id + "-" + random, in the temp directory
 
 
 @dataclass
@@ -54,12 +60,13 @@ class Prefetched:
         """Start converting ``config`` from ``saved_model`` with ``calibration`` (its first samples)."""
         if config.recipe in self._children or os.environ.get("EDGEKIT_NO_PREFETCH") or (os.cpu_count() or 1) < 2:
             return
-        folder = Path(tempfile.mkdtemp(prefix="edgekit-prefetch-"))
+        remove_orphaned_temporaries(FOLDER_PREFIX)
+        folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))
         count = min(len(calibration[0]), config.calibration_samples)
         np.savez(folder / "calibration.npz", *[array[:count] for array in calibration])
         settings = {"recipe": config.recipe.value, "calibration_samples": count, "io_dtype": config.io_dtype}
         command = [sys.executable, "-m", "converters.prefetch", str(saved_model), json.dumps(settings)]
-        command += [str(folder / "calibration.npz"), str(folder / "model.tflite")]
+        command += [str(folder / "calibration.npz"), str(folder / "model.tflite"), str(os.getpid())]
         try:
             with open(folder / "log.txt", "wb") as log:
                 process = subprocess.Popen(
@@ -100,6 +107,19 @@ def _stop_all(children: dict[Recipe, _Child]) -> None:
     children.clear()
 
 
+def _die_with(parent: int) -> None:
+    """Exit when ``parent`` is gone: at once if it already is, else (Linux) by a SIGKILL the kernel sends
+    when it dies, so a killed export leaves no converter running; its folder goes with the next export."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        raise SystemExit(3)
+
+
 def main(argv: list[str] | None = None) -> int:
     from edgekit.backends._quiet import quiet_tensorflow
     from edgekit.io import write_bytes_atomic
@@ -107,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     from .converter_settings import configure_converter, representative_data
     from .source import import_tensorflow
 
-    saved_model, settings, calibration, out = argv if argv is not None else sys.argv[1:]
+    saved_model, settings, calibration, out, parent = argv if argv is not None else sys.argv[1:]
+    _die_with(int(parent))
     config = RecipeConfig(**json.loads(settings))
     with np.load(calibration) as data:
         arrays = [data[f"arr_{i}"] for i in range(len(data.files))]

@@ -209,12 +209,17 @@ SAVED_MODEL_PREFIX = "edgekit-savedmodel-"  # + the writing process's id + "-" +
 def remove_orphaned_saved_models() -> list[Path]:
     """Remove the temporary SavedModels of processes that no longer run (a SIGKILL gives no chance to clean
     up); those of live processes stay. Returns what was removed."""
+    return remove_orphaned_temporaries(SAVED_MODEL_PREFIX)
+
+
+def remove_orphaned_temporaries(prefix: str) -> list[Path]:
+    """Remove the temporary folders ``<prefix><pid>-*`` whose process no longer runs; returns them."""
     import shutil
     import tempfile
 
     removed = []
-    for folder in Path(tempfile.gettempdir()).glob(f"{SAVED_MODEL_PREFIX}*-*"):
-        owner = folder.name[len(SAVED_MODEL_PREFIX) :].split("-", 1)[0]
+    for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
+        owner = folder.name[len(prefix) :].split("-", 1)[0]
         if not owner.isdigit() or int(owner) == os.getpid():
             continue
         try:

@@ -12,6 +12,8 @@ conversion metadata that names the source type (KERAS_MODEL against TF_SAVED_MOD
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -157,3 +159,70 @@ def test_int16x8_converted_in_a_second_process_is_the_same_file(tmp_path, monkey
     off = Exporter(model, CardOptions(task="custom"), str(tmp_path / "calibration.npy"), show_progress=False)
     off.prefetch(configs)
     assert not off.prefetched._children
+
+
+KILLED_EXPORT = """
+import sys, time
+import numpy as np
+import keras
+from converters.recipes import RecipeConfig
+from converters.tflite import CardOptions, Exporter
+
+keras.utils.set_random_seed(4)
+inputs = keras.Input((24, 24, 3))
+model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(keras.layers.Flatten()(inputs)))
+exporter = Exporter(model, CardOptions(task="custom"), sys.argv[1], show_progress=False)
+exporter.prefetch([RecipeConfig("float32"), RecipeConfig("int16x8")])
+(child,) = exporter.prefetched._children.values()
+print(child.process.pid, child.folder, flush=True)
+time.sleep(120)
+"""
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or a zombie nobody reaped (a container's PID 1 may not)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return any(line.startswith("State:") and "Z" in line.split()[1] for line in status)
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_killed_exports_converter_process_dies_and_its_folder_goes(tmp_path, monkeypatch):
+    """SIGKILL of an export while int16x8 converts in its second process: that process dies with it (no
+    converter left running), and the next export removes the folder it left in the temp directory."""
+    import os
+    import signal
+    import subprocess
+    import time
+    from pathlib import Path
+
+    from converters.prefetch import FOLDER_PREFIX
+    from converters.source import remove_orphaned_temporaries
+
+    np.save(tmp_path / "calibration.npy", np.random.default_rng(0).uniform(0, 1, (40, 24, 24, 3)).astype(np.float32))
+    env = {key: value for key, value in os.environ.items() if key != "EDGEKIT_NO_PREFETCH"}
+    export = subprocess.Popen(
+        [sys.executable, "-c", KILLED_EXPORT, str(tmp_path / "calibration.npy")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        pid, folder = export.stdout.readline().split()
+        child, folder = int(pid), Path(folder)
+        assert folder.name.startswith(f"{FOLDER_PREFIX}{export.pid}-") and folder.is_dir()
+        time.sleep(1.5)  # the child is past its first imports, importing TensorFlow (several seconds)
+    finally:
+        export.send_signal(signal.SIGKILL)
+        export.wait()
+    # Left to itself the child would import TensorFlow and convert for several more seconds.
+    deadline = time.monotonic() + 3
+    while not _gone(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _gone(child), f"the converter process {child} outlived its killed export"
+    assert folder.is_dir()  # nobody cleaned up: the export was killed
+    assert folder in remove_orphaned_temporaries(FOLDER_PREFIX)
+    assert not folder.exists()
