@@ -110,6 +110,23 @@ def eval_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+class OutputsMemo(dict):
+    """Outputs by input digest (see ``LiteRTModel.remember_outputs``), holding at most ``max_bytes`` of
+    outputs: past that, new outputs are not kept (a segmentation model's 100 verification outputs could
+    take gigabytes), and those inputs simply run again."""
+
+    def __init__(self, max_bytes: int = 256 * 1024 * 1024):
+        super().__init__()
+        self.max_bytes, self.held_bytes = max_bytes, 0
+
+    def __setitem__(self, key: bytes, values: list[np.ndarray]) -> None:
+        size = sum(int(np.asarray(value).nbytes) for value in values)
+        if key in self or self.held_bytes + size > self.max_bytes:
+            return
+        self.held_bytes += size
+        super().__setitem__(key, values)
+
+
 def remember(model, memo: dict | None) -> None:
     """Let ``model`` read and fill ``memo`` (see ``LiteRTModel.remember_outputs``); other models run as they are."""
     method = getattr(model, "remember_outputs", None)

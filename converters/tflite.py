@@ -25,7 +25,7 @@ from edgekit.metadata import AudioSpec, ImageSpec, ModelCard, Task, TextSpec, em
 
 from . import calibration, divergence, normalization
 from .converter_settings import configure_converter, representative_data
-from .evaluate import AccuracyCheck, eval_workers, remember
+from .evaluate import AccuracyCheck, OutputsMemo, eval_workers, remember
 from .grayscale import needs_rgb_input, to_rgb_input
 from .prefetch import PREFETCHED, Prefetched
 from .progress import Progress
@@ -205,7 +205,7 @@ class Exporter:
         self.verification_set: calibration.Dataset | None = None
         self.reference: dict[str, np.ndarray] | None = None
         self.accuracy: AccuracyCheck | None = None
-        self.outputs_memo: dict[bytes, list[np.ndarray]] = {}  # of the file being verified (see verify)
+        self.outputs_memo: dict[bytes, list[np.ndarray]] = OutputsMemo()  # of the file being verified (see verify)
         self.prefetched = Prefetched()  # conversions running in a second process (see prefetch)
 
     def check(self, config: RecipeConfig) -> None:
@@ -341,7 +341,7 @@ class Exporter:
             models += [edgekit.load(path, num_threads=1) for _ in range(min(eval_workers(), count) - 1)]
             # The accuracy check then runs the same file through the task: inputs that reach the
             # interpreter as the same tensors are not run again (int16x8's reference kernels: 433 ms each).
-            self.outputs_memo = {}
+            self.outputs_memo = OutputsMemo()
             for model in models:
                 remember(model, self.outputs_memo)
             results: list[list[np.ndarray] | None] = [None] * count
@@ -409,7 +409,7 @@ class Exporter:
             accuracy = (
                 self.accuracy.of_file(temporary, config.recipe.value, self.outputs_memo) if self.accuracy else None
             )
-            self.outputs_memo = {}
+            self.outputs_memo = OutputsMemo()
             lost = self.accuracy.failure(accuracy, config.tolerance.min_agreement) if self.accuracy else None
             reasons += [lost] if lost else []
             spec = normalization.spec_refusals(self.card)

@@ -92,3 +92,15 @@ def test_the_accuracy_check_reuses_verification_runs(tmp_path_factory):
     assert verified < checked and sizes["after the accuracy check"] == checked, (sizes, verified, checked)
     without = evaluate_file(out, exporter.accuracy.data)
     assert result.row.accuracy == pytest.approx(without.accuracy), (result.row.accuracy, without.accuracy)
+
+
+def test_the_memo_keeps_no_more_than_its_budget():
+    from converters.evaluate import OutputsMemo
+
+    memo = OutputsMemo(max_bytes=1000)
+    memo[b"a"] = [np.zeros(100, np.float32)]  # 400 bytes
+    memo[b"b"] = [np.zeros(100, np.float32)]  # 800
+    memo[b"c"] = [np.zeros(100, np.float32)]  # would be 1200: not kept
+    memo[b"a"] = [np.ones(100, np.float32)]  # already there: the first answer stays
+    assert sorted(memo) == [b"a", b"b"] and memo.held_bytes == 800
+    assert memo[b"a"][0].sum() == 0
