@@ -89,7 +89,7 @@ class Prefetched:
             return None
         try:
             if child.process.poll() is None:
-                say(f"{config.recipe.value}: waiting for its conversion in a second process", show)
+                say(f"  {config.recipe.value}: waiting for its conversion in a second process", show)
             code = child.process.wait()
             if code != 0 or not child.output.is_file():
                 return None
